@@ -1,0 +1,62 @@
+//! The JSON Schema of the pipeline YAML, generated from the config types.
+//!
+//! `schemas/pipeline.schema.json` is this schema, committed so editors and reviewers can use
+//! it; a test fails when it is stale. Regenerate it with
+//! `CORPUSFORGE_BLESS=1 cargo test --release config`.
+
+use serde_json::Value;
+
+use super::Pipeline;
+
+/// The JSON Schema (draft 2020-12) of a pipeline file, generated from [`Pipeline`].
+pub fn json_schema() -> Value {
+    let schema = schemars::schema_for!(Pipeline);
+    // Serializing (rather than `Schema::to_value`) puts the keywords in schemars' canonical
+    // order ($schema, title, description, type, properties, ...), which reads better.
+    serde_json::to_value(&schema).unwrap_or_else(|_| schema.to_value())
+}
+
+/// [`json_schema`] as pretty-printed JSON with a trailing newline: the content of
+/// `schemas/pipeline.schema.json`.
+pub fn json_schema_string() -> String {
+    format!("{:#}\n", json_schema())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/pipeline.schema.json");
+
+    #[test]
+    fn schema_file_is_up_to_date() {
+        let expected = json_schema_string();
+        if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
+            std::fs::write(SCHEMA_FILE, &expected).expect("write the schema file");
+            return;
+        }
+        let on_disk = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
+        assert!(
+            on_disk == expected,
+            "{SCHEMA_FILE} is stale (the config types changed); regenerate it with\n    \
+             CORPUSFORGE_BLESS=1 cargo test --release config\nand commit the result"
+        );
+    }
+
+    #[test]
+    fn stages_are_a_tagged_union() {
+        let schema = json_schema();
+        let variants = schema
+            .pointer("/$defs/StageSpec/oneOf")
+            .and_then(Value::as_array);
+        let tags: Vec<&str> = variants
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.pointer("/properties/type/const").and_then(Value::as_str))
+            .collect();
+        assert!(
+            tags.contains(&"length") && tags.contains(&"normalize"),
+            "{tags:?}"
+        );
+    }
+}

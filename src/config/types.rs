@@ -1,0 +1,275 @@
+//! The typed pipeline spec. These types are the single source of truth: the JSON Schema in
+//! `schemas/pipeline.schema.json` is generated from them, the loader validates YAML against
+//! that schema (to report every problem at once, with positions), then deserializes into them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole pipeline: where documents come from, what happens to them, where they go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// The input documents.
+    pub input: InputSpec,
+    /// The stages, applied in order.
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
+    /// Where and how the datasets are written.
+    pub output: OutputSpec,
+    /// Execution settings.
+    #[serde(default)]
+    pub run: RunSpec,
+}
+
+/// Input file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum InputFormat {
+    /// JSON Lines, one object per line.
+    #[serde(rename = "jsonl")]
+    Jsonl,
+    /// gzip-compressed JSON Lines.
+    #[serde(rename = "jsonl.gz")]
+    JsonlGz,
+    /// zstd-compressed JSON Lines.
+    #[serde(rename = "jsonl.zst")]
+    JsonlZst,
+    /// Apache Parquet with a string text column.
+    #[serde(rename = "parquet")]
+    Parquet,
+    /// Plain UTF-8 text files.
+    #[serde(rename = "txt")]
+    Txt,
+}
+
+/// How a `.txt` file becomes documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TxtMode {
+    /// The whole file is one document.
+    #[default]
+    File,
+    /// Each block of lines separated by one or more blank lines is a document.
+    Paragraphs,
+}
+
+fn default_text_field() -> String {
+    "text".to_string()
+}
+fn default_id_field() -> Option<String> {
+    Some("id".to_string())
+}
+fn default_max_line_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+
+/// Where documents come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Files, directories (read recursively) and glob patterns, relative to the pipeline file.
+    #[schemars(length(min = 1))]
+    pub paths: Vec<String>,
+    /// The format of every input file; when absent it is inferred from each file's extension.
+    #[serde(default)]
+    pub format: Option<InputFormat>,
+    /// The JSON field or parquet column holding the text.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// The field holding the document id. When absent from the config or from a record, the id
+    /// is generated as `<file>:<line>` (or `<file>:<row>` for parquet), which is deterministic.
+    #[serde(default = "default_id_field")]
+    pub id_field: Option<String>,
+    /// Fields of the input record kept as the document's metadata (a JSON object).
+    #[serde(default)]
+    pub metadata_fields: Vec<String>,
+    /// How `.txt` files are split into documents.
+    #[serde(default)]
+    pub txt_mode: TxtMode,
+    /// A line longer than this (in bytes) is rejected as `line_too_long`, without buffering it.
+    #[serde(default = "default_max_line_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_line_bytes: u64,
+}
+
+/// Parquet compression codec of the written shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Zstandard (the default), at `zstd_level`.
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+/// A column to partition the documents dataset by (`documents/<col>=<value>/part-*.parquet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionBy {
+    /// The language set by the `language` stage (`und` when unknown).
+    Lang,
+}
+
+fn default_out_dir() -> String {
+    "out".to_string()
+}
+fn default_shard_max_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_shard_max_docs() -> u64 {
+    1_000_000
+}
+fn default_row_group_docs() -> u64 {
+    8192
+}
+fn default_row_group_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+fn default_zstd_level() -> i32 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Where and how the datasets are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Output directory, relative to the pipeline file unless absolute.
+    #[serde(default = "default_out_dir")]
+    pub dir: String,
+    /// A shard is closed once its text reaches this many bytes.
+    #[serde(default = "default_shard_max_bytes")]
+    #[schemars(range(min = 1))]
+    pub shard_max_bytes: u64,
+    /// A shard is closed once it holds this many documents.
+    #[serde(default = "default_shard_max_docs")]
+    #[schemars(range(min = 1))]
+    pub shard_max_docs: u64,
+    /// Rows per parquet row group (at most).
+    #[serde(default = "default_row_group_docs")]
+    #[schemars(range(min = 1))]
+    pub row_group_docs: u64,
+    /// Text bytes per parquet row group (at most, unless one document is larger).
+    #[serde(default = "default_row_group_bytes")]
+    #[schemars(range(min = 1))]
+    pub row_group_bytes: u64,
+    /// Compression codec.
+    #[serde(default)]
+    pub compression: Compression,
+    /// zstd level (1-22).
+    #[serde(default = "default_zstd_level")]
+    #[schemars(range(min = 1, max = 22))]
+    pub zstd_level: i32,
+    /// Write dropped documents (with stage and reason) to `dropped/`.
+    #[serde(default = "default_true")]
+    pub write_dropped: bool,
+    /// Write filter signals (a JSON object per document) in the `signals` column.
+    #[serde(default)]
+    pub write_signals: bool,
+    /// Partition the documents dataset by a column.
+    #[serde(default)]
+    pub partition_by: Option<PartitionBy>,
+}
+
+fn default_batch_size() -> usize {
+    1024
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_checkpoint_seconds() -> u64 {
+    30
+}
+
+/// Execution settings. None of them changes what is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Worker threads; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Documents per batch handed to the stages.
+    #[serde(default = "default_batch_size")]
+    #[schemars(range(min = 1))]
+    pub batch_size: usize,
+    /// Seed for every seeded choice (sampling, hashing, splits).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How often (seconds) the runner saves a resume checkpoint.
+    #[serde(default = "default_checkpoint_seconds")]
+    #[schemars(range(min = 1))]
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            threads: 0,
+            batch_size: default_batch_size(),
+            seed: default_seed(),
+            checkpoint_seconds: default_checkpoint_seconds(),
+        }
+    }
+}
+
+/// One stage of the pipeline, selected by its `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StageSpec {
+    /// Unicode normalization and whitespace cleanup.
+    Normalize(crate::stages::clean::normalize::NormalizeConfig),
+    /// Drop documents outside a character / word count range.
+    Length(crate::stages::quality::length::LengthConfig),
+}
+
+impl StageSpec {
+    /// The `type` key of this stage, also the prefix of its drop reasons.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StageSpec::Normalize(_) => "normalize",
+            StageSpec::Length(_) => "length",
+        }
+    }
+}
+
+/// A problem found by semantic checks: the path of the offending field and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Path from the stage (or section) root to the field, e.g. `["min_chars"]`.
+    pub path: Vec<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `field`.
+    pub fn at(field: &str, message: impl Into<String>) -> Self {
+        Problem { path: vec![field.to_string()], message: message.into() }
+    }
+}
+
+/// Checks the schema cannot express (min <= max and the like), per section.
+pub trait Check {
+    /// Every problem, in field order. Empty when the value is fine.
+    fn check(&self) -> Vec<Problem>;
+}
+
+/// `min <= max` for an optional pair of bounds.
+pub fn check_range<T: PartialOrd + std::fmt::Display>(
+    min_name: &str,
+    min: Option<T>,
+    max_name: &str,
+    max: Option<T>,
+) -> Option<Problem> {
+    match (min, max) {
+        (Some(lo), Some(hi)) if lo > hi => Some(Problem::at(
+            min_name,
+            format!("{min_name} ({lo}) is greater than {max_name} ({hi})"),
+        )),
+        _ => None,
+    }
+}

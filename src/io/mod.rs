@@ -1,0 +1,5 @@
+//! Reading inputs and writing datasets.
+
+pub mod input;
+mod read;
+pub mod writer;

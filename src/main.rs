@@ -1,0 +1,7 @@
+//! The `corpusforge` command.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,119 @@
+//! `OUT/manifest.json` and `OUT/stats.json`: what was run on what, and what came out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{RunError, RunStats, TaskSpec};
+use crate::config::Pipeline;
+use crate::io::input::InputFile;
+use crate::io::writer::{hash_file, ShardFile};
+
+/// An input file as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputEntry {
+    /// The path as shown in documents' `source`.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// xxh3-64 of the file, 16 hex digits.
+    pub xxh3: String,
+}
+
+/// The manifest of a finished run (or task).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `corpusforge`.
+    pub tool: String,
+    /// The tool's version.
+    pub version: String,
+    /// True once every output is written and the accounting check passed.
+    pub complete: bool,
+    /// xxh3-64 of the resolved config.
+    pub config_hash: String,
+    /// The config with every default filled in.
+    pub config: Pipeline,
+    /// Which task of how many.
+    pub task: TaskSpec,
+    /// The run's seed.
+    pub seed: u64,
+    /// Worker threads used (does not change the output).
+    pub threads: usize,
+    /// Input files with sizes and hashes.
+    pub inputs: Vec<InputEntry>,
+    /// Every file written, with row counts and hashes.
+    pub outputs: Vec<ShardFile>,
+    /// The counters (as in `stats.json`).
+    pub stats: RunStats,
+}
+
+/// Where the manifest of `task` lives.
+pub fn manifest_path(out: &Path, task: TaskSpec) -> PathBuf {
+    if task.count > 1 {
+        out.join("tasks").join(format!("task-{:05}", task.index)).join("manifest.json")
+    } else {
+        out.join("manifest.json")
+    }
+}
+
+/// Reads a manifest, if there is a readable one.
+pub fn read(path: &Path) -> Option<Manifest> {
+    let text = fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Hashes the input files (in parallel).
+pub fn hash_inputs(files: &[InputFile]) -> Vec<InputEntry> {
+    files
+        .par_iter()
+        .map(|f| {
+            let (bytes, xxh3) = hash_file(&f.path).unwrap_or((f.size, String::from("unreadable")));
+            InputEntry { path: f.display.to_string(), bytes, xxh3 }
+        })
+        .collect()
+}
+
+fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
+    let io = |source| RunError::Io { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| RunError::Io { path: path.to_path_buf(), source: e.into() })?;
+    text.push(b'\n');
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, text).map_err(|source| RunError::Io { path: tmp.clone(), source })?;
+    fs::rename(&tmp, path).map_err(|source| RunError::Io { path: path.to_path_buf(), source })
+}
+
+/// Writes `stats.json` and then `manifest.json` (the manifest last: it marks completion).
+#[allow(clippy::too_many_arguments)]
+pub fn write(
+    out: &Path,
+    task: TaskSpec,
+    pipeline: &Pipeline,
+    config_hash: &str,
+    threads: usize,
+    inputs: &[InputEntry],
+    outputs: &[ShardFile],
+    stats: &RunStats,
+) -> Result<(), RunError> {
+    let mpath = manifest_path(out, task);
+    let spath = mpath.with_file_name("stats.json");
+    write_json_atomic(&spath, stats)?;
+    let m = Manifest {
+        tool: "corpusforge".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        complete: true,
+        config_hash: config_hash.into(),
+        config: pipeline.clone(),
+        task,
+        seed: pipeline.run.seed,
+        threads,
+        inputs: inputs.to_vec(),
+        outputs: outputs.to_vec(),
+        stats: stats.clone(),
+    };
+    write_json_atomic(&mpath, &m)
+}

@@ -1,0 +1,3 @@
+//! Cleaners: map stages that rewrite text.
+
+pub mod normalize;

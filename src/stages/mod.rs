@@ -1,0 +1,4 @@
+//! Stage implementations, one module per family.
+
+pub mod clean;
+pub mod quality;

@@ -1,0 +1,3 @@
+//! Quality filters.
+
+pub mod length;
