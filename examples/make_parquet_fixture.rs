@@ -95,9 +95,17 @@ fn write_docs(path: &Path, docs: &[Doc], row_group_rows: usize, dictionary: bool
         strings(&|d| d.source.as_deref()),
         strings(&|d| d.lang.as_deref()),
         strings(&|d| d.url.as_deref()),
-        Arc::new(docs.iter().map(|d| d.text.chars().count() as i64).collect::<Int64Array>()) as ArrayRef,
+        Arc::new(
+            docs.iter()
+                .map(|d| d.text.chars().count() as i64)
+                .collect::<Int64Array>(),
+        ) as ArrayRef,
     ];
-    write(path, RecordBatch::try_new(schema, columns)?, props(row_group_rows, dictionary)?)
+    write(
+        path,
+        RecordBatch::try_new(schema, columns)?,
+        props(row_group_rows, dictionary)?,
+    )
 }
 
 /// Null texts (rejected as `missing_text`), integer ids (one null: generated id), a float and a
@@ -110,7 +118,14 @@ fn write_null_text(path: &Path) -> Result<()> {
         Field::new("flag", DataType::Boolean, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(vec![Some(10), Some(11), Some(12), Some(13), None, Some(15)])),
+        Arc::new(Int64Array::from(vec![
+            Some(10),
+            Some(11),
+            Some(12),
+            Some(13),
+            None,
+            Some(15),
+        ])),
         Arc::new(StringArray::from(vec![
             Some("First row."),
             None,
@@ -119,10 +134,28 @@ fn write_null_text(path: &Path) -> Result<()> {
             Some("Fifth row, whose id is null."),
             Some("Sixth row."),
         ])),
-        Arc::new(Float64Array::from(vec![Some(0.5), None, Some(1.25), Some(2.0), None, Some(-3.0)])),
-        Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true), Some(false), Some(true)])),
+        Arc::new(Float64Array::from(vec![
+            Some(0.5),
+            None,
+            Some(1.25),
+            Some(2.0),
+            None,
+            Some(-3.0),
+        ])),
+        Arc::new(BooleanArray::from(vec![
+            Some(true),
+            Some(false),
+            None,
+            Some(true),
+            Some(false),
+            Some(true),
+        ])),
     ];
-    write(path, RecordBatch::try_new(schema, columns)?, props(3, true)?)
+    write(
+        path,
+        RecordBatch::try_new(schema, columns)?,
+        props(3, true)?,
+    )
 }
 
 /// A file whose text lives in a column named `content`.
@@ -133,16 +166,25 @@ fn write_no_text_column(path: &Path) -> Result<()> {
     ]));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec!["nc-1", "nc-2"])),
-        Arc::new(StringArray::from(vec!["The text is in `content`.", "So `text` is missing."])),
+        Arc::new(StringArray::from(vec![
+            "The text is in `content`.",
+            "So `text` is missing.",
+        ])),
     ];
-    write(path, RecordBatch::try_new(schema, columns)?, props(10, true)?)
+    write(
+        path,
+        RecordBatch::try_new(schema, columns)?,
+        props(10, true)?,
+    )
 }
 
 /// Row groups of 10 rows; the compressed text page of row group 1 is overwritten in its middle,
 /// so rows 0-9 read and the file fails at row group 1, row 0.
 fn write_corrupt(path: &Path, docs: &[Doc]) -> Result<()> {
     write_docs(path, docs, 10, false)?;
-    let meta = SerializedFileReader::new(File::open(path)?)?.metadata().clone();
+    let meta = SerializedFileReader::new(File::open(path)?)?
+        .metadata()
+        .clone();
     let chunk = meta.row_group(1).column(1);
     let start = chunk.data_page_offset() as usize;
     let len = chunk.compressed_size() as usize;

@@ -68,10 +68,10 @@ fn counts_add_up_and_polars_reads_the_shards_back() {
     let dropped = scan("dropped/*.parquet");
     assert_eq!(dropped.height() as u64, st.dropped_total());
     let reasons = dropped.column("reason").unwrap().str().unwrap();
-    assert!(reasons.into_iter().all(|r| r.is_some_and(|r| r.starts_with("length:"))));
+    assert!(reasons.iter().all(|r| r.is_some_and(|r| r.starts_with("length:"))));
     let rejected = scan("rejected/*.parquet");
     assert_eq!(rejected.height(), 5);
-    let lines: Vec<Option<u64>> = rejected.column("line").unwrap().u64().unwrap().into_iter().collect();
+    let lines: Vec<Option<u64>> = rejected.column("line").unwrap().u64().unwrap().iter().collect();
     assert_eq!(lines, vec![Some(501), Some(1498), Some(2495), Some(3492), Some(4489)]);
 
     // The manifest lists every shard with its row count and hash, and the input with its hash.
@@ -153,7 +153,8 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
     let input = common::write_corpus(tmp.path(), "in.jsonl", 12000);
     let full = tmp.path().join("full");
     let p = pipeline(&input, &full, "  checkpoint_seconds: 1");
-    let want = run(&p, 2);
+    // The binary resolves paths against the pipeline file's directory: do the same here.
+    let want = runner::run(&p, tmp.path(), &RunOptions { threads: Some(2), ..Default::default() }).unwrap();
 
     let killed = tmp.path().join("killed");
     let yaml = tmp.path().join("p.yaml");

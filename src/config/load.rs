@@ -1,10 +1,11 @@
 //! Loading a pipeline: text -> spanned YAML -> schema problems -> typed [`Pipeline`] ->
-//! semantic problems. Every stage reports every problem it can, so one run of
+//! semantic problems. Each step reports every problem it finds, so one run of
 //! `corpusforge validate` lists them all.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
 use super::checks::pipeline_problems;
@@ -45,15 +46,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Pipeline, ConfigError> {
         problems.extend(semantic);
     }
     if schema_clean {
-        match to_json(&root).and_then(|value| {
-            serde_json::from_value::<Pipeline>(value).map_err(|e| {
-                (
-                    root.line,
-                    root.col,
-                    format!("cannot read the pipeline: {e}"),
-                )
-            })
-        }) {
+        match deserialize::<Pipeline>(&root, "pipeline") {
             Ok(pipeline) => {
                 for problem in pipeline_problems(&pipeline) {
                     problems.push(locate(&root, DocPath::default(), None, problem));
@@ -111,11 +104,7 @@ fn stage_problems(root: &Spanned, schema_problems: &[Diagnostic]) -> Vec<Diagnos
         if schema_problems.iter().any(|d| is_within(&d.path, &base)) {
             continue;
         }
-        let spec = to_json(stage).and_then(|value| {
-            serde_json::from_value::<StageSpec>(value)
-                .map_err(|e| (stage.line, stage.col, format!("cannot read the stage: {e}")))
-        });
-        match spec {
+        match deserialize::<StageSpec>(stage, "stage") {
             Ok(spec) => {
                 let context = format!("{base} ({})", spec.type_name());
                 for problem in spec.check() {
@@ -176,6 +165,15 @@ fn locate(
         }
     }
     diagnostic(line, col, context, path.to_string(), &problem.message)
+}
+
+/// The node deserialized into `T`; a failure is placed at the node.
+fn deserialize<T: DeserializeOwned>(
+    node: &Spanned,
+    what: &str,
+) -> Result<T, (usize, usize, String)> {
+    serde_json::from_value(to_json(node)?)
+        .map_err(|e| (node.line, node.col, format!("cannot read the {what}: {e}")))
 }
 
 /// The node as JSON, for serde. Fails (with a position) only on what JSON cannot hold, which

@@ -43,6 +43,38 @@ mod tests {
         );
     }
 
+    /// Every struct must be `deny_unknown_fields`: otherwise a typo in its keys is silently
+    /// ignored (the validator only reports unknown keys where the schema closes the object).
+    #[test]
+    fn every_object_rejects_unknown_keys() {
+        fn walk(schema: &Value, at: String, open: &mut Vec<String>) {
+            match schema {
+                Value::Object(map) => {
+                    if map.contains_key("properties")
+                        && map.get("additionalProperties") != Some(&Value::Bool(false))
+                    {
+                        open.push(at.clone());
+                    }
+                    for (k, v) in map {
+                        walk(v, format!("{at}/{k}"), open);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(v, format!("{at}/{i}"), open);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut open = Vec::new();
+        walk(&json_schema(), String::new(), &mut open);
+        assert!(
+            open.is_empty(),
+            "add #[serde(deny_unknown_fields)] to the types at {open:?}"
+        );
+    }
+
     #[test]
     fn stages_are_a_tagged_union() {
         let schema = json_schema();

@@ -51,13 +51,20 @@ pub const KNOWN_EXTENSIONS: [(&str, InputFormat); 5] = [
 
 /// The known endings as a list for messages: `.jsonl.gz, .jsonl.zst, ...`.
 fn known_list() -> String {
-    KNOWN_EXTENSIONS.iter().map(|(ext, _)| *ext).collect::<Vec<_>>().join(", ")
+    KNOWN_EXTENSIONS
+        .iter()
+        .map(|(ext, _)| *ext)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The format implied by a file name's ending (case-insensitive), if it is a known one.
 pub fn format_from_name(name: &str) -> Option<InputFormat> {
     let name = name.to_ascii_lowercase();
-    KNOWN_EXTENSIONS.iter().find(|(ext, _)| name.ends_with(ext)).map(|(_, format)| *format)
+    KNOWN_EXTENSIONS
+        .iter()
+        .find(|(ext, _)| name.ends_with(ext))
+        .map(|(_, format)| *format)
 }
 
 /// One input file, resolved from the pipeline's `input.paths`.
@@ -138,7 +145,9 @@ pub enum InputError {
         msg: String,
     },
     /// A parquet file has no text column.
-    #[error("`{path}` has no column `{column}` (its columns: {available}); set `input.text_field`")]
+    #[error(
+        "`{path}` has no column `{column}` (its columns: {available}); set `input.text_field`"
+    )]
     MissingColumn {
         /// The file.
         path: String,
@@ -167,94 +176,154 @@ pub enum InputError {
 /// one directory, `**` crosses them, hidden names need a literal `.`); a matched directory is
 /// read like a configured one. A path or pattern that yields no file is an error.
 pub fn resolve_inputs(spec: &InputSpec, base_dir: &Path) -> Result<Vec<InputFile>, InputError> {
-    let io_err = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| InputError::Io { path, source }
-    };
-    let base = clean(&std::path::absolute(base_dir).map_err(io_err(base_dir))?);
+    let base = clean(&std::path::absolute(base_dir).map_err(io_error(base_dir))?);
     // Keyed by the cleaned absolute path, so one file named twice is read once.
     let mut found: BTreeMap<PathBuf, InputFile> = BTreeMap::new();
     for entry in &spec.paths {
+        let full = base.join(entry);
+        // A literal name that exists wins over reading it as a pattern (`data[1].jsonl`).
+        let files = if is_glob(entry) && !full.exists() {
+            glob_files(entry, &base)?
+        } else {
+            literal_files(entry, full)?
+        };
         let relative = Path::new(entry).is_relative();
-        let mut add = |path: PathBuf, format: Option<InputFormat>| -> Result<(), InputError> {
+        for (path, format) in files {
             let key = clean(&path);
             if found.contains_key(&key) {
-                return Ok(());
+                continue;
             }
             let display = display_name(&key, &base, relative);
             let Some(format) = spec.format.or(format) else {
                 return Err(InputError::UnknownFormat { path: display });
             };
-            let size = fs::metadata(&path).map_err(io_err(&path))?.len();
-            found.insert(key, InputFile { path, display: display.into(), format, size });
-            Ok(())
-        };
-        let full = base.join(entry);
-        if is_glob(entry) {
-            let pattern = if relative {
-                let base_str = base.to_str().ok_or_else(|| InputError::Glob {
-                    pattern: entry.clone(),
-                    msg: format!("the pipeline directory `{}` is not valid UTF-8", base.display()),
-                })?;
-                format!("{}/{}", glob::Pattern::escape(base_str), entry)
-            } else {
-                entry.clone()
-            };
-            let options = glob::MatchOptions {
-                case_sensitive: true,
-                require_literal_separator: true,
-                require_literal_leading_dot: true,
-            };
-            let matches = glob::glob_with(&pattern, options)
-                .map_err(|e| InputError::Glob { pattern: entry.clone(), msg: e.to_string() })?;
-            let mut any = false;
-            for m in matches {
-                let path = m.map_err(|e| InputError::Io {
-                    path: e.path().display().to_string(),
-                    source: io::Error::new(e.error().kind(), e.error().to_string()),
-                })?;
-                if path.is_dir() {
-                    for file in walk(&path)? {
-                        any = true;
-                        add(file.0, Some(file.1))?;
-                    }
-                } else {
-                    any = true;
-                    let format = name_format(&path);
-                    add(path, format)?;
-                }
-            }
-            if !any {
-                return Err(InputError::NoMatch { pattern: entry.clone() });
-            }
-        } else {
-            let meta = match fs::metadata(&full) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(InputError::NotFound {
-                        path: entry.clone(),
-                        resolved: clean(&full).display().to_string(),
-                    });
-                }
-                Err(e) => return Err(io_err(&full)(e)),
-            };
-            if meta.is_dir() {
-                let files = walk(&full)?;
-                if files.is_empty() {
-                    return Err(InputError::EmptyDir { path: entry.clone() });
-                }
-                for (path, format) in files {
-                    add(path, Some(format))?;
-                }
-            } else {
-                let format = name_format(&full);
-                add(full, format)?;
-            }
+            let size = fs::metadata(&path).map_err(io_error(&path))?.len();
+            found.insert(
+                key,
+                InputFile {
+                    path,
+                    display: display.into(),
+                    format,
+                    size,
+                },
+            );
         }
     }
     let mut files: Vec<InputFile> = found.into_values().collect();
     files.sort_by(|a, b| a.display.cmp(&b.display));
     Ok(files)
+}
+
+/// A closure turning an I/O error on `path` into [`InputError::Io`].
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> InputError {
+    let path = path.display().to_string();
+    move |source| InputError::Io { path, source }
+}
+
+/// The file or the files under the directory that `entry` (resolved to `full`) names, with the
+/// format their names imply.
+fn literal_files(
+    entry: &str,
+    full: PathBuf,
+) -> Result<Vec<(PathBuf, Option<InputFormat>)>, InputError> {
+    let meta = match fs::metadata(&full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let resolved = clean(&full).display().to_string();
+            return Err(InputError::NotFound {
+                path: entry.to_string(),
+                resolved,
+            });
+        }
+        Err(e) => return Err(io_error(&full)(e)),
+    };
+    if !meta.is_dir() {
+        let format = name_format(&full);
+        return Ok(vec![(full, format)]);
+    }
+    let files = walk(&full)?;
+    if files.is_empty() {
+        return Err(InputError::EmptyDir {
+            path: entry.to_string(),
+        });
+    }
+    Ok(files
+        .into_iter()
+        .map(|(path, format)| (path, Some(format)))
+        .collect())
+}
+
+/// The files the glob pattern `entry` matches (relative patterns under `base`); matched
+/// directories contribute the files [`walk`] finds in them.
+fn glob_files(entry: &str, base: &Path) -> Result<Vec<(PathBuf, Option<InputFormat>)>, InputError> {
+    let glob_error = |msg: String| InputError::Glob {
+        pattern: entry.to_string(),
+        msg,
+    };
+    let relative = Path::new(entry).is_relative();
+    let pattern = if relative {
+        let base_str = base.to_str().ok_or_else(|| {
+            glob_error(format!(
+                "the pipeline directory `{}` is not UTF-8",
+                base.display()
+            ))
+        })?;
+        format!("{}/{}", glob::Pattern::escape(base_str), entry)
+    } else {
+        entry.to_string()
+    };
+    // The glob crate's own hidden-name option drops hidden names even where the pattern spells
+    // out the dot (and panics on non-UTF-8 names), so hidden names are filtered here: skipped
+    // below the pattern's literal prefix unless the pattern has a component starting with '.'.
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let literal_prefix = Path::new(entry)
+        .components()
+        .take_while(|c| !is_glob(&c.as_os_str().to_string_lossy()))
+        .count()
+        + if relative {
+            base.components().count()
+        } else {
+            0
+        };
+    let wants_hidden = entry
+        .split(['/', '\\'])
+        .any(|c| c.starts_with('.') && c != "." && c != "..");
+    let hidden = |path: &Path| {
+        path.components()
+            .skip(literal_prefix)
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+    };
+    let matches = glob::glob_with(&pattern, options).map_err(|e| glob_error(e.to_string()))?;
+    let mut out = Vec::new();
+    for m in matches {
+        let path = m.map_err(|e| InputError::Io {
+            path: e.path().display().to_string(),
+            source: io::Error::new(e.error().kind(), e.error().to_string()),
+        })?;
+        if !wants_hidden && hidden(&path) {
+            continue;
+        }
+        if path.is_dir() {
+            out.extend(
+                walk(&path)?
+                    .into_iter()
+                    .map(|(path, format)| (path, Some(format))),
+            );
+        } else {
+            let format = name_format(&path);
+            out.push((path, format));
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::NoMatch {
+            pattern: entry.to_string(),
+        });
+    }
+    Ok(out)
 }
 
 /// Opens `file` and returns its records in file order. Fails only when the file cannot be
@@ -263,7 +332,10 @@ pub fn open(
     file: &InputFile,
     spec: &InputSpec,
 ) -> Result<Box<dyn Iterator<Item = Record> + Send>, InputError> {
-    let open_err = |source| InputError::Open { path: file.display.to_string(), source };
+    let open_err = |source| InputError::Open {
+        path: file.display.to_string(),
+        source,
+    };
     let handle = File::open(&file.path).map_err(open_err)?;
     let source = file.display.clone();
     let max = spec.max_line_bytes;
@@ -274,16 +346,34 @@ pub fn open(
     };
     let buffered = |handle| BufReader::with_capacity(READ_BUFFER_BYTES, handle);
     Ok(match file.format {
-        InputFormat::Jsonl => Box::new(JsonlRecords::new(buffered(handle), source, fields(), Stream::Plain, max)),
+        InputFormat::Jsonl => Box::new(JsonlRecords::new(
+            buffered(handle),
+            source,
+            fields(),
+            Stream::Plain,
+            max,
+        )),
         InputFormat::JsonlGz => {
             let decoder = MultiGzDecoder::new(buffered(handle));
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
-            Box::new(JsonlRecords::new(reader, source, fields(), Stream::Compressed, max))
+            Box::new(JsonlRecords::new(
+                reader,
+                source,
+                fields(),
+                Stream::Compressed,
+                max,
+            ))
         }
         InputFormat::JsonlZst => {
             let decoder = zstd::Decoder::new(handle).map_err(open_err)?;
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
-            Box::new(JsonlRecords::new(reader, source, fields(), Stream::Compressed, max))
+            Box::new(JsonlRecords::new(
+                reader,
+                source,
+                fields(),
+                Stream::Compressed,
+                max,
+            ))
         }
         InputFormat::Parquet => Box::new(ParquetRecords::open(
             handle,
@@ -295,7 +385,9 @@ pub fn open(
         InputFormat::Txt => match spec.txt_mode {
             TxtMode::File => {
                 let reader = buffered(handle);
-                Box::new(std::iter::once_with(move || whole_file(reader, source, max)))
+                Box::new(std::iter::once_with(move || {
+                    whole_file(reader, source, max)
+                }))
             }
             TxtMode::Paragraphs => Box::new(Paragraphs::new(buffered(handle), source, max)),
         },
@@ -309,7 +401,9 @@ fn is_glob(path: &str) -> bool {
 
 /// The format implied by a path's file name.
 fn name_format(path: &Path) -> Option<InputFormat> {
-    path.file_name().and_then(|n| n.to_str()).and_then(format_from_name)
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(format_from_name)
 }
 
 /// Files with a known extension under `dir`, recursively, skipping hidden entries and not
@@ -318,16 +412,16 @@ fn walk(dir: &Path) -> Result<Vec<(PathBuf, InputFormat)>, InputError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|source| InputError::Io { path: dir.display().to_string(), source })?;
+        let entries = fs::read_dir(&dir).map_err(io_error(&dir))?;
         for entry in entries {
-            let entry = entry.map_err(|source| InputError::Io { path: dir.display().to_string(), source })?;
+            let entry = entry.map_err(io_error(&dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with('.') {
                 continue;
             }
             let path = entry.path();
-            let kind = entry.file_type().map_err(|source| InputError::Io { path: path.display().to_string(), source })?;
+            let kind = entry.file_type().map_err(io_error(&path))?;
             if kind.is_dir() {
                 stack.push(path);
             } else if let Some(format) = format_from_name(name) {
@@ -375,7 +469,9 @@ fn display_name(path: &Path, base: &Path, relative: bool) -> String {
         return join(names(rest));
     }
     let root = |p: &Path| {
-        p.components().take_while(|c| matches!(c, Component::Prefix(_) | Component::RootDir)).collect::<PathBuf>()
+        p.components()
+            .take_while(|c| matches!(c, Component::Prefix(_) | Component::RootDir))
+            .collect::<PathBuf>()
     };
     if !relative || root(path) != root(base) {
         return path.to_string_lossy().replace('\\', "/");
@@ -409,9 +505,21 @@ mod tests {
     #[test]
     fn display_names() {
         let base = Path::new("/w/pipelines");
-        assert_eq!(display_name(Path::new("/w/pipelines/d/a.jsonl"), base, true), "d/a.jsonl");
-        assert_eq!(display_name(Path::new("/w/pipelines/d/a.jsonl"), base, false), "d/a.jsonl");
-        assert_eq!(display_name(Path::new("/w/fixtures/a.jsonl"), base, true), "../fixtures/a.jsonl");
-        assert_eq!(display_name(Path::new("/data/a.jsonl"), base, false), "/data/a.jsonl");
+        assert_eq!(
+            display_name(Path::new("/w/pipelines/d/a.jsonl"), base, true),
+            "d/a.jsonl"
+        );
+        assert_eq!(
+            display_name(Path::new("/w/pipelines/d/a.jsonl"), base, false),
+            "d/a.jsonl"
+        );
+        assert_eq!(
+            display_name(Path::new("/w/fixtures/a.jsonl"), base, true),
+            "../fixtures/a.jsonl"
+        );
+        assert_eq!(
+            display_name(Path::new("/data/a.jsonl"), base, false),
+            "/data/a.jsonl"
+        );
     }
 }

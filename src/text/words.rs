@@ -204,7 +204,7 @@ fn apply_multi_specials<'a>(sp: &Specials, chunk: &'a str, out: &mut Vec<&'a str
     if found.is_empty() {
         return;
     }
-    found.sort_by_key(|&(a, z, _)| (z - a, a));
+    found.sort_by_key(|&(a, z, _)| (z - a, std::cmp::Reverse(a)));
     let mut seen = vec![false; toks.len()];
     let mut keep: Vec<(usize, usize, &'static str)> = Vec::new();
     for &(a, z, key) in found.iter().rev() {

@@ -81,7 +81,12 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     m
 }
 
-/// The shard files (`*.parquet`) of an output tree.
-pub fn shards(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    tree(dir).into_iter().filter(|(k, _)| k.ends_with(".parquet")).collect()
+/// The shard files (`*.parquet`) of an output tree: path -> (size, xxh3-64), so that a
+/// difference prints as a short diff of names and hashes.
+pub fn shards(dir: &Path) -> BTreeMap<String, (usize, String)> {
+    tree(dir)
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".parquet"))
+        .map(|(k, v)| (k, (v.len(), format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v)))))
+        .collect()
 }

@@ -37,7 +37,13 @@ impl<R: BufRead> JsonlRecords<R> {
         stream: Stream,
         max_line_bytes: u64,
     ) -> Self {
-        JsonlRecords { lines: LineReader::new(reader, max_line_bytes), source, fields, stream, max_line_bytes }
+        JsonlRecords {
+            lines: LineReader::new(reader, max_line_bytes),
+            source,
+            fields,
+            stream,
+            max_line_bytes,
+        }
     }
 }
 
@@ -49,7 +55,11 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
             let (n, line, _) = match self.lines.next_line()? {
                 Ok(item) => item,
                 Err(f) => {
-                    let location = if f.at_start { Location::File } else { Location::Line(f.line) };
+                    let location = if f.at_start {
+                        Location::File
+                    } else {
+                        Location::Line(f.line)
+                    };
                     return Some(Err(reject(
                         &self.source,
                         location,
@@ -65,7 +75,10 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                         &self.source,
                         Location::Line(n),
                         "line_too_long",
-                        format!("line is {len} bytes, over max_line_bytes ({})", self.max_line_bytes),
+                        format!(
+                            "line is {len} bytes, over max_line_bytes ({})",
+                            self.max_line_bytes
+                        ),
                         raw_of(head),
                     )));
                 }
@@ -75,7 +88,11 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                 continue;
             }
             // A UTF-8 byte order mark is not part of the first record.
-            let bytes = if n == 1 { bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes) } else { bytes };
+            let bytes = if n == 1 {
+                bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+            } else {
+                bytes
+            };
             return Some(parse_record(bytes, n, &self.source, &self.fields));
         }
     }
@@ -84,24 +101,36 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
 /// One JSON line to a document, or the first reason it cannot be one.
 fn parse_record(bytes: &[u8], n: u64, source: &Arc<str>, fields: &Fields) -> Record {
     let location = Location::Line(n);
-    let rej = |reason: &str, detail: String| Err(reject(source, location, reason, detail, raw_of(bytes)));
+    let rej =
+        |reason: &str, detail: String| Err(reject(source, location, reason, detail, raw_of(bytes)));
     let line = match std::str::from_utf8(bytes) {
         Ok(line) => line,
         Err(e) => return rej("invalid_utf8", e.to_string()),
     };
     let mut object = match serde_json::from_str::<Value>(line) {
         Ok(Value::Object(object)) => object,
-        Ok(other) => return rej("invalid_json", format!("expected a JSON object, found {}", kind(&other))),
+        Ok(other) => {
+            return rej(
+                "invalid_json",
+                format!("expected a JSON object, found {}", kind(&other)),
+            )
+        }
         Err(e) => return rej("invalid_json", e.to_string()),
     };
     // Null counts as absent, as a null parquet cell does.
     let text = match object.remove(&fields.text) {
-        None | Some(Value::Null) => return rej("missing_text", format!("no text field `{}`", fields.text)),
+        None | Some(Value::Null) => {
+            return rej("missing_text", format!("no text field `{}`", fields.text))
+        }
         Some(Value::String(text)) => text,
         Some(other) => {
             return rej(
                 "text_not_string",
-                format!("text field `{}` is {}, not a string", fields.text, kind(&other)),
+                format!(
+                    "text field `{}` is {}, not a string",
+                    fields.text,
+                    kind(&other)
+                ),
             );
         }
     };
@@ -110,7 +139,10 @@ fn parse_record(bytes: &[u8], n: u64, source: &Arc<str>, fields: &Fields) -> Rec
         Some((_, Some(Value::String(s)))) => s.clone(),
         Some((_, Some(Value::Number(x)))) if x.is_i64() || x.is_u64() => x.to_string(),
         Some((f, Some(other))) => {
-            return rej("bad_id", format!("id field `{f}` is {}, not a string or integer", kind(other)));
+            return rej(
+                "bad_id",
+                format!("id field `{f}` is {}, not a string or integer", kind(other)),
+            );
         }
     };
     let metadata = metadata_of(&mut object, &fields.metadata, &fields.text, text.as_str());
@@ -129,7 +161,11 @@ fn metadata_of(
     let mut out = Map::new();
     for key in keys {
         // The text was moved out of the object; a metadata field naming it gets a copy.
-        let value = if key == text_key { Some(Value::String(text.to_string())) } else { object.remove(key) };
+        let value = if key == text_key {
+            Some(Value::String(text.to_string()))
+        } else {
+            object.remove(key)
+        };
         if let Some(value) = value {
             out.insert(key.clone(), value);
         }
@@ -155,8 +191,19 @@ mod tests {
     use super::*;
 
     fn read(input: &str, max: u64) -> Vec<Record> {
-        let fields = Fields { text: "text".into(), id: Some("id".into()), metadata: vec!["lang".into()] };
-        JsonlRecords::new(input.as_bytes(), Arc::from("f.jsonl"), fields, Stream::Plain, max).collect()
+        let fields = Fields {
+            text: "text".into(),
+            id: Some("id".into()),
+            metadata: vec!["lang".into()],
+        };
+        JsonlRecords::new(
+            input.as_bytes(),
+            Arc::from("f.jsonl"),
+            fields,
+            Stream::Plain,
+            max,
+        )
+        .collect()
     }
 
     fn summary(records: &[Record]) -> Vec<String> {
@@ -175,7 +222,10 @@ mod tests {
             "\u{feff}{\"id\":\"a\",\"text\":\"x\",\"lang\":\"eng\"}\n\n  \n{\"id\":7,\"text\":\"y\"}\n{\"text\":\"z\",\"id\":null}",
             100,
         );
-        assert_eq!(summary(&recs), ["ok a \"x\"", "ok 7 \"y\"", "ok f.jsonl:5 \"z\""]);
+        assert_eq!(
+            summary(&recs),
+            ["ok a \"x\"", "ok 7 \"y\"", "ok f.jsonl:5 \"z\""]
+        );
         let meta = recs[0].as_ref().unwrap().metadata.clone().unwrap();
         assert_eq!(meta.get("lang"), Some(&Value::String("eng".into())));
         assert_eq!(recs[1].as_ref().unwrap().metadata, None);
@@ -201,6 +251,9 @@ mod tests {
         let e = recs[4].as_ref().unwrap_err();
         assert_eq!(e.detail, "key must be a string at line 1 column 2");
         assert_eq!(e.raw, "{bad");
-        assert_eq!(recs[0].as_ref().unwrap_err().detail, "expected a JSON object, found an array");
+        assert_eq!(
+            recs[0].as_ref().unwrap_err().detail,
+            "expected a JSON object, found an array"
+        );
     }
 }

@@ -13,7 +13,10 @@ const RAW_CHARS: usize = 200;
 /// The start of a record as text, for `Rejection::raw`: lossy UTF-8, at most 200 characters.
 pub(crate) fn raw_of(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(RAW_HEAD_BYTES)];
-    String::from_utf8_lossy(head).chars().take(RAW_CHARS).collect()
+    String::from_utf8_lossy(head)
+        .chars()
+        .take(RAW_CHARS)
+        .collect()
 }
 
 /// True when the bytes are empty or only ASCII whitespace (JSON's notion of a blank line).
@@ -55,7 +58,14 @@ pub(crate) struct LineReader<R> {
 impl<R: BufRead> LineReader<R> {
     /// A reader that reports lines longer than `max` bytes as [`Line::TooLong`].
     pub(crate) fn new(inner: R, max: u64) -> Self {
-        LineReader { inner, max, buf: Vec::new(), line_no: 0, bytes_read: 0, done: false }
+        LineReader {
+            inner,
+            max,
+            buf: Vec::new(),
+            line_no: 0,
+            bytes_read: 0,
+            done: false,
+        }
     }
 
     /// The next line with its 1-based number and whether it ended with `\n`; `None` at the end.
@@ -126,7 +136,10 @@ impl<R: BufRead> LineReader<R> {
             }
         }
         let line = if len > self.max {
-            Line::TooLong { len, head: &self.buf[..self.buf.len().min(RAW_HEAD_BYTES)] }
+            Line::TooLong {
+                len,
+                head: &self.buf[..self.buf.len().min(RAW_HEAD_BYTES)],
+            }
         } else {
             Line::Text(&self.buf)
         };
@@ -201,8 +214,15 @@ mod tests {
             }
             _ => panic!("expected a too-long line"),
         }
-        assert!(lines.buf.capacity() < 8192, "buffer grew to {}", lines.buf.capacity());
-        assert!(matches!(lines.next_line(), Some(Ok((2, Line::Text(b"ok"), true)))));
+        assert!(
+            lines.buf.capacity() < 8192,
+            "buffer grew to {}",
+            lines.buf.capacity()
+        );
+        assert!(matches!(
+            lines.next_line(),
+            Some(Ok((2, Line::Text(b"ok"), true)))
+        ));
         assert!(lines.next_line().is_none());
     }
 

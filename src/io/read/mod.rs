@@ -17,7 +17,13 @@ pub(crate) fn reject(
     detail: impl Into<String>,
     raw: String,
 ) -> Rejection {
-    Rejection { source: source.clone(), location, reason: reason.to_string(), detail: detail.into(), raw }
+    Rejection {
+        source: source.clone(),
+        location,
+        reason: reason.to_string(),
+        detail: detail.into(),
+        raw,
+    }
 }
 
 /// What the reader names a read failure: compressed streams fail because they are truncated or

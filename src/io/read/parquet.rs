@@ -11,7 +11,8 @@ use arrow::datatypes::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 use serde_json::{Map, Value};
@@ -84,7 +85,10 @@ impl ParquetRecords {
         id_field: Option<&str>,
         metadata_fields: &[String],
     ) -> Result<Self, InputError> {
-        let unreadable = |msg: String| InputError::Parquet { path: source.to_string(), msg };
+        let unreadable = |msg: String| InputError::Parquet {
+            path: source.to_string(),
+            msg,
+        };
         let metadata = guarded(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()))
             .map_err(unreadable)?
             .map_err(|e| unreadable(e.to_string()))?;
@@ -92,7 +96,8 @@ impl ParquetRecords {
         let text_type = match schema.field_with_name(text_field) {
             Ok(field) => field.data_type().clone(),
             Err(_) => {
-                let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let available: Vec<&str> =
+                    schema.fields().iter().map(|f| f.name().as_str()).collect();
                 return Err(InputError::MissingColumn {
                     path: source.to_string(),
                     column: text_field.to_string(),
@@ -109,14 +114,21 @@ impl ParquetRecords {
         }
         let has = |name: &str| schema.field_with_name(name).is_ok();
         let id_field = id_field.filter(|f| has(f)).map(str::to_string);
-        let metadata_fields: Vec<String> = metadata_fields.iter().filter(|f| has(f)).cloned().collect();
+        let metadata_fields: Vec<String> =
+            metadata_fields.iter().filter(|f| has(f)).cloned().collect();
 
         let parquet_schema = metadata.metadata().file_metadata().schema_descr();
         let wanted = |name: &str| {
-            name == text_field || id_field.as_deref() == Some(name) || metadata_fields.iter().any(|m| m == name)
+            name == text_field
+                || id_field.as_deref() == Some(name)
+                || metadata_fields.iter().any(|m| m == name)
         };
         let roots = parquet_schema.root_schema().get_fields();
-        let indices = roots.iter().enumerate().filter(|(_, f)| wanted(f.name())).map(|(i, _)| i);
+        let indices = roots
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| wanted(f.name()))
+            .map(|(i, _)| i);
         let mask = ProjectionMask::roots(parquet_schema, indices);
 
         let mut row_group_starts = vec![0u64];
@@ -147,11 +159,17 @@ impl ParquetRecords {
     /// Row group and row within it of a global row index.
     fn location(&self, global: u64) -> Location {
         // `row_group_starts[0]` is 0, so the partition point is at least 1.
-        let rg = self.row_group_starts.partition_point(|&start| start <= global) - 1;
+        let rg = self
+            .row_group_starts
+            .partition_point(|&start| start <= global)
+            - 1;
         if rg >= self.row_groups() {
             return Location::File;
         }
-        Location::Row { row_group: rg as u64, row: global - self.row_group_starts[rg] }
+        Location::Row {
+            row_group: rg as u64,
+            row: global - self.row_group_starts[rg],
+        }
     }
 
     /// Gives up on the current row group: one `corrupt_parquet` record at its first unread row;
@@ -165,7 +183,13 @@ impl ParquetRecords {
         self.reader = None;
         self.batch = None;
         self.next_row = end;
-        Err(reject(&self.source, location, "corrupt_parquet", detail, String::new()))
+        Err(reject(
+            &self.source,
+            location,
+            "corrupt_parquet",
+            detail,
+            String::new(),
+        ))
     }
 
     /// Opens the next row group; `false` when there is none.
@@ -180,10 +204,11 @@ impl ParquetRecords {
             Ok(file) => file,
             Err(e) => return Err(self.fail(e.to_string())),
         };
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-            .with_row_groups(vec![rg])
-            .with_projection(self.mask.clone())
-            .with_batch_size(BATCH_ROWS);
+        let builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_row_groups(vec![rg])
+                .with_projection(self.mask.clone())
+                .with_batch_size(BATCH_ROWS);
         match guarded(|| builder.build()) {
             Ok(Ok(reader)) => {
                 self.reader = Some(reader);
@@ -205,7 +230,9 @@ impl ParquetRecords {
                 }
             };
             match guarded(|| reader.next()) {
-                Ok(Some(Ok(batch))) if batch.num_rows() > 0 => return Some(self.take_batch(&batch)),
+                Ok(Some(Ok(batch))) if batch.num_rows() > 0 => {
+                    return Some(self.take_batch(&batch))
+                }
                 Ok(Some(Ok(_))) => continue,
                 Ok(None) => {
                     self.reader = None;
@@ -236,8 +263,17 @@ impl ParquetRecords {
             _ => text,
         };
         let id = self.id_field.as_deref().and_then(column);
-        let metadata = self.metadata_fields.iter().filter_map(|f| Some((f.clone(), column(f)?))).collect();
-        self.batch = Some(Batch { text, id, metadata, pos: 0 });
+        let metadata = self
+            .metadata_fields
+            .iter()
+            .filter_map(|f| Some((f.clone(), column(f)?)))
+            .collect();
+        self.batch = Some(Batch {
+            text,
+            id,
+            metadata,
+            pos: 0,
+        });
         Ok(())
     }
 
@@ -247,7 +283,13 @@ impl ParquetRecords {
         let location = self.location(global);
         let Some(text) = string_at(&batch.text, i) else {
             let detail = format!("text column `{}` is null", self.text_field);
-            return Err(reject(&self.source, location, "missing_text", detail, String::new()));
+            return Err(reject(
+                &self.source,
+                location,
+                "missing_text",
+                detail,
+                String::new(),
+            ));
         };
         let id = match &batch.id {
             Some(ids) if !ids.is_null(i) => match id_at(ids, i) {
@@ -258,15 +300,24 @@ impl ParquetRecords {
                         self.id_field.as_deref().unwrap_or_default(),
                         ids.data_type()
                     );
-                    return Err(reject(&self.source, location, "bad_id", detail, text.chars().take(200).collect()));
+                    return Err(reject(
+                        &self.source,
+                        location,
+                        "bad_id",
+                        detail,
+                        text.chars().take(200).collect(),
+                    ));
                 }
             },
             _ => format!("{}:{global}", self.source),
         };
         let mut doc = Document::new(id, text, self.source.clone());
         if !batch.metadata.is_empty() {
-            let map: Map<String, Value> =
-                batch.metadata.iter().map(|(name, col)| (name.clone(), json_at(col, i))).collect();
+            let map: Map<String, Value> = batch
+                .metadata
+                .iter()
+                .map(|(name, col)| (name.clone(), json_at(col, i)))
+                .collect();
             doc.metadata = Some(map);
         }
         Ok(doc)
@@ -282,7 +333,10 @@ impl Iterator for ParquetRecords {
                 if batch.pos < batch.text.len() {
                     let record = self.record(&batch, batch.pos);
                     self.next_row += 1;
-                    self.batch = Some(Batch { pos: batch.pos + 1, ..batch });
+                    self.batch = Some(Batch {
+                        pos: batch.pos + 1,
+                        ..batch
+                    });
                     return Some(record);
                 }
             }

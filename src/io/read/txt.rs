@@ -11,7 +11,13 @@ use crate::document::{Document, Location, Record, Rejection};
 fn read_failure(source: &Arc<str>, location: Location, f: ReadFailure, raw: &[u8]) -> Rejection {
     let raw = if raw.is_empty() { &f.partial[..] } else { raw };
     let detail = format!("{} (reading stopped here)", f.error);
-    reject(source, location, Stream::Plain.failure_reason(), detail, raw_of(raw))
+    reject(
+        source,
+        location,
+        Stream::Plain.failure_reason(),
+        detail,
+        raw_of(raw),
+    )
 }
 
 /// Appends up to [`RAW_HEAD_BYTES`] of `bytes` (and a newline) to the raw head of a record.
@@ -24,7 +30,8 @@ fn push_raw(raw: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// The whole file as one record. Line endings `\r\n` become `\n` (as Python's text mode does,
-/// so texts match what datatrove reads); a leading byte order mark is dropped.
+/// so texts match what datatrove reads; a `\r` ending the file is dropped); a leading byte order
+/// mark is dropped.
 pub(crate) fn whole_file<R: BufRead>(reader: R, source: Arc<str>, max_line_bytes: u64) -> Record {
     let mut lines = LineReader::new(reader, max_line_bytes);
     let mut text: Vec<u8> = Vec::new();
@@ -35,12 +42,23 @@ pub(crate) fn whole_file<R: BufRead>(reader: R, source: Arc<str>, max_line_bytes
         };
         match line {
             Line::TooLong { len, head } => {
-                let detail = format!("line {n} is {len} bytes, over max_line_bytes ({max_line_bytes})");
+                let detail =
+                    format!("line {n} is {len} bytes, over max_line_bytes ({max_line_bytes})");
                 let raw = if text.is_empty() { head } else { &text[..] };
-                return Err(reject(&source, Location::File, "line_too_long", detail, raw_of(raw)));
+                return Err(reject(
+                    &source,
+                    Location::File,
+                    "line_too_long",
+                    detail,
+                    raw_of(raw),
+                ));
             }
             Line::Text(bytes) => {
-                let bytes = if n == 1 { bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes) } else { bytes };
+                let bytes = if n == 1 {
+                    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+                } else {
+                    bytes
+                };
                 text.extend_from_slice(bytes);
                 if terminated {
                     text.push(b'\n');
@@ -53,15 +71,27 @@ pub(crate) fn whole_file<R: BufRead>(reader: R, source: Arc<str>, max_line_bytes
         Ok(text) => Ok(Document::new(id, text, source)),
         Err(e) => {
             let detail = e.utf8_error().to_string();
-            Err(reject(&source, Location::File, "invalid_utf8", detail, raw_of(e.as_bytes())))
+            Err(reject(
+                &source,
+                Location::File,
+                "invalid_utf8",
+                detail,
+                raw_of(e.as_bytes()),
+            ))
         }
     }
 }
 
 /// What is wrong with the paragraph being collected; the first problem wins.
 enum Problem {
-    TooLong { line: u64, len: u64 },
-    InvalidUtf8 { line: u64, error: std::str::Utf8Error },
+    TooLong {
+        line: u64,
+        len: u64,
+    },
+    InvalidUtf8 {
+        line: u64,
+        error: std::str::Utf8Error,
+    },
 }
 
 /// Records of a text file split at blank lines: each block of consecutive non-blank lines,
@@ -77,7 +107,12 @@ pub(crate) struct Paragraphs<R> {
 impl<R: BufRead> Paragraphs<R> {
     /// Paragraph records of `reader`, named `source`.
     pub(crate) fn new(reader: R, source: Arc<str>, max_line_bytes: u64) -> Self {
-        Paragraphs { lines: LineReader::new(reader, max_line_bytes), source, max_line_bytes, failure: None }
+        Paragraphs {
+            lines: LineReader::new(reader, max_line_bytes),
+            source,
+            max_line_bytes,
+            failure: None,
+        }
     }
 }
 
@@ -117,7 +152,11 @@ impl<R: BufRead> Iterator for Paragraphs<R> {
                 }
                 Line::Text(bytes) => bytes,
             };
-            let bytes = if n == 1 { bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes) } else { bytes };
+            let bytes = if n == 1 {
+                bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+            } else {
+                bytes
+            };
             let line = std::str::from_utf8(bytes);
             if matches!(line, Ok(l) if l.trim().is_empty()) {
                 if start == 0 {
@@ -148,12 +187,19 @@ impl<R: BufRead> Iterator for Paragraphs<R> {
         }
         let location = Location::Line(start);
         Some(match problem {
-            None => Ok(Document::new(format!("{}:{start}", self.source), text, self.source.clone())),
+            None => Ok(Document::new(
+                format!("{}:{start}", self.source),
+                text,
+                self.source.clone(),
+            )),
             Some(Problem::TooLong { line, len }) => Err(reject(
                 &self.source,
                 location,
                 "line_too_long",
-                format!("line {line} is {len} bytes, over max_line_bytes ({})", self.max_line_bytes),
+                format!(
+                    "line {line} is {len} bytes, over max_line_bytes ({})",
+                    self.max_line_bytes
+                ),
                 raw_of(&raw),
             )),
             Some(Problem::InvalidUtf8 { line, error }) => Err(reject(
@@ -183,7 +229,10 @@ mod tests {
     #[test]
     fn splits_at_blank_lines() {
         let got = paragraphs(b"\n\na b\r\nc\r\n \t\r\n\r\nd\n\ne\n", 100);
-        assert_eq!(got, ["t.txt:3 \"a b\\nc\"", "t.txt:7 \"d\"", "t.txt:9 \"e\""]);
+        assert_eq!(
+            got,
+            ["t.txt:3 \"a b\\nc\"", "t.txt:7 \"d\"", "t.txt:9 \"e\""]
+        );
     }
 
     #[test]
@@ -205,7 +254,10 @@ mod tests {
         let d = whole_file(&b"\xEF\xBB\xBFa\r\nb\n\nc"[..], Arc::from("w.txt"), 10).unwrap();
         assert_eq!((d.id.as_str(), d.text.as_str()), ("w.txt", "a\nb\n\nc"));
         let e = whole_file(&b"a\n\xc3\x28"[..], Arc::from("w.txt"), 10).unwrap_err();
-        assert_eq!((e.location, e.reason.as_str()), (Location::File, "invalid_utf8"));
+        assert_eq!(
+            (e.location, e.reason.as_str()),
+            (Location::File, "invalid_utf8")
+        );
         let e = whole_file(&b"a\nbbbbbbbbbbbb\n"[..], Arc::from("w.txt"), 10).unwrap_err();
         assert_eq!(e.detail, "line 2 is 12 bytes, over max_line_bytes (10)");
     }
