@@ -72,6 +72,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let result = match cli.command {
@@ -113,7 +114,7 @@ fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::
     }
     let st = &s.stats;
     println!(
-        "{} records: {} kept, {} dropped, {} rejected ({:.1} MB in, {:.1} MB kept) in {:.1}s -> {}",
+        "{} records: {} kept, {} dropped, {} rejected ({:.1} MB in, {:.1} MB kept) in {:.2}s -> {}",
         st.input,
         st.kept,
         st.dropped_total(),

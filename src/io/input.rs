@@ -18,7 +18,7 @@
 //! | `line_too_long` | a line is over `max_line_bytes` (reading goes on at the next line) |
 //! | `truncated_stream` | a gzip/zstd stream ends early or is corrupt (the last record of the file) |
 //! | `read_error` | an I/O error while reading a plain file (the last record of the file) |
-//! | `corrupt_parquet` | a parquet page cannot be decoded (the last record of the file) |
+//! | `corrupt_parquet` | a parquet row group cannot be decoded (one record for its unread rows; reading goes on at the next row group) |
 //!
 //! A null field counts as absent: a null id gets a generated id, a null text is `missing_text`.
 
@@ -436,14 +436,16 @@ fn walk(dir: &Path) -> Result<Vec<(PathBuf, InputFormat)>, InputError> {
 }
 
 /// `path` without `.` components and with `..` folded into its parent, without touching the
-/// file system.
-fn clean(path: &Path) -> PathBuf {
+/// file system (a leading `..` stays: `../a/../b` is `../b`).
+pub fn clean(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !out.pop() {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else if !matches!(out.components().next_back(), Some(Component::RootDir)) {
                     out.push(c);
                 }
             }

@@ -24,7 +24,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Compression, OutputSpec};
@@ -345,8 +346,14 @@ impl WriterOptions {
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
         };
-        WriterProperties::builder()
-            .set_compression(compression)
+        let mut b = WriterProperties::builder().set_compression(compression);
+        // Long, mostly unique strings: a dictionary only costs hashing, statistics only compares.
+        for col in ["id", "text", "metadata", "signals", "duplicate_of", "detail", "raw"] {
+            b = b
+                .set_column_dictionary_enabled(ColumnPath::from(col), false)
+                .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
+        }
+        b
             // Row groups are cut by us, one `write` + `flush` each.
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(None)

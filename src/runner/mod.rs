@@ -64,6 +64,9 @@ pub enum RunError {
     /// The thread pool could not be built.
     #[error("thread pool: {0}")]
     Threads(String),
+    /// The tokenize pass failed.
+    #[error(transparent)]
+    Tokenize(#[from] crate::stages::tokenize::TokenizeError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -128,6 +131,9 @@ struct Checkpoint {
     position: Position,
     stats: RunStats,
     writers: BTreeMap<String, WriterState>,
+    /// Directory under `.resume/` with the stateful stages' state at this checkpoint.
+    #[serde(default)]
+    state_dir: Option<String>,
 }
 
 /// Splits `files` into `count` groups balanced by size, deterministically: largest first to the
@@ -243,9 +249,19 @@ impl Writers {
         Ok(self.documents.get_mut(&dir).expect("inserted above"))
     }
 
-    fn push_kept(&mut self, doc: Document) -> Result<(), RunError> {
-        let dir = self.partition_dir(&doc);
-        self.document_writer(dir)?.push(Row::Kept(doc))?;
+    fn push(&mut self, row: Row) -> Result<(), RunError> {
+        match row {
+            Row::Kept(doc) => {
+                let dir = self.partition_dir(&doc);
+                self.document_writer(dir)?.push(Row::Kept(doc))?;
+            }
+            Row::Dropped(..) => {
+                if let Some(w) = &mut self.dropped {
+                    w.push(row)?;
+                }
+            }
+            Row::Rejected(_) => self.rejected.push(row)?,
+        }
         Ok(())
     }
 
@@ -301,8 +317,9 @@ impl Writers {
 
 /// The resolved output directory of `pipeline` (relative to `base_dir`), or the override.
 pub fn output_dir(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> PathBuf {
-    opts.output.clone().unwrap_or_else(|| base_dir.join(&pipeline.output.dir))
+    opts.output.clone().unwrap_or_else(|| input::clean(&base_dir.join(&pipeline.output.dir)))
 }
+
 
 /// xxh3-64 of the resolved config, as 16 hex digits (the identity a checkpoint is tied to).
 pub fn config_hash(pipeline: &Pipeline) -> String {
@@ -484,10 +501,12 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
     let (mut stats, start) = match &checkpoint {
         Some(c) => {
             writers.restore(&c.writers)?;
-            for (i, s) in stages.iter_mut().enumerate() {
-                if let Stage::Stateful(st) = s {
-                    let dir = resume_dir.join(format!("stage-{i:03}"));
-                    st.load_state(&dir).map_err(io_err(&dir))?;
+            if let Some(state) = &c.state_dir {
+                for (i, s) in stages.iter_mut().enumerate() {
+                    if let Stage::Stateful(st) = s {
+                        let dir = resume_dir.join(state).join(format!("stage-{i:03}"));
+                        st.load_state(&dir).map_err(io_err(&dir))?;
+                    }
                 }
             }
             tracing::info!(records = c.stats.input, "resuming from {}", ckpt_path.display());
@@ -499,6 +518,19 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
 
     let progress = Progress::new(opts.progress, stats.input, stats.input_bytes);
     let (rx, reader) = spawn_reader(files.clone(), pipeline.input.clone(), start, pipeline.run.batch_size);
+    // Writing runs on its own thread, overlapped with the stages of the next batch.
+    let (wtx, wrx) = mpsc::sync_channel::<WriterMsg>(2);
+    let writer_thread = {
+        let ckpt = CheckpointTarget { path: ckpt_path.clone(), resume_dir: resume_dir.clone(), hash: hash.clone(), task };
+        let prev_state = checkpoint.as_ref().and_then(|c| c.state_dir.clone());
+        std::thread::spawn(move || write_loop(writers, wrx, ckpt, prev_state))
+    };
+    let writer_failed = |handle: std::thread::JoinHandle<Result<Vec<ShardFile>, RunError>>| -> RunError {
+        match handle.join() {
+            Ok(Err(e)) => e,
+            _ => RunError::Threads("the writer thread stopped".into()),
+        }
+    };
     let mut last_ckpt = Instant::now();
     let batch_delay = std::env::var("CORPUSFORGE_BATCH_DELAY_MS")
         .ok()
@@ -525,11 +557,12 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         let mut fate: Vec<Option<DropInfo>> = vec![None; docs.len()];
         pool.install(|| run_stages(&mut stages, &pipeline.stages, &mut docs, &mut fate, &mut stats));
         let mut docs: Vec<Option<Document>> = docs.into_iter().map(Some).collect();
+        let mut rows = Vec::with_capacity(n);
         for o in order {
             match o {
                 Err(j) => {
                     *stats.rejected.entry(j.reason.clone()).or_insert(0) += 1;
-                    writers.rejected.push(Row::Rejected(j))?;
+                    rows.push(Row::Rejected(j));
                 }
                 Ok(i) => {
                     let d = docs[i].take().expect("each document is routed once");
@@ -537,16 +570,15 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
                         None => {
                             stats.kept += 1;
                             stats.kept_bytes += d.text.len() as u64;
-                            writers.push_kept(d)?;
+                            rows.push(Row::Kept(d));
                         }
-                        Some(info) => {
-                            if let Some(w) = &mut writers.dropped {
-                                w.push(Row::Dropped(d, info))?;
-                            }
-                        }
+                        Some(info) => rows.push(Row::Dropped(d, info)),
                     }
                 }
             }
+        }
+        if wtx.send(WriterMsg::Rows(rows)).is_err() {
+            return Err(writer_failed(writer_thread));
         }
         progress.update(stats.input, stats.input_bytes);
         if let Some(d) = batch_delay {
@@ -555,13 +587,29 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         }
         if last_ckpt.elapsed() >= ckpt_every {
             stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
-            save_checkpoint(&ckpt_path, &resume_dir, &hash, task, batch.end, &stats, &mut writers, &stages)?;
+            // Stage state goes to a directory of its own, named by the checkpoint that commits it.
+            let state_dir = save_stage_states(&resume_dir, &stages, stats.input)?;
+            let (reply, answer) = mpsc::channel();
+            let msg = WriterMsg::Checkpoint { position: batch.end, stats: Box::new(stats.clone()), state_dir, reply };
+            if wtx.send(msg).is_err() {
+                return Err(writer_failed(writer_thread));
+            }
+            match answer.recv() {
+                Ok(r) => r?,
+                Err(_) => return Err(writer_failed(writer_thread)),
+            }
             last_ckpt = Instant::now();
         }
     }
     let _ = reader.join();
     progress.finish(stats.input, stats.input_bytes);
-    let outputs = writers.finish()?;
+    drop(wtx);
+    let mut outputs = match writer_thread.join() {
+        Ok(r) => r?,
+        Err(_) => return Err(RunError::Threads("the writer thread panicked".into())),
+    };
+    // The tokenize stage runs over the written documents (see `stages::tokenize`).
+    let tokens = crate::stages::tokenize::run_after(pipeline, base_dir, &out, task, &pool, &mut outputs, &mut stats)?;
     stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
     stats.verify().map_err(RunError::Accounting)?;
     let written_kept: u64 = outputs.iter().filter(|f| f.path.starts_with("documents/")).map(|f| f.rows).sum();
@@ -569,44 +617,104 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         return Err(RunError::Accounting(vec![format!("{} documents kept but {} written", stats.kept, written_kept)]));
     }
     let inputs = hasher.join().unwrap_or_else(|_| Vec::new());
-    manifest::write(&out, task, pipeline, &hash, threads_used, &inputs, &outputs, &stats)?;
+    manifest::write(&out, task, pipeline, &hash, threads_used, &inputs, &outputs, &stats, tokens.as_ref())?;
     let _ = fs::remove_file(&ckpt_path);
     if task.count == 1 {
         let _ = fs::remove_dir_all(&resume_dir);
-    } else {
-        for i in 0..stages.len() {
-            let _ = fs::remove_dir_all(resume_dir.join(format!("stage-{i:03}")));
-        }
     }
     Ok(RunSummary { out_dir: out, stats, already_complete: false })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn save_checkpoint(
-    path: &Path,
-    resume_dir: &Path,
-    hash: &str,
+/// Messages to the writer thread.
+enum WriterMsg {
+    /// The rows of one batch, in input order.
+    Rows(Vec<Row>),
+    /// Commit a checkpoint after the rows sent so far.
+    Checkpoint {
+        position: Position,
+        stats: Box<RunStats>,
+        state_dir: Option<String>,
+        reply: mpsc::Sender<Result<(), RunError>>,
+    },
+}
+
+/// Where checkpoints of this run go.
+struct CheckpointTarget {
+    path: PathBuf,
+    resume_dir: PathBuf,
+    hash: String,
     task: TaskSpec,
-    position: Position,
-    stats: &RunStats,
-    writers: &mut Writers,
-    stages: &[Stage],
-) -> Result<(), RunError> {
-    let states = writers.checkpoint()?;
+}
+
+/// The writer thread: pushes rows, commits checkpoints, and finally closes every shard.
+fn write_loop(
+    mut writers: Writers,
+    rx: mpsc::Receiver<WriterMsg>,
+    target: CheckpointTarget,
+    mut prev_state: Option<String>,
+) -> Result<Vec<ShardFile>, RunError> {
+    for msg in rx {
+        match msg {
+            WriterMsg::Rows(rows) => {
+                for r in rows {
+                    writers.push(r)?;
+                }
+            }
+            WriterMsg::Checkpoint { position, stats, state_dir, reply } => {
+                let r = commit_checkpoint(&target, position, *stats, state_dir.clone(), &mut writers);
+                if r.is_ok() {
+                    // The previous stage state is no longer named by the committed checkpoint.
+                    if let Some(old) = prev_state.take().filter(|o| Some(o) != state_dir.as_ref()) {
+                        let _ = fs::remove_dir_all(target.resume_dir.join(old));
+                    }
+                    prev_state = state_dir;
+                }
+                let _ = reply.send(r);
+            }
+        }
+    }
+    writers.finish()
+}
+
+/// Saves the state of every stateful stage under `.resume/state-<records>/`; None when no stage
+/// has state.
+fn save_stage_states(resume_dir: &Path, stages: &[Stage], records: u64) -> Result<Option<String>, RunError> {
+    if !stages.iter().any(|s| matches!(s, Stage::Stateful(_))) {
+        return Ok(None);
+    }
+    let name = format!("state-{records:012}");
     for (i, s) in stages.iter().enumerate() {
         if let Stage::Stateful(st) = s {
-            let dir = resume_dir.join(format!("stage-{i:03}"));
+            let dir = resume_dir.join(&name).join(format!("stage-{i:03}"));
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             st.save_state(&dir).map_err(io_err(&dir))?;
         }
     }
-    let c = Checkpoint { config_hash: hash.to_string(), task, position, stats: stats.clone(), writers: states };
-    let tmp = path.with_extension("json.tmp");
+    Ok(Some(name))
+}
+
+fn commit_checkpoint(
+    target: &CheckpointTarget,
+    position: Position,
+    stats: RunStats,
+    state_dir: Option<String>,
+    writers: &mut Writers,
+) -> Result<(), RunError> {
+    let states = writers.checkpoint()?;
+    let c = Checkpoint {
+        config_hash: target.hash.clone(),
+        task: target.task,
+        position,
+        stats,
+        writers: states,
+        state_dir,
+    };
+    let tmp = target.path.with_extension("json.tmp");
     let text = serde_json::to_vec_pretty(&c).map_err(|e| RunError::Io { path: tmp.clone(), source: e.into() })?;
     fs::write(&tmp, text).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))?;
+    fs::rename(&tmp, &target.path).map_err(io_err(&target.path))?;
     writers.drop_stale();
-    tracing::debug!(records = stats.input, "checkpoint saved");
+    tracing::debug!(records = c.stats.input, "checkpoint saved");
     Ok(())
 }
 
