@@ -60,5 +60,8 @@ fn main() {
     println!("  wall: {secs:.2} s");
     println!("  throughput: {:.1} MB/s, {:.0} docs/s", mb / secs, s.stats.input as f64 / secs);
     println!("  per core: {:.1} MB/s, {:.0} docs/s", mb / secs / cores as f64, s.stats.input as f64 / secs / cores as f64);
+    for st in &s.stats.stages {
+        println!("  stage {} ({}): {:.2} s wall in the stage", st.index, st.kind, st.seconds);
+    }
     println!("  peak RSS: {:.0} MB", peak_rss_mb());
 }

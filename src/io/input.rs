@@ -33,6 +33,7 @@ use flate2::bufread::MultiGzDecoder;
 use crate::config::{InputFormat, InputSpec, TxtMode};
 use crate::document::Record;
 use crate::io::read::jsonl::{Fields, JsonlRecords};
+pub use crate::io::read::jsonl::Pending;
 use crate::io::read::parquet::ParquetRecords;
 use crate::io::read::txt::{whole_file, Paragraphs};
 use crate::io::read::Stream;
@@ -332,6 +333,18 @@ pub fn open(
     file: &InputFile,
     spec: &InputSpec,
 ) -> Result<Box<dyn Iterator<Item = Record> + Send>, InputError> {
+    Ok(Box::new(open_pending(file, spec)?.map(Pending::resolve)))
+}
+
+/// Like [`open`], but JSON lines come unparsed ([`Pending::Json`]), for the caller to parse in
+/// parallel with [`Pending::resolve`]. The sequence of records is the same.
+pub fn open_pending(
+    file: &InputFile,
+    spec: &InputSpec,
+) -> Result<Box<dyn Iterator<Item = Pending> + Send>, InputError> {
+    let done = |it: Box<dyn Iterator<Item = Record> + Send>| -> Box<dyn Iterator<Item = Pending> + Send> {
+        Box::new(it.map(Pending::Done))
+    };
     let open_err = |source| InputError::Open {
         path: file.display.to_string(),
         source,
@@ -375,21 +388,21 @@ pub fn open(
                 max,
             ))
         }
-        InputFormat::Parquet => Box::new(ParquetRecords::open(
+        InputFormat::Parquet => done(Box::new(ParquetRecords::open(
             handle,
             source,
             &spec.text_field,
             spec.id_field.as_deref(),
             &spec.metadata_fields,
-        )?),
+        )?)),
         InputFormat::Txt => match spec.txt_mode {
             TxtMode::File => {
                 let reader = buffered(handle);
-                Box::new(std::iter::once_with(move || {
+                done(Box::new(std::iter::once_with(move || {
                     whole_file(reader, source, max)
-                }))
+                })))
             }
-            TxtMode::Paragraphs => Box::new(Paragraphs::new(buffered(handle), source, max)),
+            TxtMode::Paragraphs => done(Box::new(Paragraphs::new(buffered(handle), source, max))),
         },
     })
 }

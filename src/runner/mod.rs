@@ -157,7 +157,7 @@ pub fn partition(files: &[InputFile], count: usize) -> Vec<Vec<InputFile>> {
 
 /// A batch of records from the reader thread, and the position after it.
 struct Batch {
-    records: Vec<Record>,
+    records: Vec<input::Pending>,
     end: Position,
 }
 
@@ -172,7 +172,7 @@ fn spawn_reader(
     let handle = std::thread::spawn(move || {
         let mut records = Vec::with_capacity(batch_size);
         for (fi, file) in files.iter().enumerate().skip(start.file) {
-            let it = match input::open(file, &spec) {
+            let it = match input::open_pending(file, &spec) {
                 Ok(it) => it,
                 Err(e) => {
                     let _ = tx.send(Err(e.into()));
@@ -360,6 +360,8 @@ fn run_stages(
     for (si, stage) in stages.iter_mut().enumerate() {
         let t0 = Instant::now();
         let kind = specs[si].type_name();
+        // Drop reason keys use the family prefix (`dedup:exact` from `exact_dedup`).
+        let prefix = specs[si].reason_prefix();
         let verdict_of = |d: &mut Document, f: &mut Option<DropInfo>, v: Verdict, bytes_in: u64| -> Delta {
             let mut delta = Delta { seen: 1, bytes_in, ..Default::default() };
             match v {
@@ -369,7 +371,7 @@ fn run_stages(
                 }
                 Verdict::Drop(r) => {
                     delta.dropped.insert(r, 1);
-                    *f = Some(DropInfo { stage_index: si as u32, stage: kind, reason: format!("{kind}:{r}") });
+                    *f = Some(DropInfo { stage_index: si as u32, stage: kind, reason: format!("{prefix}:{r}") });
                 }
             }
             delta
@@ -423,7 +425,7 @@ fn run_stages(
         s.bytes_in += delta.bytes_in;
         s.bytes_out += delta.bytes_out;
         for (r, n) in delta.dropped {
-            let key = format!("{kind}:{r}");
+            let key = format!("{prefix}:{r}");
             *s.dropped.entry(key.clone()).or_insert(0) += n;
             *stats.dropped.entry(key).or_insert(0) += n;
         }
@@ -540,10 +542,12 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
     for msg in rx {
         let batch = msg?;
         let n = batch.records.len();
+        // Parsing (JSON) runs on the pool; the order is kept.
+        let records: Vec<Record> = pool.install(|| batch.records.into_par_iter().map(input::Pending::resolve).collect());
         // Split the batch into documents and rejections, remembering input order.
         let mut order: Vec<Result<usize, Rejection>> = Vec::with_capacity(n);
         let mut docs: Vec<Document> = Vec::with_capacity(n);
-        for r in batch.records {
+        for r in records {
             match r {
                 Ok(d) => {
                     stats.input_bytes += d.text.len() as u64;

@@ -10,7 +10,7 @@ use super::{reject, Stream};
 use crate::document::{Document, Location, Record};
 
 /// The fields a JSON record is read through.
-pub(crate) struct Fields {
+pub struct Fields {
     /// Key of the text.
     pub text: String,
     /// Key of the id, if ids are read from records.
@@ -19,11 +19,12 @@ pub(crate) struct Fields {
     pub metadata: Vec<String>,
 }
 
-/// Records of a JSON Lines stream, in line order.
+/// Records of a JSON Lines stream, in line order. Lines are split here; parsing each line is
+/// left to [`Pending::resolve`], so that it can run on the worker pool.
 pub(crate) struct JsonlRecords<R> {
     lines: LineReader<R>,
     source: Arc<str>,
-    fields: Fields,
+    fields: Arc<Fields>,
     stream: Stream,
     max_line_bytes: u64,
 }
@@ -40,17 +41,44 @@ impl<R: BufRead> JsonlRecords<R> {
         JsonlRecords {
             lines: LineReader::new(reader, max_line_bytes),
             source,
-            fields,
+            fields: Arc::new(fields),
             stream,
             max_line_bytes,
         }
     }
 }
 
-impl<R: BufRead> Iterator for JsonlRecords<R> {
-    type Item = Record;
+/// A record that may still have to be parsed.
+pub enum Pending {
+    /// Already a document or a rejection.
+    Done(Record),
+    /// A JSON line, not parsed yet.
+    Json {
+        /// The line's bytes (without the newline).
+        bytes: Vec<u8>,
+        /// 1-based line number.
+        line: u64,
+        /// The input file's display name.
+        source: Arc<str>,
+        /// Which fields to read.
+        fields: Arc<Fields>,
+    },
+}
 
-    fn next(&mut self) -> Option<Record> {
+impl Pending {
+    /// The record: parses a pending JSON line.
+    pub fn resolve(self) -> Record {
+        match self {
+            Pending::Done(r) => r,
+            Pending::Json { bytes, line, source, fields } => parse_record(&bytes, line, &source, &fields),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlRecords<R> {
+    type Item = Pending;
+
+    fn next(&mut self) -> Option<Pending> {
         loop {
             let (n, line, _) = match self.lines.next_line()? {
                 Ok(item) => item,
@@ -60,18 +88,18 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                     } else {
                         Location::Line(f.line)
                     };
-                    return Some(Err(reject(
+                    return Some(Pending::Done(Err(reject(
                         &self.source,
                         location,
                         self.stream.failure_reason(),
                         format!("{} (reading stopped here)", f.error),
                         raw_of(&f.partial),
-                    )));
+                    ))));
                 }
             };
             let bytes = match line {
                 Line::TooLong { len, head } => {
-                    return Some(Err(reject(
+                    return Some(Pending::Done(Err(reject(
                         &self.source,
                         Location::Line(n),
                         "line_too_long",
@@ -80,7 +108,7 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                             self.max_line_bytes
                         ),
                         raw_of(head),
-                    )));
+                    ))));
                 }
                 Line::Text(bytes) => bytes,
             };
@@ -93,7 +121,12 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
             } else {
                 bytes
             };
-            return Some(parse_record(bytes, n, &self.source, &self.fields));
+            return Some(Pending::Json {
+                bytes: bytes.to_vec(),
+                line: n,
+                source: self.source.clone(),
+                fields: self.fields.clone(),
+            });
         }
     }
 }
@@ -203,6 +236,7 @@ mod tests {
             Stream::Plain,
             max,
         )
+        .map(Pending::resolve)
         .collect()
     }
 
@@ -235,7 +269,7 @@ mod tests {
     fn rejects_each_kind() {
         let recs = read(
             "[1]\n{\"text\":1}\n{\"id\":1.5,\"text\":\"a\"}\n{\"text\":null}\n{bad\n{\"text\":\"aaaaaaaaaaaaaaaaaaaaa\"}\n",
-            20,
+            25,
         );
         assert_eq!(
             summary(&recs),

@@ -18,7 +18,7 @@ use parquet::arrow::ProjectionMask;
 use serde_json::{Map, Value};
 
 use super::reject;
-use crate::document::{Document, Location, Record};
+use crate::document::{Document, Location, Record, Rejection};
 use crate::io::input::InputError;
 
 /// Rows per record batch: big enough to amortize decoding, small enough to keep memory flat.
@@ -174,7 +174,7 @@ impl ParquetRecords {
 
     /// Gives up on the current row group: one `corrupt_parquet` record at its first unread row;
     /// reading resumes at the next row group.
-    fn fail(&mut self, error: String) -> Record {
+    fn fail(&mut self, error: String) -> Rejection {
         let rg = self.next_row_group - 1;
         let end = self.row_group_starts[rg + 1];
         let location = self.location(self.next_row);
@@ -183,17 +183,17 @@ impl ParquetRecords {
         self.reader = None;
         self.batch = None;
         self.next_row = end;
-        Err(reject(
+        reject(
             &self.source,
             location,
             "corrupt_parquet",
             detail,
             String::new(),
-        ))
+        )
     }
 
     /// Opens the next row group; `false` when there is none.
-    fn open_row_group(&mut self) -> Result<bool, Record> {
+    fn open_row_group(&mut self) -> Result<bool, Rejection> {
         if self.next_row_group >= self.row_groups() {
             return Ok(false);
         }
@@ -220,7 +220,7 @@ impl ParquetRecords {
     }
 
     /// Loads the next batch; `None` at the end of the file.
-    fn load(&mut self) -> Option<Result<(), Record>> {
+    fn load(&mut self) -> Option<Result<(), Rejection>> {
         loop {
             let Some(reader) = self.reader.as_mut() else {
                 match self.open_row_group() {
@@ -249,7 +249,7 @@ impl ParquetRecords {
     }
 
     /// Makes `batch` the current one.
-    fn take_batch(&mut self, batch: &RecordBatch) -> Result<(), Record> {
+    fn take_batch(&mut self, batch: &RecordBatch) -> Result<(), Rejection> {
         let column = |name: &str| batch.column_by_name(name).cloned();
         let Some(text) = column(&self.text_field) else {
             return Err(self.fail(format!("no column `{}` in a record batch", self.text_field)));
@@ -341,7 +341,7 @@ impl Iterator for ParquetRecords {
                 }
             }
             if let Err(rejection) = self.load()? {
-                return Some(rejection);
+                return Some(Err(rejection));
             }
         }
     }
