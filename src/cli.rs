@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use corpusforge::{config, inspect, runner};
+use corpusforge::{config, inspect, runner, train};
 
 /// Declarative pretraining-corpus pipelines: clean, filter, deduplicate, tokenize, train.
 #[derive(Parser)]
@@ -39,6 +39,46 @@ enum Command {
     },
     /// Print the JSON Schema of the pipeline YAML.
     Schema,
+    /// Train a GPT on token shards: a pipeline's output and `train:` section, or a train file.
+    Train {
+        /// The pipeline YAML (trains on its output directory with its `train:` section).
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        pipeline: Option<PathBuf>,
+        /// A standalone train file: the `train:` keys at the top level, with `data: OUT_DIR`
+        /// (and optionally `out: DIR`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The pipeline's output directory (instead of `output.dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Continue from the newest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Stop after this many steps in total, with a checkpoint (continue with --resume).
+        #[arg(long)]
+        stop_after: Option<u64>,
+    },
+    /// Sample text from a training checkpoint.
+    Generate {
+        /// A checkpoint directory, or a train output directory (its newest checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The text to continue.
+        #[arg(long, default_value = "")]
+        prompt: String,
+        /// New tokens at most (generation also stops at EOS).
+        #[arg(long, default_value_t = 100)]
+        max_tokens: usize,
+        /// Softmax temperature; 0 = greedy.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        /// Sample among the K most likely tokens (0 = all).
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        /// Sampler seed.
+        #[arg(long, default_value_t = 1337)]
+        seed: u64,
+    },
     /// Show a parquet shard: schema, row count, first rows.
     Inspect {
         /// The parquet file.
@@ -46,7 +86,39 @@ enum Command {
         /// How many rows to show.
         #[arg(long, default_value_t = 5)]
         rows: usize,
+        /// For a token shard: a tokenizer.json to show each row's decoded text with.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
+    /// Write a run's datasets in another tool's format.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Token shards (OUT/tokens/{train,val}) as training files for other trainers.
+    Tokens {
+        /// The format: `llmc` (llm.c / nanoGPT .bin: 256 x int32 header, uint16 tokens).
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The run's output directory.
+        out: PathBuf,
+        /// Where to write the files (train_000000.bin, val_000000.bin, ...).
+        dir: PathBuf,
+        /// Tokens per file at most (a new file starts after that).
+        #[arg(long, default_value_t = 100_000_000)]
+        shard_tokens: u64,
+    },
+}
+
+/// Token export formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// llm.c / nanoGPT `.bin` shards.
+    Llmc,
 }
 
 /// Exit code for an invalid pipeline config.
@@ -84,11 +156,16 @@ pub fn main() -> ExitCode {
             Err(code) => return code,
         },
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default());
+            print!("{}", config::json_schema_string());
             Ok(())
         }
-        Command::Inspect { shard, rows } => inspect::inspect(&shard, rows, &mut std::io::stdout().lock())
-            .with_context(|| format!("inspecting {}", shard.display())),
+        Command::Inspect { shard, rows, tokenizer } => {
+            inspect::inspect_with(&shard, rows, tokenizer.as_deref(), &mut std::io::stdout().lock())
+                .with_context(|| format!("inspecting {}", shard.display()))
+        }
+        Command::Export { what: ExportCommand::Tokens { format: ExportFormat::Llmc, out, dir, shard_tokens } } => {
+            export_llmc(&out, &dir, shard_tokens)
+        }
         Command::Run { pipeline, output, threads, resume } => {
             let p = match load(&pipeline) {
                 Ok(p) => p,
@@ -96,6 +173,39 @@ pub fn main() -> ExitCode {
             };
             let opts = runner::RunOptions { output, threads, resume, progress: true, ..Default::default() };
             run(&p, &base_dir(&pipeline), &opts)
+        }
+        Command::Train { pipeline, config: train_file, output, resume, stop_after } => {
+            let opts = train::TrainOptions { resume, progress: true, stop_after };
+            match (pipeline, train_file) {
+                (_, Some(file)) => match train::load_train_file(&file) {
+                    Ok((cfg, paths)) => run_training(&cfg, &paths, &opts),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+                (Some(pipeline), None) => {
+                    let p = match load(&pipeline) {
+                        Ok(p) => p,
+                        Err(code) => return code,
+                    };
+                    let base = base_dir(&pipeline);
+                    let ropts = runner::RunOptions { output, ..Default::default() };
+                    let out = runner::output_dir(&p, &base, &ropts);
+                    match &p.train {
+                        Some(cfg) => train_section(cfg, &base, &out, &opts),
+                        None => {
+                            eprintln!("{}: no train: section", pipeline.display());
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    }
+                }
+                (None, None) => Err(anyhow::anyhow!("give a pipeline or --config TRAIN.yaml")),
+            }
+        }
+        Command::Generate { checkpoint, prompt, max_tokens, temperature, top_k, seed } => {
+            let opts = train::SampleOptions { prompt, max_tokens, temperature, top_k, seed };
+            train::generate(&checkpoint, &opts).map(|s| println!("{}", s.text)).map_err(anyhow::Error::from)
         }
     };
     match result {
@@ -109,6 +219,45 @@ pub fn main() -> ExitCode {
 
 fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
     let s = runner::run(p, base, opts)?;
+    let result = report_run(&s);
+    if let (Ok(()), Some(cfg)) = (&result, &p.train) {
+        // A finished data run re-run continues (or confirms) its training rather than failing
+        // on the existing checkpoints.
+        let resume = opts.resume || s.already_complete;
+        return train_section(cfg, base, &s.out_dir, &train::TrainOptions { resume, progress: true, stop_after: None });
+    }
+    result
+}
+
+/// Trains with a pipeline's `train:` section on its output directory `out`.
+fn train_section(cfg: &train::TrainConfig, base: &Path, out: &Path, opts: &train::TrainOptions) -> anyhow::Result<()> {
+    let paths = train::TrainPaths::resolve(cfg, base, Some(out)).map_err(|e| anyhow::anyhow!("train: {e}"))?;
+    run_training(cfg, &paths, opts)
+}
+
+fn run_training(cfg: &train::TrainConfig, paths: &train::TrainPaths, opts: &train::TrainOptions) -> anyhow::Result<()> {
+    let s = train::train(cfg, paths, opts)?;
+    if s.already_complete {
+        println!("{}: training already complete ({} steps), nothing to do", s.out_dir.display(), s.steps);
+        return Ok(());
+    }
+    let val = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "trained {}/{} steps ({} tokens): loss {}, val loss {} -> {}, {:.0} tokens/s, MFU {:.1}% -> {}",
+        s.steps,
+        s.total_steps,
+        s.tokens,
+        s.last_loss.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}")),
+        val(s.initial_val_loss),
+        val(s.final_val_loss),
+        s.tokens_per_s,
+        s.mfu * 100.0,
+        s.checkpoint.as_deref().unwrap_or(&s.out_dir).display()
+    );
+    Ok(())
+}
+
+fn report_run(s: &runner::RunSummary) -> anyhow::Result<()> {
     if s.already_complete {
         println!("{}: already complete, nothing to do", s.out_dir.display());
     }
@@ -134,6 +283,14 @@ fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::
             stage.kept,
             reasons.join(" ")
         );
+    }
+    Ok(())
+}
+
+fn export_llmc(out: &Path, dir: &Path, shard_tokens: u64) -> anyhow::Result<()> {
+    let files = corpusforge::export::export_llmc(out, dir, shard_tokens)?;
+    for f in &files {
+        println!("{}: {} tokens ({})", f.path.display(), f.tokens, f.split);
     }
     Ok(())
 }
