@@ -131,8 +131,12 @@ fn load(pipeline: &Path) -> Result<config::Pipeline, ExitCode> {
     })
 }
 
+/// The directory relative paths in `pipeline` are resolved against (`.` for a bare file name).
 fn base_dir(pipeline: &Path) -> PathBuf {
-    pipeline.parent().map(Path::to_path_buf).unwrap_or_default()
+    match pipeline.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Entry point: parses arguments, runs the command, maps errors to exit codes.
