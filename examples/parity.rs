@@ -1,13 +1,39 @@
 //! Helper for `scripts/datatrove_parity.sh`: prints, for each JSONL document on stdin, what
 //! corpusforge computes, one JSON object per line, for comparison with datatrove.
 //!
-//! Usage: `parity words < docs.jsonl` (the word tokens of each document), or
-//! `parity sentences < docs.jsonl` (the sentence count of each line).
+//! Usage: `parity words < docs.jsonl` (the word tokens of each document),
+//! `parity sentences < docs.jsonl` (the sentence count of each line),
+//! `parity html < docs.jsonl` (the text after `html_strip` with defaults), or
+//! `parity filter NAME < docs.jsonl` (the verdict of filter NAME with its default config:
+//! gopher_quality, gopher_repetition, c4, c4_no_punct, fineweb; `text` is the text after it).
 
 use std::io::{BufRead, Write};
 
+use corpusforge::document::Document;
+use corpusforge::stage::{Counters, Filter, Map, Verdict};
+use corpusforge::stages::clean::html_strip::{HtmlStrip, HtmlStripConfig};
+use corpusforge::stages::quality::{c4, fineweb, gopher_quality, gopher_repetition};
+
+fn filter(name: &str) -> Box<dyn Filter> {
+    match name {
+        "gopher_quality" => Box::new(gopher_quality::GopherQuality::new(Default::default())),
+        "gopher_repetition" => Box::new(gopher_repetition::GopherRepetition::new(Default::default())),
+        "c4" => Box::new(c4::C4::new(Default::default())),
+        "c4_no_punct" => {
+            Box::new(c4::C4::new(c4::C4Config { filter_no_terminal_punct: false, ..Default::default() }))
+        }
+        "fineweb" => Box::new(fineweb::Fineweb::new(Default::default())),
+        other => {
+            eprintln!("unknown filter {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    let stage = (mode == "filter").then(|| filter(&std::env::args().nth(2).unwrap_or_default()));
+    let html = HtmlStrip::new(HtmlStripConfig::default());
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout());
     for line in stdin.lock().lines() {
@@ -23,8 +49,22 @@ fn main() {
                     .collect();
                 serde_json::json!({"id": id, "sentences": counts})
             }
+            "html" => {
+                let mut d = Document::new("d", text, std::sync::Arc::from("stdin"));
+                html.apply(&mut d, &mut Counters::default());
+                serde_json::json!({"id": id, "text": d.text})
+            }
+            "filter" => {
+                let mut d = Document::new("d", text, std::sync::Arc::from("stdin"));
+                let v = stage.as_ref().map(|f| f.check(&mut d, &mut Counters::default()));
+                let reason = match v {
+                    Some(Verdict::Drop(r)) => Some(r),
+                    _ => None,
+                };
+                serde_json::json!({"id": id, "keep": reason.is_none(), "reason": reason, "text": d.text})
+            }
             other => {
-                eprintln!("unknown mode {other:?}; expected words | sentences");
+                eprintln!("unknown mode {other:?}; expected words | sentences | html | filter");
                 std::process::exit(2);
             }
         };

@@ -85,7 +85,9 @@ def main():
     emit("SP_LOWER", "spaCy's `ALPHA_LOWER` character class.", ranges(class_pred(cc.ALPHA_LOWER)))
     emit("SP_UPPER", "spaCy's `ALPHA_UPPER` character class.", ranges(class_pred(cc.ALPHA_UPPER)))
     emit("SP_ICONS", "spaCy's icon class (`LIST_ICONS`: symbols such as emoji and dingbats).", ranges(class_pred(cc._other_symbols)))
-    from datatrove.utils.text import PUNCTUATION_SET
+    from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
+
+    emit("TERMINAL_PUNCT", "datatrove's `TERMINAL_PUNCTUATION` (FineWeb's default line-ending marks).", ranges(lambda c: c in TERMINAL_PUNCTUATION))
 
     emit("DT_PUNCT", "datatrove's `PUNCTUATION_SET` (a word made only of these is a symbol).", ranges(lambda c: c in PUNCTUATION_SET))
     from spacy.pipeline import Sentencizer

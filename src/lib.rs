@@ -8,9 +8,11 @@
 
 pub mod config;
 pub mod document;
+pub mod export;
 pub mod inspect;
 pub mod io;
 pub mod runner;
 pub mod stage;
 pub mod stages;
+pub mod train;
 pub mod text;

@@ -259,6 +259,7 @@ run:
             seed: 7,
             ..RunSpec::default()
         },
+        train: None,
     };
     assert_eq!(pipeline, expected);
 }

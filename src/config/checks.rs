@@ -8,6 +8,17 @@ impl StageSpec {
         match self {
             StageSpec::Normalize(c) => c.check(),
             StageSpec::Length(c) => c.check(),
+            StageSpec::HtmlStrip(c) => c.check(),
+            StageSpec::Pii(c) => c.check(),
+            StageSpec::GopherQuality(c) => c.check(),
+            StageSpec::GopherRepetition(c) => c.check(),
+            StageSpec::C4(c) => c.check(),
+            StageSpec::Fineweb(c) => c.check(),
+            StageSpec::Language(c) => c.check(),
+            StageSpec::ExactDedup(c) => c.check(),
+            StageSpec::MinhashDedup(c) => c.check(),
+            StageSpec::ParagraphDedup(c) => c.check(),
+            StageSpec::Tokenize(c) => c.check(),
         }
     }
 }
@@ -20,6 +31,19 @@ pub(crate) fn pipeline_problems(pipeline: &Pipeline) -> Vec<Problem> {
             path: vec!["input".into(), "paths".into()],
             message: "at least one input path is needed".into(),
         });
+    }
+    // The tokenize pass reads the written documents, so nothing may come after it.
+    let last = pipeline.stages.len().saturating_sub(1);
+    for (i, s) in pipeline.stages.iter().enumerate() {
+        if matches!(s, StageSpec::Tokenize(_)) && i != last {
+            problems.push(Problem {
+                path: vec!["stages".into(), i.to_string(), "type".into()],
+                message: format!(
+                    "tokenize must be the last stage (it runs over the written documents), but it is stage {i} of {}",
+                    pipeline.stages.len()
+                ),
+            });
+        }
     }
     problems
 }

@@ -19,6 +19,10 @@ pub struct Pipeline {
     /// Execution settings.
     #[serde(default)]
     pub run: RunSpec,
+    /// Train a GPT on the token shards once the data stages are done (`corpusforge run`), or
+    /// on an earlier run's shards (`corpusforge train`).
+    #[serde(default)]
+    pub train: Option<crate::train::TrainConfig>,
 }
 
 /// Input file format.
@@ -224,6 +228,28 @@ pub enum StageSpec {
     Normalize(crate::stages::clean::normalize::NormalizeConfig),
     /// Drop documents outside a character / word count range.
     Length(crate::stages::quality::length::LengthConfig),
+    /// Extract the visible text of HTML documents; other documents pass unchanged.
+    HtmlStrip(crate::stages::clean::html_strip::HtmlStripConfig),
+    /// Replace e-mail and IP addresses with placeholders.
+    Pii(crate::stages::clean::pii::PiiConfig),
+    /// Gopher quality rules (word counts, word length, symbols, bullets, stop words).
+    GopherQuality(crate::stages::quality::gopher_quality::GopherQualityConfig),
+    /// Gopher repetition rules (duplicate lines, paragraphs and n-grams).
+    GopherRepetition(crate::stages::quality::gopher_repetition::GopherRepetitionConfig),
+    /// C4 line rules (rewrites the text) and document rules.
+    C4(crate::stages::quality::c4::C4Config),
+    /// FineWeb line rules (punctuation, short lines, duplicated lines, list-like text).
+    Fineweb(crate::stages::quality::fineweb::FinewebConfig),
+    /// Identify the language (whatlang) of every document; filter by allow-list and confidence.
+    Language(crate::stages::lang::LanguageConfig),
+    /// Drop documents whose normalized text (xxh3-128) was seen before; the first is kept.
+    ExactDedup(crate::stages::dedup::exact::ExactDedupConfig),
+    /// Drop near-duplicates (MinHash + LSH over word n-grams); the first of a group is kept.
+    MinhashDedup(crate::stages::dedup::minhash::MinhashDedupConfig),
+    /// Remove paragraphs (or lines) seen before in the run; drop documents left too short.
+    ParagraphDedup(crate::stages::dedup::paragraph::ParagraphDedupConfig),
+    /// Train or load a tokenizer and write token shards (must be the last stage).
+    Tokenize(crate::stages::tokenize::TokenizeConfig),
 }
 
 impl StageSpec {
@@ -232,6 +258,27 @@ impl StageSpec {
         match self {
             StageSpec::Normalize(_) => "normalize",
             StageSpec::Length(_) => "length",
+            StageSpec::HtmlStrip(_) => "html_strip",
+            StageSpec::Pii(_) => "pii",
+            StageSpec::GopherQuality(_) => "gopher_quality",
+            StageSpec::GopherRepetition(_) => "gopher_repetition",
+            StageSpec::C4(_) => "c4",
+            StageSpec::Fineweb(_) => "fineweb",
+            StageSpec::Language(_) => "language",
+            StageSpec::ExactDedup(_) => "exact_dedup",
+            StageSpec::MinhashDedup(_) => "minhash_dedup",
+            StageSpec::ParagraphDedup(_) => "paragraph_dedup",
+            StageSpec::Tokenize(_) => "tokenize",
+        }
+    }
+
+    /// The prefix of this stage's drop reason keys (`<prefix>:<reason>`): the type name, except
+    /// for families that share one — `lang` for `language`, `dedup` for the dedup stages.
+    pub fn reason_prefix(&self) -> &'static str {
+        match self {
+            StageSpec::Language(_) => "lang",
+            StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::ParagraphDedup(_) => "dedup",
+            other => other.type_name(),
         }
     }
 }

@@ -47,6 +47,10 @@ pub struct Manifest {
     pub outputs: Vec<ShardFile>,
     /// The counters (as in `stats.json`).
     pub stats: RunStats,
+    /// The tokenize stage's tokenizer, special token ids and per-split counts, when the
+    /// pipeline has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<crate::stages::tokenize::TokenSummary>,
 }
 
 /// Where the manifest of `task` lives.
@@ -98,6 +102,7 @@ pub fn write(
     inputs: &[InputEntry],
     outputs: &[ShardFile],
     stats: &RunStats,
+    tokens: Option<&crate::stages::tokenize::TokenSummary>,
 ) -> Result<(), RunError> {
     let mpath = manifest_path(out, task);
     let spath = mpath.with_file_name("stats.json");
@@ -114,6 +119,7 @@ pub fn write(
         inputs: inputs.to_vec(),
         outputs: outputs.to_vec(),
         stats: stats.clone(),
+        tokens: tokens.cloned(),
     };
     write_json_atomic(&mpath, &m)
 }

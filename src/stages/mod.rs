@@ -2,3 +2,6 @@
 
 pub mod clean;
 pub mod quality;
+pub mod tokenize;
+pub mod dedup;
+pub mod lang;

@@ -19,7 +19,7 @@
 mod tables;
 pub mod words;
 
-pub use words::{count_sentences, split_words, words};
+pub use words::{count_sentences, remember_words, split_sentences, split_words, split_words_cached, words};
 
 /// Whether `c` lies in one of the sorted, disjoint inclusive `ranges`.
 #[inline]
@@ -81,6 +81,17 @@ pub fn is_unicode_punct(c: char) -> bool {
 #[inline]
 pub fn is_symbol_char(c: char) -> bool {
     in_ranges(tables::DT_PUNCT, c)
+}
+
+/// Whether `c` is in datatrove's `TERMINAL_PUNCTUATION` (`.` `!` `?` `。` `।` and the
+/// sentence-final marks of many other scripts).
+#[inline]
+pub fn is_terminal_punct(c: char) -> bool {
+    match c {
+        '.' | '!' | '?' => true,
+        c if c.is_ascii() => false,
+        c => in_ranges(tables::TERMINAL_PUNCT, c),
+    }
 }
 
 /// Whether every character of `w` is in datatrove's `PUNCTUATION_SET`: such a word is a

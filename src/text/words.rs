@@ -67,12 +67,24 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     let mut start: Option<usize> = None;
     while i < bytes.len() {
         let b = bytes[i];
-        let (is_space, len) = if b < 0x80 {
-            (matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' '), 1)
-        } else {
-            // Safe: `i` is always on a char boundary.
-            let c = text[i..].chars().next().unwrap_or('\u{fffd}');
-            (is_py_space(c), c.len_utf8())
+        let (is_space, len) = match ASCII_CLASS[b as usize] {
+            0 => {
+                // A run of ordinary ASCII bytes: skip it at once.
+                if start.is_none() {
+                    start = Some(i);
+                }
+                i += 1;
+                while i < bytes.len() && ASCII_CLASS[bytes[i] as usize] == 0 {
+                    i += 1;
+                }
+                continue;
+            }
+            1 => (true, 1),
+            _ => {
+                // `i` is on a char boundary: a non-ASCII lead byte.
+                let c = text[i..].chars().next().unwrap_or('\u{fffd}');
+                (is_py_space(c), c.len_utf8())
+            }
         };
         if is_space {
             if let Some(s) = start.take() {
@@ -92,9 +104,86 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
 fn chunk_tokens<'a>(chunk: &'a str, out: &mut Vec<&'a str>, scratch: &mut Scratch, sp: &Specials) {
     let from = out.len();
     tokenize_chunk(chunk, out, scratch, Some(sp));
-    if out.len() - from >= 2 {
+    // A run of two tokens covering the whole chunk would be the chunk itself, which was
+    // looked up as a special case already: only chunks of three or more tokens can match.
+    if out.len() - from >= 3 {
         apply_multi_specials(sp, chunk, out, from);
     }
+}
+
+/// Per byte: 0 an ASCII non-space character, 1 an ASCII space (Python `isspace`), 2 a byte
+/// of a multi-byte character.
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i >= 0x80 {
+            2
+        } else if matches!(i as u8, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ') {
+            1
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Like [`split_words`], but reuses the words of the last text split (or remembered with
+/// [`remember_words`]) on this thread when `text` is the same. Filters that run one after the
+/// other on an unchanged document split it once. The text is compared in full, so a reuse is
+/// never wrong.
+pub fn split_words_cached<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    let hit = WORD_CACHE.with(|c| {
+        let c = c.borrow();
+        if c.valid && c.text == text {
+            out.clear();
+            out.extend(c.spans.iter().map(|&(a, z)| &text[a as usize..z as usize]));
+            true
+        } else {
+            false
+        }
+    });
+    if !hit {
+        split_words(text, out);
+        remember_words(text, out);
+    }
+}
+
+/// Records `tokens` (slices of `text`, as [`split_words`] would return them) as the words of
+/// `text` for [`split_words_cached`] on this thread.
+pub fn remember_words(text: &str, tokens: &[&str]) {
+    let base = text.as_ptr() as usize;
+    let inside = |t: &&str| {
+        let a = (t.as_ptr() as usize).wrapping_sub(base);
+        a <= text.len() && a + t.len() <= text.len()
+    };
+    WORD_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.valid = false;
+        if text.len() > u32::MAX as usize || !tokens.iter().all(inside) {
+            return;
+        }
+        c.text.clear();
+        c.text.push_str(text);
+        c.spans.clear();
+        c.spans.extend(tokens.iter().map(|t| {
+            let a = t.as_ptr() as usize - base;
+            (a as u32, (a + t.len()) as u32)
+        }));
+        c.valid = true;
+    });
+}
+
+#[derive(Default)]
+struct WordCache {
+    valid: bool,
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache::default());
 }
 
 /// The number of sentences spaCy's sentencizer finds in a text made of `tokens` (as produced
@@ -113,6 +202,32 @@ pub fn count_sentences(tokens: &[&str]) -> usize {
         }
     }
     n
+}
+
+/// datatrove's `split_into_sentences(text)`: `text` cut after the end of every sentence but
+/// the last (sentences as [`count_sentences`] finds them); the parts cover the whole text, so
+/// whitespace between sentences starts the next part.
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    let toks = words(text);
+    let base = text.as_ptr() as usize;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut prev_end = 0;
+    let mut seen_end = false;
+    for t in &toks {
+        let off = t.as_ptr() as usize - base;
+        let is_end = is_sentence_end(t);
+        if seen_end && !is_end && !t.chars().all(is_unicode_punct) {
+            parts.push(&text[start..prev_end]);
+            start = prev_end;
+            seen_end = false;
+        } else if is_end {
+            seen_end = true;
+        }
+        prev_end = off + t.len();
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 fn is_sentence_end(t: &str) -> bool {
@@ -150,6 +265,9 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct Specials {
     map: FxMap<&'static str, &'static [&'static str]>,
     max_len: usize,
+    /// Bloom bits over (length, first byte, last byte) of the keys: most words are rejected
+    /// without hashing.
+    bloom: Vec<u64>,
     /// Special cases that the affix rules split into several tokens, keyed by the first of
     /// those tokens: (the tokens, the special-case string). spaCy's last pass finds such token
     /// runs and re-splits them the special way.
@@ -161,9 +279,12 @@ fn specials() -> &'static Specials {
     S.get_or_init(|| {
         let mut map = FxMap::with_capacity_and_hasher(EN_SPECIALS.len(), Default::default());
         let mut max_len = 0;
+        let mut bloom = vec![0u64; BLOOM_BITS / 64];
         for &(k, v) in EN_SPECIALS {
             map.insert(k, v);
             max_len = max_len.max(k.len());
+            let bit = bloom_bit(k);
+            bloom[bit / 64] |= 1 << (bit % 64);
         }
         let mut multi: FxMap<&'static str, Vec<(Vec<&'static str>, &'static str)>> = FxMap::default();
         let mut scratch = Scratch::default();
@@ -174,14 +295,30 @@ fn specials() -> &'static Specials {
                 multi.entry(toks[0]).or_default().push((toks, k));
             }
         }
-        Specials { map, max_len, multi }
+        Specials { map, max_len, bloom, multi }
     })
+}
+
+const BLOOM_BITS: usize = 1 << 16;
+
+#[inline]
+fn bloom_bit(s: &str) -> usize {
+    let b = s.as_bytes();
+    let f = b.first().copied().unwrap_or(0) as u64;
+    let g = b.get(1).copied().unwrap_or(0) as u64;
+    let l = b.last().copied().unwrap_or(0) as u64;
+    let key = f | g << 8 | l << 16 | (b.len() as u64) << 24;
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize % BLOOM_BITS
 }
 
 #[inline]
 fn special(sp: Option<&Specials>, s: &str) -> Option<&'static [&'static str]> {
     let sp = sp?;
-    if s.len() > sp.max_len {
+    if s.len() > sp.max_len || s.is_empty() {
+        return None;
+    }
+    let bit = bloom_bit(s);
+    if sp.bloom[bit / 64] & (1 << (bit % 64)) == 0 {
         return None;
     }
     sp.map.get(s).copied()
@@ -253,9 +390,33 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>, scratch: &mut Scra
     }
     // Letters only or digits only: no prefix, suffix, infix or URL rule can apply.
     let b = chunk.as_bytes();
-    if b.iter().all(|c| c.is_ascii_alphabetic()) || b.iter().all(|c| c.is_ascii_digit()) {
+    let letters = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    if letters == b.len() || b.iter().all(|c| c.is_ascii_digit()) {
         out.push(chunk);
         return;
+    }
+    // Letters and one closing punctuation mark ("word," "word."), the commonest case: the
+    // mark is a suffix; what is left is a special case or one word (see `find_suffix`).
+    if letters + 1 == b.len() && letters > 0 {
+        let last = b[letters];
+        let splits = match last {
+            b',' | b';' | b':' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'' | b'>' | b'*' | b'&' | b'#' | b'_'
+            | b'`' => true,
+            b'.' => {
+                b[letters - 1].is_ascii_lowercase()
+                    || (letters >= 2 && b[letters - 1].is_ascii_uppercase() && b[letters - 2].is_ascii_uppercase())
+            }
+            _ => false,
+        };
+        if splits {
+            let word = &chunk[..letters];
+            match special(sp, word) {
+                Some(p) => push_special(word, p, out),
+                None => out.push(word),
+            }
+            out.push(&chunk[letters..]);
+            return;
+        }
     }
     scratch.prefixes.clear();
     scratch.suffixes.clear();
@@ -467,6 +628,9 @@ fn find_prefix(s: &str) -> usize {
     if is_sp_punct(c) || is_sp_quote(c) || is_icon(c) {
         return c.len_utf8();
     }
+    if c.is_ascii() && !matches!(c, '$' | 'U' | 'C' | 'A') {
+        return 0;
+    }
     for cur in SP_CURRENCY {
         if s.starts_with(cur) {
             return cur.len();
@@ -482,6 +646,20 @@ fn find_suffix(s: &str) -> usize {
         return 0;
     }
     let bytes = s.as_bytes();
+    if let Some(&last) = bytes.last() {
+        if last.is_ascii_alphanumeric() {
+            // Only `'s` / `’s` and units after a number end in a letter or digit.
+            if matches!(last, b's' | b'S') && (s[..s.len() - 1].ends_with('\'') || s[..s.len() - 1].ends_with('’')) {
+                return if s[..s.len() - 1].ends_with('\'') { 2 } else { 4 };
+            }
+            let tail = bytes.iter().rev().take_while(|b| !b.is_ascii_digit()).count();
+            if tail == 0 || tail == bytes.len() {
+                return 0;
+            }
+            let rest = &s[s.len() - tail..];
+            return if s.is_char_boundary(s.len() - tail) && SP_UNITS.contains(&rest) { tail } else { 0 };
+        }
+    }
     // A trailing run of two or more dots is one suffix wherever it starts.
     let dots = bytes.iter().rev().take_while(|&&b| b == b'.').count();
     let dot_start = if dots >= 2 { Some(s.len() - dots) } else { None };
@@ -568,6 +746,9 @@ fn dot_lookbehind(c: char) -> bool {
 fn infix_at(s: &str, i: usize) -> Option<usize> {
     let rest = &s[i..];
     let c = first_char(rest)?;
+    if c.is_ascii_alphanumeric() {
+        return None;
+    }
     if rest.starts_with("..") {
         return Some(i + rest.bytes().take_while(|&b| b == b'.').count());
     }
@@ -590,7 +771,7 @@ fn infix_at(s: &str, i: usize) -> Option<usize> {
     if c == ',' && sp_alpha(prev) && next.is_some_and(sp_alpha) {
         return Some(i + 1);
     }
-    if sp_alpha(prev) || prev.is_ascii_digit() {
+    if (sp_alpha(prev) || prev.is_ascii_digit()) && matches!(c, '-' | '–' | '—' | '~') {
         for h in SP_HYPHENS {
             if let Some(after_h) = rest.strip_prefix(h) {
                 if first_char(after_h).is_some_and(sp_alpha) {
@@ -598,9 +779,10 @@ fn infix_at(s: &str, i: usize) -> Option<usize> {
                 }
             }
         }
-        if matches!(c, ':' | '<' | '>' | '=' | '/') && next.is_some_and(sp_alpha) {
-            return Some(i + 1);
-        }
+    }
+    if (sp_alpha(prev) || prev.is_ascii_digit()) && matches!(c, ':' | '<' | '>' | '=' | '/') && next.is_some_and(sp_alpha)
+    {
+        return Some(i + 1);
     }
     None
 }
@@ -795,6 +977,27 @@ mod tests {
         assert_eq!(count_sentences(&w("He said \"stop.\" Then left.")), 2);
         assert_eq!(count_sentences(&w("What?! Really...")), 2);
         assert_eq!(count_sentences(&[]), 1);
+    }
+
+    #[test]
+    fn cached_words_equal_fresh_words() {
+        let a = "Don't stop... now, (really)!";
+        let b = String::from(a);
+        let mut out = Vec::new();
+        split_words_cached(a, &mut out);
+        assert_eq!(out, words(a));
+        split_words_cached(&b, &mut out);
+        assert_eq!(out, words(a));
+        assert_eq!(out[0].as_ptr(), b.as_ptr());
+        split_words_cached("other text", &mut out);
+        assert_eq!(out, ["other", "text"]);
+    }
+
+    #[test]
+    fn sentence_parts_cover_the_text() {
+        assert_eq!(split_sentences("Hi there. How are you?  Fine."), ["Hi there.", " How are you?", "  Fine."]);
+        assert_eq!(split_sentences("no end"), ["no end"]);
+        assert_eq!(split_sentences(""), [""]);
     }
 
     #[test]

@@ -272,47 +272,82 @@ impl Default for TrainConfig {
 }
 
 fn at(path: &[&str], message: impl Into<String>) -> Problem {
-    Problem { path: path.iter().map(|s| s.to_string()).collect(), message: message.into() }
+    Problem {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        message: message.into(),
+    }
 }
 
 impl Check for TrainConfig {
     fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let m = &self.model;
-        for (name, v) in [("n_layer", m.n_layer), ("n_head", m.n_head), ("n_embd", m.n_embd), ("seq_len", m.seq_len)] {
+        for (name, v) in [
+            ("n_layer", m.n_layer),
+            ("n_head", m.n_head),
+            ("n_embd", m.n_embd),
+            ("seq_len", m.seq_len),
+        ] {
             if v == 0 {
                 p.push(at(&["model", name], format!("{name} must be at least 1")));
             }
         }
-        if m.n_head > 0 && m.n_embd % m.n_head != 0 {
-            p.push(at(&["model", "n_head"], format!("n_embd ({}) must be a multiple of n_head ({})", m.n_embd, m.n_head)));
+        if m.n_head > 0 && !m.n_embd.is_multiple_of(m.n_head) {
+            p.push(at(
+                &["model", "n_head"],
+                format!(
+                    "n_embd ({}) must be a multiple of n_head ({})",
+                    m.n_embd, m.n_head
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&m.dropout) {
-            p.push(at(&["model", "dropout"], format!("dropout must be in [0, 1), got {}", m.dropout)));
+            p.push(at(
+                &["model", "dropout"],
+                format!("dropout must be in [0, 1), got {}", m.dropout),
+            ));
         }
-        if !(m.layer_norm_eps > 0.0) {
-            p.push(at(&["model", "layer_norm_eps"], "layer_norm_eps must be positive"));
+        if m.layer_norm_eps.is_nan() || m.layer_norm_eps <= 0.0 {
+            p.push(at(
+                &["model", "layer_norm_eps"],
+                "layer_norm_eps must be positive",
+            ));
         }
         let o = &self.optimizer;
-        if !(o.lr > 0.0 && o.lr.is_finite()) {
-            p.push(at(&["optimizer", "lr"], format!("lr must be positive, got {}", o.lr)));
+        if !o.lr.is_finite() || o.lr <= 0.0 {
+            p.push(at(
+                &["optimizer", "lr"],
+                format!("lr must be positive, got {}", o.lr),
+            ));
         }
-        if !(o.min_lr >= 0.0 && o.min_lr <= o.lr) {
-            p.push(at(&["optimizer", "min_lr"], format!("min_lr ({}) must be in [0, lr ({})]", o.min_lr, o.lr)));
+        if o.min_lr.is_nan() || o.min_lr < 0.0 || o.min_lr > o.lr {
+            p.push(at(
+                &["optimizer", "min_lr"],
+                format!("min_lr ({}) must be in [0, lr ({})]", o.min_lr, o.lr),
+            ));
         }
         for (i, b) in o.betas.iter().enumerate() {
             if !(0.0..1.0).contains(b) {
-                p.push(at(&["optimizer", "betas", &i.to_string()], format!("betas must be in [0, 1), got {b}")));
+                p.push(at(
+                    &["optimizer", "betas", &i.to_string()],
+                    format!("betas must be in [0, 1), got {b}"),
+                ));
             }
         }
-        if !(o.eps > 0.0) {
+        if o.eps.is_nan() || o.eps <= 0.0 {
             p.push(at(&["optimizer", "eps"], "eps must be positive"));
         }
         if o.weight_decay < 0.0 {
-            p.push(at(&["optimizer", "weight_decay"], "weight_decay must not be negative"));
+            p.push(at(
+                &["optimizer", "weight_decay"],
+                "weight_decay must not be negative",
+            ));
         }
         if o.grad_clip < 0.0 {
-            p.push(at(&["optimizer", "grad_clip"], "grad_clip must not be negative (0 = off)"));
+            p.push(at(
+                &["optimizer", "grad_clip"],
+                "grad_clip must not be negative (0 = off)",
+            ));
         }
         if self.batch_size == 0 {
             p.push(at(&["batch_size"], "batch_size must be at least 1"));
@@ -321,7 +356,10 @@ impl Check for TrainConfig {
             p.push(at(&["grad_accum"], "grad_accum must be at least 1"));
         }
         if self.keep_checkpoints == 0 {
-            p.push(at(&["keep_checkpoints"], "keep_checkpoints must be at least 1"));
+            p.push(at(
+                &["keep_checkpoints"],
+                "keep_checkpoints must be at least 1",
+            ));
         }
         if self.shuffle_buffer == 0 {
             p.push(at(&["shuffle_buffer"], "shuffle_buffer must be at least 1"));
@@ -330,7 +368,10 @@ impl Check for TrainConfig {
             p.push(at(&["eval_tokens"], "eval_tokens must be at least 1"));
         }
         match (self.max_steps, self.max_tokens) {
-            (None, None) => p.push(at(&["max_steps"], "a budget is needed: set max_steps or max_tokens")),
+            (None, None) => p.push(at(
+                &["max_steps"],
+                "a budget is needed: set max_steps or max_tokens",
+            )),
             (Some(0), _) => p.push(at(&["max_steps"], "max_steps must be at least 1")),
             (_, Some(0)) => p.push(at(&["max_tokens"], "max_tokens must be at least 1")),
             _ => {}
@@ -347,7 +388,9 @@ impl TrainConfig {
 
     /// The number of optimizer steps of the budget (the smaller of the two limits).
     pub fn total_steps(&self) -> u64 {
-        let by_tokens = self.max_tokens.map(|t| t.div_ceil(self.tokens_per_step().max(1)));
+        let by_tokens = self
+            .max_tokens
+            .map(|t| t.div_ceil(self.tokens_per_step().max(1)));
         match (self.max_steps, by_tokens) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) => a,
@@ -384,7 +427,11 @@ pub struct TrainPaths {
 impl TrainPaths {
     /// Resolves `cfg`'s paths: relative ones against `base` (the directory of the file they are
     /// written in); `default_data` stands in for an absent `data:` (a pipeline's output).
-    pub fn resolve(cfg: &TrainConfig, base: &Path, default_data: Option<&Path>) -> Result<Self, String> {
+    pub fn resolve(
+        cfg: &TrainConfig,
+        base: &Path,
+        default_data: Option<&Path>,
+    ) -> Result<Self, String> {
         let join = |p: &str| {
             let p = Path::new(p);
             if p.is_absolute() {
@@ -396,11 +443,27 @@ impl TrainPaths {
         let data = match (&cfg.data, default_data) {
             (Some(d), _) => join(d),
             (None, Some(d)) => d.to_path_buf(),
-            (None, None) => return Err("data: is required (the directory holding tokens/ and tokenizer.json)".into()),
+            (None, None) => {
+                return Err(
+                    "data: is required (the directory holding tokens/ and tokenizer.json)".into(),
+                )
+            }
         };
-        let out = cfg.out.as_deref().map(join).unwrap_or_else(|| data.join("train"));
-        let tokenizer = cfg.tokenizer.as_deref().map(join).unwrap_or_else(|| data.join("tokenizer.json"));
-        Ok(TrainPaths { data, out, tokenizer })
+        let out = cfg
+            .out
+            .as_deref()
+            .map(join)
+            .unwrap_or_else(|| data.join("train"));
+        let tokenizer = cfg
+            .tokenizer
+            .as_deref()
+            .map(join)
+            .unwrap_or_else(|| data.join("tokenizer.json"));
+        Ok(TrainPaths {
+            data,
+            out,
+            tokenizer,
+        })
     }
 }
 
@@ -408,10 +471,15 @@ impl TrainPaths {
 /// section's keys at the top level, with `data:` required.
 pub fn load_train_file(path: &Path) -> Result<(TrainConfig, TrainPaths), String> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read the file: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read the file: {e}"))?;
     let cfg = parse_train_yaml(&text).map_err(|e| format!("{name}: {e}"))?;
     if let Some(problems) = cfg.problems_text("") {
-        return Err(problems.lines().map(|l| format!("{name}: {l}")).collect::<Vec<_>>().join("\n"));
+        return Err(problems
+            .lines()
+            .map(|l| format!("{name}: {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"));
     }
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let paths = TrainPaths::resolve(&cfg, &base, None).map_err(|e| format!("{name}: {e}"))?;
@@ -440,7 +508,9 @@ fn yaml_to_json(y: &yaml_rust2::Yaml) -> Result<serde_json::Value, String> {
     Ok(match y {
         Yaml::Real(s) => {
             let f: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-            serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("not a finite number: {s}"))?
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| format!("not a finite number: {s}"))?
         }
         Yaml::Integer(i) => Value::from(*i),
         Yaml::String(s) => Value::String(s.clone()),
@@ -493,15 +563,24 @@ mod tests {
     fn reports_unknown_keys_and_bad_shapes() {
         let err = parse_train_yaml("data: x\nmax_step: 3\n").unwrap_err();
         assert!(err.contains("max_step"), "{err}");
-        let mut cfg = TrainConfig { max_steps: Some(1), ..Default::default() };
+        let mut cfg = TrainConfig {
+            max_steps: Some(1),
+            ..Default::default()
+        };
         cfg.model.n_embd = 130;
         let text = cfg.problems_text("train.").unwrap();
-        assert!(text.contains("train.model.n_head: n_embd (130) must be a multiple of n_head (4)"), "{text}");
+        assert!(
+            text.contains("train.model.n_head: n_embd (130) must be a multiple of n_head (4)"),
+            "{text}"
+        );
     }
 
     #[test]
     fn resolves_paths() {
-        let cfg = TrainConfig { data: Some("d".into()), ..Default::default() };
+        let cfg = TrainConfig {
+            data: Some("d".into()),
+            ..Default::default()
+        };
         let p = TrainPaths::resolve(&cfg, Path::new("/base"), None).unwrap();
         assert_eq!(p.out, Path::new("/base/d/train"));
         assert_eq!(p.tokenizer, Path::new("/base/d/tokenizer.json"));

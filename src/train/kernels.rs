@@ -131,20 +131,152 @@ pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
-    // 1.5 * 2^23: adding it rounds to the nearest integer in the low mantissa bits.
+    // 1.5 * 2^23: adding it rounds to the nearest integer, which lands in the low mantissa
+    // bits (the bits of ROUND itself are 0x4B40_0000).
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // max/min rather than clamp: the same result on numbers, and it vectorizes better.
+    #[allow(clippy::manual_clamp)]
+    let x = x.max(-87.0).min(88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * C1 - n * C2;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n's bits: (n + 127) << 23.
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
     y * scale
+}
+
+/// Lanes of the explicit SIMD-friendly reductions below: independent accumulators let the
+/// compiler vectorize sums (a single float accumulator must be summed in order).
+const LANES: usize = 16;
+
+/// `sum(x)`, in lanes.
+#[inline(always)]
+fn sum<T: Real>(x: &[T]) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut it = x.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    let mut s = T::ZERO;
+    for a in acc {
+        s += a;
+    }
+    for &v in it.remainder() {
+        s += v;
+    }
+    s
+}
+
+/// `sum((x - mu)^2)`, in lanes.
+#[inline(always)]
+fn sum_sq_dev<T: Real>(x: &[T], mu: T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut it = x.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            let d = c[i] - mu;
+            acc[i] += d * d;
+        }
+    }
+    let mut s = T::ZERO;
+    for a in acc {
+        s += a;
+    }
+    for &v in it.remainder() {
+        s += (v - mu) * (v - mu);
+    }
+    s
+}
+
+/// `sum(a * b)`, in lanes.
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::ZERO; LANES];
+    let mut ia = a.chunks_exact(LANES);
+    let mut ib = b.chunks_exact(LANES);
+    for (x, y) in (&mut ia).zip(&mut ib) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = T::ZERO;
+    for v in acc {
+        s += v;
+    }
+    for (&x, &y) in ia.remainder().iter().zip(ib.remainder()) {
+        s += x * y;
+    }
+    s
+}
+
+/// `max(x)`, in lanes.
+#[inline(always)]
+fn max<T: Real>(x: &[T]) -> T {
+    let mut acc = [T::neg_infinity(); LANES];
+    let mut it = x.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    let mut m = T::neg_infinity();
+    for a in acc {
+        m = m.max(a);
+    }
+    for &v in it.remainder() {
+        m = m.max(v);
+    }
+    m
+}
+
+/// `x = exp(x - shift)` in place; returns the sum of the new values.
+#[inline(always)]
+fn exp_sum<T: Real>(x: &mut [T], shift: T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut it = x.chunks_exact_mut(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            let e = (c[i] - shift).exp();
+            c[i] = e;
+            acc[i] += e;
+        }
+    }
+    let mut s = T::ZERO;
+    for a in acc {
+        s += a;
+    }
+    for v in it.into_remainder() {
+        *v = (*v - shift).exp();
+        s += *v;
+    }
+    s
+}
+
+/// `x *= k` in place.
+#[inline(always)]
+fn scale<T: Real>(x: &mut [T], k: T) {
+    for v in x {
+        *v *= k;
+    }
+}
+
+/// Softmax of `row` in place.
+#[inline(always)]
+fn softmax_row<T: Real>(row: &mut [T]) {
+    let mx = max(row);
+    let total = exp_sum(row, mx);
+    scale(row, T::ONE / total);
 }
 
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them (the crate is built for baseline
@@ -189,6 +321,27 @@ impl<T> SendPtr<T> {
     }
 }
 
+/// Keeps candle's CPU "barrier pool" from competing with the kernels' rayon threads.
+///
+/// candle 0.11 runs elementwise ops on 64K+ elements (the residual adds, and the gradient
+/// accumulation inside `backward()`) on a pool of its own whose workers, and the caller
+/// waiting for them, spin. Next to rayon's threads on a small machine the spinning thread
+/// often waits for a worker that is not scheduled: profiles of a training step showed half
+/// the time in `BarrierGuard::drop`. With `CANDLE_NUM_THREADS=1` the pool has no workers and
+/// those (memory-bound, small) ops run inline; matmuls are unaffected (they follow
+/// `RAYON_NUM_THREADS`). The variable is read once, when the pool is first used, so this runs
+/// before the first op (from model construction); a value the user set is kept.
+pub fn configure_candle_threads() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            // Set at most once, before any candle CPU op of this process reads it.
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+    });
+}
+
 /// How many threads the big matrix products use (the current rayon pool's size).
 fn threads() -> usize {
     rayon::current_num_threads()
@@ -205,11 +358,19 @@ pub(crate) struct Mat<T> {
 impl<T> Mat<T> {
     /// A row-major matrix with `cols` columns.
     pub fn rows(data: &[T], cols: usize) -> Self {
-        Mat { ptr: data.as_ptr(), rs: cols as isize, cs: 1 }
+        Mat {
+            ptr: data.as_ptr(),
+            rs: cols as isize,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn rows_t(data: &[T], cols: usize) -> Self {
-        Mat { ptr: data.as_ptr(), rs: 1, cs: cols as isize }
+        Mat {
+            ptr: data.as_ptr(),
+            rs: 1,
+            cs: cols as isize,
+        }
     }
 }
 
@@ -308,40 +469,76 @@ fn column_sums<T: Real>(data: &[T], width: usize, out: &mut [T]) {
 // ---------------------------------------------------------------------------------------------
 // Linear layers: y = x W^T + b with W stored (out, in), as PyTorch does.
 
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// `n` split into `parts` contiguous ranges of near-equal size (the first ones larger).
+fn split(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let (q, r) = (n / parts, n % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = q + usize::from(i < r);
+            let range = start..start + len;
+            start += len;
+            range
+        })
+        .collect()
+}
+
+/// How many parts to split a product of `work` multiply-adds into.
+fn parts_for(work: usize) -> usize {
+    if work < PARALLEL_MIN_WORK {
+        1
+    } else {
+        threads()
+    }
+}
+
 /// `y (n x out) = x (n x inp) W^T + b`; `b` may be absent.
+///
+/// Threads take contiguous blocks of rows, each one single-threaded `gemm` call (bias first
+/// copied into the block): no synchronisation inside the product, every core at full speed.
 pub fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, y: &mut [T], inp: usize, out: usize) {
     let n = x.len() / inp;
     debug_assert_eq!(y.len(), n * out);
-    let accumulate = match b {
-        Some(b) => {
-            y.par_chunks_mut(out * 64).for_each(|rows| {
-                for row in rows.chunks_exact_mut(out) {
-                    row.copy_from_slice(b);
+    let parts = split(n, parts_for(n * inp * out));
+    let y_ptr = SendPtr(y.as_mut_ptr());
+    parts.into_par_iter().for_each(|rows| {
+        // SAFETY: each task writes only its own rows of y; operands are in bounds.
+        unsafe {
+            let dst = y_ptr.get().add(rows.start * out);
+            if let Some(b) = b {
+                for r in 0..rows.len() {
+                    std::slice::from_raw_parts_mut(dst.add(r * out), out).copy_from_slice(b);
                 }
-            });
-            true
+            }
+            matmul(
+                rows.len(),
+                out,
+                inp,
+                dst,
+                out,
+                b.is_some(),
+                Mat {
+                    ptr: x.as_ptr().add(rows.start * inp),
+                    rs: inp as isize,
+                    cs: 1,
+                },
+                Mat::rows_t(w, inp),
+                T::ONE,
+                false,
+            );
         }
-        None => false,
-    };
-    // SAFETY: shapes match the buffers checked above.
-    unsafe {
-        matmul(
-            n,
-            out,
-            inp,
-            y.as_mut_ptr(),
-            out,
-            accumulate,
-            Mat::rows(x, inp),
-            Mat::rows_t(w, inp),
-            T::ONE,
-            true,
-        );
-    }
+    });
 }
 
 /// Gradients of [`linear_fwd`]: `dx = dy W`, `dw = dy^T x`, `db = column sums of dy`.
 /// Each output is overwritten.
+///
+/// `dx` and `dw` cost the same and are independent, so threads split between them (rows of
+/// `dx`, rows of `dw`) and each runs a single-threaded product.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_bwd<T: Real>(
     x: &[T],
@@ -354,13 +551,60 @@ pub fn linear_bwd<T: Real>(
     out: usize,
 ) {
     let n = x.len() / inp;
-    // SAFETY: all buffers are sized from (n, inp, out) by the callers.
-    unsafe {
-        if let Some(dx) = dx {
-            matmul(n, inp, out, dx.as_mut_ptr(), inp, false, Mat::rows(dy, out), Mat::rows(w, inp), T::ONE, true);
-        }
-        matmul(out, inp, n, dw.as_mut_ptr(), inp, false, Mat::rows_t(dy, out), Mat::rows(x, inp), T::ONE, true);
+    let nt = parts_for(n * inp * out);
+    let dx_ptr = dx.map(|d| SendPtr(d.as_mut_ptr()));
+    let dw_ptr = SendPtr(dw.as_mut_ptr());
+    // (is_dx, rows): the dx half gets the larger share when the thread count is odd.
+    let (dx_parts, dw_parts) = match dx_ptr {
+        Some(_) => (nt.div_ceil(2), (nt / 2).max(1)),
+        None => (0, nt),
+    };
+    let mut tasks: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
+    if dx_parts > 0 {
+        tasks.extend(split(n, dx_parts).into_iter().map(|r| (true, r)));
     }
+    tasks.extend(split(out, dw_parts).into_iter().map(|r| (false, r)));
+    tasks.into_par_iter().for_each(|(is_dx, rows)| {
+        // SAFETY: tasks write disjoint row blocks of dx or dw; operands are in bounds.
+        unsafe {
+            if is_dx {
+                let Some(dxp) = dx_ptr else { return };
+                matmul(
+                    rows.len(),
+                    inp,
+                    out,
+                    dxp.get().add(rows.start * inp),
+                    inp,
+                    false,
+                    Mat {
+                        ptr: dy.as_ptr().add(rows.start * out),
+                        rs: out as isize,
+                        cs: 1,
+                    },
+                    Mat::rows(w, inp),
+                    T::ONE,
+                    false,
+                );
+            } else {
+                matmul(
+                    rows.len(),
+                    inp,
+                    n,
+                    dw_ptr.get().add(rows.start * inp),
+                    inp,
+                    false,
+                    Mat {
+                        ptr: dy.as_ptr().add(rows.start),
+                        rs: 1,
+                        cs: out as isize,
+                    },
+                    Mat::rows(x, inp),
+                    T::ONE,
+                    false,
+                );
+            }
+        }
+    });
     if let Some(db) = db {
         column_sums(dy, out, db);
     }
@@ -393,17 +637,10 @@ pub fn layernorm_fwd<T: Real>(
             simd(
                 #[inline(always)]
                 || {
-                    for (i, (yr, xr)) in ys.chunks_exact_mut(c).zip(xs.chunks_exact(c)).enumerate() {
-                        let mut s = T::ZERO;
-                        for &v in xr {
-                            s += v;
-                        }
-                        let mu = s * inv_c;
-                        let mut var = T::ZERO;
-                        for &v in xr {
-                            let d = v - mu;
-                            var += d * d;
-                        }
+                    for (i, (yr, xr)) in ys.chunks_exact_mut(c).zip(xs.chunks_exact(c)).enumerate()
+                    {
+                        let mu = sum(xr) * inv_c;
+                        let var = sum_sq_dev(xr, mu);
                         let r = T::ONE / (var * inv_c + eps).sqrt();
                         for (((o, &v), &gg), &bb) in yr.iter_mut().zip(xr).zip(g).zip(b) {
                             *o = (v - mu) * r * gg + bb;
@@ -440,6 +677,8 @@ pub fn layernorm_bwd<T: Real>(
             let dys = &dy[start * c..][..dxs.len()];
             let mut pg = vec![T::ZERO; c];
             let mut pb = vec![T::ZERO; c];
+            let mut xhat = vec![T::ZERO; c];
+            let mut dxhat = vec![T::ZERO; c];
             simd(
                 #[inline(always)]
                 || {
@@ -451,24 +690,24 @@ pub fn layernorm_bwd<T: Real>(
                     {
                         let mu = mean[start + i];
                         let r = rstd[start + i];
-                        // mean(dy * g) and mean(dy * g * xhat)
-                        let mut a = T::ZERO;
-                        let mut bsum = T::ZERO;
-                        for (((&d, &v), &gg), (pgj, pbj)) in
-                            dyr.iter().zip(xr).zip(g).zip(pg.iter_mut().zip(pb.iter_mut()))
+                        // mean(dy * g) and mean(dy * g * xhat), with xhat into the scratch
+                        for (((xh, &v), &d), (pgj, pbj)) in xhat
+                            .iter_mut()
+                            .zip(xr)
+                            .zip(dyr)
+                            .zip(pg.iter_mut().zip(pb.iter_mut()))
                         {
-                            let xhat = (v - mu) * r;
-                            let dxhat = d * gg;
-                            a += dxhat;
-                            bsum += dxhat * xhat;
-                            *pgj += d * xhat;
+                            *xh = (v - mu) * r;
+                            *pgj += d * *xh;
                             *pbj += d;
                         }
-                        let a = a * inv_c;
-                        let bsum = bsum * inv_c;
-                        for (((o, &d), &v), &gg) in dxr.iter_mut().zip(dyr).zip(xr).zip(g) {
-                            let xhat = (v - mu) * r;
-                            *o = (d * gg - a - xhat * bsum) * r;
+                        for ((dg_, &d), &gg) in dxhat.iter_mut().zip(dyr).zip(g) {
+                            *dg_ = d * gg;
+                        }
+                        let a = sum(&dxhat) * inv_c;
+                        let bsum = dot(&dxhat, &xhat) * inv_c;
+                        for ((o, &dh), &xh) in dxr.iter_mut().zip(&dxhat).zip(&xhat) {
+                            *o = (dh - a - xh * bsum) * r;
                         }
                     }
                 },
@@ -494,60 +733,87 @@ pub fn layernorm_bwd<T: Real>(
 const GELU_K: f64 = 0.797_884_560_802_865_4; // sqrt(2 / pi)
 const GELU_C: f64 = 0.044_715;
 
+/// `sigmoid(z) = 1 / (1 + e^-z)`.
 #[inline(always)]
-fn tanh<T: Real>(u: T) -> T {
-    // 1 - 2 / (1 + e^{2u}): exact at both saturations, no libm call.
+fn sigmoid<T: Real>(z: T) -> T {
+    T::ONE / (T::ONE + (-z).exp())
+}
+
+/// Elementwise kernels are unrolled by this many elements so several independent exp chains
+/// are in flight at once.
+const UNROLL: usize = 32;
+
+#[inline(always)]
+fn gelu_one<T: Real>(x: T) -> T {
+    // 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)
+    let k2 = T::from_f64(2.0 * GELU_K);
+    let c = T::from_f64(GELU_C);
+    x * sigmoid(k2 * (x + c * x * x * x))
+}
+
+#[inline(always)]
+fn gelu_grad_one<T: Real>(x: T, d: T) -> T {
+    // With s = sigmoid(2u): d/dx [x s] = s + x * 2 s (1 - s) * du/dx.
+    let k = T::from_f64(GELU_K);
+    let k2 = T::from_f64(2.0 * GELU_K);
+    let c = T::from_f64(GELU_C);
+    let c3 = T::from_f64(3.0 * GELU_C);
     let two = T::from_f64(2.0);
-    T::ONE - two / (T::ONE + (two * u).exp())
+    let x2 = x * x;
+    let s = sigmoid(k2 * (x + c * x2 * x));
+    d * (s + x * two * s * (T::ONE - s) * k * (T::ONE + c3 * x2))
 }
 
 /// `y = gelu(h)` elementwise.
 pub fn gelu_fwd<T: Real>(h: &[T], y: &mut [T]) {
-    let k = T::from_f64(GELU_K);
-    let c = T::from_f64(GELU_C);
-    let half = T::from_f64(0.5);
-    y.par_chunks_mut(8192).zip(h.par_chunks(8192)).for_each(|(ys, hs)| {
-        simd(
-            #[inline(always)]
-            || {
-                for (o, &x) in ys.iter_mut().zip(hs) {
-                    let t = tanh(k * (x + c * x * x * x));
-                    *o = half * x * (T::ONE + t);
-                }
-            },
-        )
-    });
-}
-
-/// `dh = dy * gelu'(h)`, overwriting `dh`.
-pub fn gelu_bwd<T: Real>(h: &[T], dy: &[T], dh: &mut [T]) {
-    let k = T::from_f64(GELU_K);
-    let c = T::from_f64(GELU_C);
-    let c3 = T::from_f64(3.0 * GELU_C);
-    let half = T::from_f64(0.5);
-    dh.par_chunks_mut(8192)
-        .zip(h.par_chunks(8192).zip(dy.par_chunks(8192)))
-        .for_each(|(ds, (hs, dys))| {
+    y.par_chunks_mut(8192)
+        .zip(h.par_chunks(8192))
+        .for_each(|(ys, hs)| {
             simd(
                 #[inline(always)]
                 || {
-                    for ((o, &x), &d) in ds.iter_mut().zip(hs).zip(dys) {
-                        let x2 = x * x;
-                        let t = tanh(k * (x + c * x2 * x));
-                        let dt = k * (T::ONE + c3 * x2);
-                        let grad = half * (T::ONE + t) + half * x * (T::ONE - t * t) * dt;
-                        *o = d * grad;
+                    let mut yc = ys.chunks_exact_mut(UNROLL);
+                    let mut hc = hs.chunks_exact(UNROLL);
+                    for (o, i) in (&mut yc).zip(&mut hc) {
+                        for k in 0..UNROLL {
+                            o[k] = gelu_one(i[k]);
+                        }
+                    }
+                    for (o, &x) in yc.into_remainder().iter_mut().zip(hc.remainder()) {
+                        *o = gelu_one(x);
                     }
                 },
             )
         });
 }
 
-/// `y = gelu(h)` and its input, computed from `y = h` in place: used by the fused
-/// linear + GELU op, which keeps `h` for the backward pass.
-pub fn gelu_inplace_keep<T: Real>(h_then_y: &mut [T], h_out: &mut [T]) {
-    h_out.copy_from_slice(h_then_y);
-    gelu_fwd(h_out, h_then_y);
+/// `dh = dy * gelu'(h)`, overwriting `dh`.
+pub fn gelu_bwd<T: Real>(h: &[T], dy: &[T], dh: &mut [T]) {
+    dh.par_chunks_mut(8192)
+        .zip(h.par_chunks(8192).zip(dy.par_chunks(8192)))
+        .for_each(|(ds, (hs, dys))| {
+            simd(
+                #[inline(always)]
+                || {
+                    let mut oc = ds.chunks_exact_mut(UNROLL);
+                    let mut hc = hs.chunks_exact(UNROLL);
+                    let mut dc = dys.chunks_exact(UNROLL);
+                    for ((o, x), d) in (&mut oc).zip(&mut hc).zip(&mut dc) {
+                        for k in 0..UNROLL {
+                            o[k] = gelu_grad_one(x[k], d[k]);
+                        }
+                    }
+                    for ((o, &x), &d) in oc
+                        .into_remainder()
+                        .iter_mut()
+                        .zip(hc.remainder())
+                        .zip(dc.remainder())
+                    {
+                        *o = gelu_grad_one(x, d);
+                    }
+                },
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,8 +870,16 @@ pub fn attention_fwd<T: Real>(qkv: &[T], y: &mut [T], att: &mut [T], s: AttShape
                     p.as_mut_ptr().add(r0 * t),
                     t,
                     false,
-                    Mat { ptr: q.as_ptr().add(r0 * 3 * c), rs: (3 * c) as isize, cs: 1 },
-                    Mat { ptr: k.as_ptr(), rs: 1, cs: (3 * c) as isize },
+                    Mat {
+                        ptr: q.as_ptr().add(r0 * 3 * c),
+                        rs: (3 * c) as isize,
+                        cs: 1,
+                    },
+                    Mat {
+                        ptr: k.as_ptr(),
+                        rs: 1,
+                        cs: (3 * c) as isize,
+                    },
                     scale,
                     false,
                 );
@@ -616,19 +890,7 @@ pub fn attention_fwd<T: Real>(qkv: &[T], y: &mut [T], att: &mut [T], s: AttShape
                     for i in r0..r0 + rows {
                         let row = &mut p[i * t..(i + 1) * t];
                         let (live, masked) = row.split_at_mut(i + 1);
-                        let mut mx = T::neg_infinity();
-                        for &v in live.iter() {
-                            mx = mx.max(v);
-                        }
-                        let mut sum = T::ZERO;
-                        for v in live.iter_mut() {
-                            *v = (*v - mx).exp();
-                            sum += *v;
-                        }
-                        let inv = T::ONE / sum;
-                        for v in live.iter_mut() {
-                            *v *= inv;
-                        }
+                        softmax_row(live);
                         masked.fill(T::ZERO);
                     }
                 },
@@ -643,8 +905,16 @@ pub fn attention_fwd<T: Real>(qkv: &[T], y: &mut [T], att: &mut [T], s: AttShape
                     yb.add(r0 * c),
                     c,
                     false,
-                    Mat { ptr: p.as_ptr().add(r0 * t), rs: t as isize, cs: 1 },
-                    Mat { ptr: v.as_ptr(), rs: (3 * c) as isize, cs: 1 },
+                    Mat {
+                        ptr: p.as_ptr().add(r0 * t),
+                        rs: t as isize,
+                        cs: 1,
+                    },
+                    Mat {
+                        ptr: v.as_ptr(),
+                        rs: (3 * c) as isize,
+                        cs: 1,
+                    },
                     T::ONE,
                     false,
                 );
@@ -669,7 +939,13 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
         let dyb = dy[bi * t * c + hi * hs..].as_ptr();
         // SAFETY: each (b, h) task writes only its own head columns of dqkv.
         let db = unsafe { d_ptr.get().add(bi * t * 3 * c) };
-        let (dq, dk, dv) = unsafe { (db.add(hi * hs), db.add(c + hi * hs), db.add(2 * c + hi * hs)) };
+        let (dq, dk, dv) = unsafe {
+            (
+                db.add(hi * hs),
+                db.add(c + hi * hs),
+                db.add(2 * c + hi * hs),
+            )
+        };
         let c3 = (3 * c) as isize;
         let mut ds = vec![T::ZERO; t * t];
         // SAFETY (all matmuls below): pointers and strides stay inside this batch row's
@@ -685,8 +961,16 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
                     dv.add(j0 * 3 * c),
                     3 * c,
                     false,
-                    Mat { ptr: p.as_ptr().add(j0 * t + j0), rs: 1, cs: t as isize },
-                    Mat { ptr: dyb.add(j0 * c), rs: c as isize, cs: 1 },
+                    Mat {
+                        ptr: p.as_ptr().add(j0 * t + j0),
+                        rs: 1,
+                        cs: t as isize,
+                    },
+                    Mat {
+                        ptr: dyb.add(j0 * c),
+                        rs: c as isize,
+                        cs: 1,
+                    },
                     T::ONE,
                     false,
                 );
@@ -702,8 +986,16 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
                     ds.as_mut_ptr().add(r0 * t),
                     t,
                     false,
-                    Mat { ptr: dyb.add(r0 * c), rs: c as isize, cs: 1 },
-                    Mat { ptr: v, rs: 1, cs: c3 },
+                    Mat {
+                        ptr: dyb.add(r0 * c),
+                        rs: c as isize,
+                        cs: 1,
+                    },
+                    Mat {
+                        ptr: v,
+                        rs: 1,
+                        cs: c3,
+                    },
                     T::ONE,
                     false,
                 );
@@ -717,12 +1009,9 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
                     let pr = &p[i * t..i * t + i + 1];
                     let dr = &mut ds[i * t..(i + 1) * t];
                     let (live, masked) = dr.split_at_mut(i + 1);
-                    let mut dot = T::ZERO;
-                    for (&pp, &d) in pr.iter().zip(live.iter()) {
-                        dot += pp * d;
-                    }
+                    let pd = dot(pr, live);
                     for (d, &pp) in live.iter_mut().zip(pr) {
-                        *d = pp * (*d - dot) * scale;
+                        *d = pp * (*d - pd) * scale;
                     }
                     masked.fill(T::ZERO);
                 }
@@ -740,8 +1029,16 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
                     dq.add(r0 * 3 * c),
                     3 * c,
                     false,
-                    Mat { ptr: ds.as_ptr().add(r0 * t), rs: t as isize, cs: 1 },
-                    Mat { ptr: k, rs: c3, cs: 1 },
+                    Mat {
+                        ptr: ds.as_ptr().add(r0 * t),
+                        rs: t as isize,
+                        cs: 1,
+                    },
+                    Mat {
+                        ptr: k,
+                        rs: c3,
+                        cs: 1,
+                    },
                     T::ONE,
                     false,
                 );
@@ -756,8 +1053,16 @@ pub fn attention_bwd<T: Real>(qkv: &[T], att: &[T], dy: &[T], dqkv: &mut [T], s:
                     dk.add(j0 * 3 * c),
                     3 * c,
                     false,
-                    Mat { ptr: ds.as_ptr().add(j0 * t + j0), rs: 1, cs: t as isize },
-                    Mat { ptr: q.add(j0 * 3 * c), rs: c3, cs: 1 },
+                    Mat {
+                        ptr: ds.as_ptr().add(j0 * t + j0),
+                        rs: 1,
+                        cs: t as isize,
+                    },
+                    Mat {
+                        ptr: q.add(j0 * 3 * c),
+                        rs: c3,
+                        cs: 1,
+                    },
                     T::ONE,
                     false,
                 );
@@ -774,14 +1079,25 @@ pub fn embed_fwd<T: Real>(ids: &[u32], wte: &[T], wpe: &[T], x: &mut [T], t: usi
     x.par_chunks_mut(c).enumerate().for_each(|(i, row)| {
         let id = ids[i] as usize;
         let pos = i % t;
-        for ((o, &a), &p) in row.iter_mut().zip(&wte[id * c..(id + 1) * c]).zip(&wpe[pos * c..(pos + 1) * c]) {
+        for ((o, &a), &p) in row
+            .iter_mut()
+            .zip(&wte[id * c..(id + 1) * c])
+            .zip(&wpe[pos * c..(pos + 1) * c])
+        {
             *o = a + p;
         }
     });
 }
 
 /// Gradients of [`embed_fwd`]: overwrites `dwte` (V, C) and `dwpe` (T_max, C).
-pub fn embed_bwd<T: Real>(ids: &[u32], dx: &[T], dwte: &mut [T], dwpe: &mut [T], t: usize, c: usize) {
+pub fn embed_bwd<T: Real>(
+    ids: &[u32],
+    dx: &[T],
+    dwte: &mut [T],
+    dwpe: &mut [T],
+    t: usize,
+    c: usize,
+) {
     dwte.fill(T::ZERO);
     dwpe.fill(T::ZERO);
     // Sequential scatter: rows may repeat; this is a small fraction of a step.
@@ -814,22 +1130,13 @@ pub fn softmax_xent_fwd<T: Real>(logits: &mut [T], targets: &[u32], v: usize) ->
                 || {
                     for (i, row) in ls.chunks_exact_mut(v).enumerate() {
                         let target = targets[chunk * rows + i] as usize;
-                        let mut mx = T::neg_infinity();
-                        for &x in row.iter() {
-                            mx = mx.max(x);
-                        }
-                        let mut sum = T::ZERO;
-                        for x in row.iter_mut() {
-                            *x = (*x - mx).exp();
-                            sum += *x;
-                        }
-                        let inv = T::ONE / sum;
-                        for x in row.iter_mut() {
-                            *x *= inv;
-                        }
-                        // -log p_target computed from the unnormalised exponent for accuracy.
-                        let p = row[target].to_f64().max(f64::MIN_POSITIVE);
-                        total += -p.ln();
+                        let mx = max(row);
+                        // -log p_target = log(sum exp(x - mx)) - (x_target - mx), exact even
+                        // when p_target underflows.
+                        let logit = (row[target] - mx).to_f64();
+                        let total_exp = exp_sum(row, mx);
+                        scale(row, T::ONE / total_exp);
+                        total += total_exp.to_f64().ln() - logit;
                     }
                 },
             );
@@ -864,20 +1171,7 @@ pub fn sum_squares(x: &[f32]) -> f64 {
         .map(|chunk| {
             simd(
                 #[inline(always)]
-                || {
-                    let mut acc = [0f32; 16];
-                    let mut lanes = chunk.chunks_exact(16);
-                    for l in &mut lanes {
-                        for (a, &v) in acc.iter_mut().zip(l) {
-                            *a += v * v;
-                        }
-                    }
-                    let mut s: f64 = acc.iter().map(|&a| a as f64).sum();
-                    for &v in lanes.remainder() {
-                        s += (v * v) as f64;
-                    }
-                    s
-                },
+                || dot(chunk, chunk) as f64,
             )
         })
         .collect();
@@ -906,7 +1200,7 @@ pub struct AdamHyper {
 }
 
 /// One AdamW step in place (PyTorch's formulation: decay, then the Adam update).
-pub fn adamw<T: Real>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], hp: AdamHyper) {
+pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], hp: AdamHyper) {
     const CHUNK: usize = 1 << 14;
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
@@ -918,7 +1212,9 @@ pub fn adamw<T: Real>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], hp
                     let step = hp.lr / hp.bias1;
                     let inv_b2 = 1.0 / hp.bias2.sqrt();
                     let decay = 1.0 - hp.lr * hp.weight_decay;
-                    for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut()) {
+                    for (((p, &g), m), v) in
+                        ps.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut())
+                    {
                         let g = g * hp.grad_scale;
                         *m = hp.beta1 * *m + (1.0 - hp.beta1) * g;
                         *v = hp.beta2 * *v + (1.0 - hp.beta2) * g * g;
@@ -959,7 +1255,10 @@ mod tests {
         linear_fwd(&x, &w, Some(&b), &mut y, inp, out);
         for r in 0..n {
             for o in 0..out {
-                let want: f64 = b[o] + (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum::<f64>();
+                let want: f64 = b[o]
+                    + (0..inp)
+                        .map(|i| x[r * inp + i] * w[o * inp + i])
+                        .sum::<f64>();
                 assert!((y[r * out + o] - want).abs() < 1e-12);
             }
         }
@@ -967,8 +1266,15 @@ mod tests {
 
     #[test]
     fn attention_rows_are_causal_distributions() {
-        let s = AttShape { b: 2, t: 70, h: 2, c: 8 };
-        let qkv: Vec<f64> = (0..s.b * s.t * 3 * s.c).map(|i| ((i * 7919) % 97) as f64 / 50.0 - 1.0).collect();
+        let s = AttShape {
+            b: 2,
+            t: 70,
+            h: 2,
+            c: 8,
+        };
+        let qkv: Vec<f64> = (0..s.b * s.t * 3 * s.c)
+            .map(|i| ((i * 7919) % 97) as f64 / 50.0 - 1.0)
+            .collect();
         let mut y = vec![0.0; s.b * s.t * s.c];
         let mut att = vec![1.0; s.b * s.h * s.t * s.t];
         attention_fwd(&qkv, &mut y, &mut att, s);

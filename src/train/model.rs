@@ -62,14 +62,20 @@ impl GptConfig {
     /// of nanoGPT's reports).
     pub fn n_params_no_pos(&self) -> usize {
         let c = self.n_embd;
-        let block = 2 * c + (3 * c * c + 3 * c) + (c * c + c) + 2 * c + (4 * c * c + 4 * c) + (4 * c * c + c);
+        let block = 2 * c
+            + (3 * c * c + 3 * c)
+            + (c * c + c)
+            + 2 * c
+            + (4 * c * c + 4 * c)
+            + (4 * c * c + c);
         self.vocab_size * c + self.n_layer * block + 2 * c
     }
 
     /// Training FLOPs per token: `6 N` for the matrix products of forward and backward plus
     /// the attention scores and mixing (`12 L C T`), as in the PaLM paper's MFU.
     pub fn flops_per_token(&self) -> f64 {
-        6.0 * self.n_params_no_pos() as f64 + 12.0 * (self.n_layer * self.n_embd * self.seq_len) as f64
+        6.0 * self.n_params_no_pos() as f64
+            + 12.0 * (self.n_layer * self.n_embd * self.seq_len) as f64
     }
 }
 
@@ -116,7 +122,12 @@ impl Batch {
             ids.extend_from_slice(&w[..t]);
             targets.extend_from_slice(&w[1..=t]);
         }
-        Batch { ids: Arc::new(ids), targets: Arc::new(targets), b: windows.len(), t }
+        Batch {
+            ids: Arc::new(ids),
+            targets: Arc::new(targets),
+            b: windows.len(),
+            t,
+        }
     }
 }
 
@@ -173,14 +184,25 @@ impl Rec {
             x.apply_op1_no_bwd(&c)
         }
     }
-    fn op2<C: CustomOp2 + Send + Sync + 'static>(&self, x: &Tensor, y: &Tensor, c: C) -> Result<Tensor> {
+    fn op2<C: CustomOp2 + Send + Sync + 'static>(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        c: C,
+    ) -> Result<Tensor> {
         if self.0 {
             x.apply_op2(y, c)
         } else {
             x.apply_op2_no_bwd(y, &c)
         }
     }
-    fn op3<C: CustomOp3 + Send + Sync + 'static>(&self, x: &Tensor, y: &Tensor, z: &Tensor, c: C) -> Result<Tensor> {
+    fn op3<C: CustomOp3 + Send + Sync + 'static>(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        z: &Tensor,
+        c: C,
+    ) -> Result<Tensor> {
         if self.0 {
             x.apply_op3(y, z, c)
         } else {
@@ -193,6 +215,9 @@ impl Gpt {
     /// A freshly initialised model: weights `N(0, 0.02)` (residual projections scaled by
     /// `1/sqrt(2 n_layer)`, as GPT-2), biases 0, LayerNorm weights 1; drawn from `seed`.
     pub fn new(cfg: GptConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        if device.is_cpu() {
+            kernels::configure_candle_threads();
+        }
         let mut rng = Rng::derive(seed, &[0x1417]);
         let c = cfg.n_embd;
         let mut tensors = HashMap::new();
@@ -206,13 +231,18 @@ impl Gpt {
         tensors.insert("wpe".to_string(), normal((cfg.seq_len, c), std)?);
         for l in 0..cfg.n_layer {
             for (name, _) in block_names(l) {
-                let t = match name.rsplit_once('.').map(|(pre, last)| (pre.rsplit('.').next().unwrap_or(""), last)) {
+                let t = match name
+                    .rsplit_once('.')
+                    .map(|(pre, last)| (pre.rsplit('.').next().unwrap_or(""), last))
+                {
                     Some(("ln_1" | "ln_2", "weight")) => Tensor::ones(c, dtype, device)?,
                     Some(("c_attn", "weight")) => normal((3 * c, c), std)?,
                     Some(("c_attn", "bias")) => Tensor::zeros(3 * c, dtype, device)?,
                     Some(("c_fc", "weight")) => normal((4 * c, c), std)?,
                     Some(("c_fc", "bias")) => Tensor::zeros(4 * c, dtype, device)?,
-                    Some(("c_proj", "weight")) if name.contains(".attn.") => normal((c, c), proj_std)?,
+                    Some(("c_proj", "weight")) if name.contains(".attn.") => {
+                        normal((c, c), proj_std)?
+                    }
                     Some(("c_proj", "weight")) => normal((c, 4 * c), proj_std)?,
                     _ => Tensor::zeros(c, dtype, device)?,
                 };
@@ -226,7 +256,14 @@ impl Gpt {
 
     /// A model from named tensors (a checkpoint); every parameter must be present with its
     /// shape.
-    pub fn from_tensors(cfg: GptConfig, mut tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+    pub fn from_tensors(
+        cfg: GptConfig,
+        mut tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        if device.is_cpu() {
+            kernels::configure_candle_threads();
+        }
         let c = cfg.n_embd;
         let mut names: Vec<(String, bool, Vec<usize>)> = vec![
             ("wte".into(), false, vec![cfg.vocab_size, c]),
@@ -254,13 +291,29 @@ impl Gpt {
                 candle_core::bail!("missing parameter {name}")
             };
             if t.dims() != shape.as_slice() {
-                candle_core::bail!("parameter {name} has shape {:?}, expected {shape:?}", t.dims())
+                candle_core::bail!(
+                    "parameter {name} has shape {:?}, expected {shape:?}",
+                    t.dims()
+                )
             }
             let t = t.to_device(device)?.contiguous()?;
-            params.push(Param { name, var: Var::from_tensor(&t)?, decay });
+            params.push(Param {
+                name,
+                var: Var::from_tensor(&t)?,
+                decay,
+            });
         }
-        let backend = if device.is_cpu() { Backend::Fused } else { Backend::Reference };
-        Ok(Gpt { cfg, params, backend, device: device.clone() })
+        let backend = if device.is_cpu() {
+            Backend::Fused
+        } else {
+            Backend::Reference
+        };
+        Ok(Gpt {
+            cfg,
+            params,
+            backend,
+            device: device.clone(),
+        })
     }
 
     /// Switches the implementation (the reference path runs anywhere; fused needs the CPU).
@@ -293,7 +346,10 @@ impl Gpt {
 
     /// The parameters by name (for saving).
     pub fn tensors(&self) -> HashMap<String, Tensor> {
-        self.params.iter().map(|p| (p.name.clone(), p.var.as_tensor().clone())).collect()
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.var.as_tensor().clone()))
+            .collect()
     }
 
     fn block(&self, l: usize) -> &[Param] {
@@ -303,7 +359,10 @@ impl Gpt {
 
     fn ln_f(&self) -> (&Tensor, &Tensor) {
         let n = self.params.len();
-        (self.params[n - 2].var.as_tensor(), self.params[n - 1].var.as_tensor())
+        (
+            self.params[n - 2].var.as_tensor(),
+            self.params[n - 1].var.as_tensor(),
+        )
     }
 
     fn wte(&self) -> &Tensor {
@@ -325,7 +384,11 @@ impl Gpt {
             Backend::Fused => {
                 let r = Rec(record);
                 let xf = r.op3(&x, g, b, LayerNorm::new(self.cfg.layer_norm_eps, record))?;
-                r.op2(&xf, self.wte(), HeadXent::new(batch.targets.clone(), record))
+                r.op2(
+                    &xf,
+                    self.wte(),
+                    HeadXent::new(batch.targets.clone(), record),
+                )
             }
             Backend::Reference => {
                 let xf = layer_norm_ref(&x, g, b, self.cfg.layer_norm_eps)?;
@@ -344,28 +407,47 @@ impl Gpt {
 
     /// Logits (b, t, vocab) of every position, without recording.
     pub fn logits(&self, ids: &[u32], b: usize, t: usize) -> Result<Tensor> {
-        let batch = Batch { ids: Arc::new(ids.to_vec()), targets: Arc::new(vec![0; ids.len()]), b, t };
+        let batch = Batch {
+            ids: Arc::new(ids.to_vec()),
+            targets: Arc::new(vec![0; ids.len()]),
+            b,
+            t,
+        };
         self.check_batch(&batch)?;
         let x = self.hidden(&batch, Mode::Eval)?;
         let (g, bias) = self.ln_f();
         let xf = match self.backend {
-            Backend::Fused => Rec(false).op3(&x, g, bias, LayerNorm::new(self.cfg.layer_norm_eps, false))?,
+            Backend::Fused => {
+                Rec(false).op3(&x, g, bias, LayerNorm::new(self.cfg.layer_norm_eps, false))?
+            }
             Backend::Reference => layer_norm_ref(&x, g, bias, self.cfg.layer_norm_eps)?,
         };
-        let logits = xf.reshape((b * t, self.cfg.n_embd))?.matmul(&self.wte().t()?)?;
+        let logits = xf
+            .reshape((b * t, self.cfg.n_embd))?
+            .matmul(&self.wte().t()?)?;
         logits.reshape((b, t, self.cfg.vocab_size))
     }
 
     /// Logits of the last position of one sequence, as f32 (for sampling).
     pub fn last_logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
         let t = ids.len();
-        let batch = Batch { ids: Arc::new(ids.to_vec()), targets: Arc::new(vec![0; t]), b: 1, t };
+        let batch = Batch {
+            ids: Arc::new(ids.to_vec()),
+            targets: Arc::new(vec![0; t]),
+            b: 1,
+            t,
+        };
         self.check_batch(&batch)?;
         let x = self.hidden(&batch, Mode::Eval)?;
         let last = x.narrow(1, t - 1, 1)?.contiguous()?;
         let (g, bias) = self.ln_f();
         let xf = match self.backend {
-            Backend::Fused => Rec(false).op3(&last, g, bias, LayerNorm::new(self.cfg.layer_norm_eps, false))?,
+            Backend::Fused => Rec(false).op3(
+                &last,
+                g,
+                bias,
+                LayerNorm::new(self.cfg.layer_norm_eps, false),
+            )?,
             Backend::Reference => layer_norm_ref(&last, g, bias, self.cfg.layer_norm_eps)?,
         };
         let xf = xf.reshape((1, self.cfg.n_embd))?;
@@ -377,7 +459,11 @@ impl Gpt {
                 kernels::linear_fwd(&x, &w, None, &mut out, self.cfg.n_embd, self.cfg.vocab_size);
                 Ok(out)
             }
-            _ => xf.matmul(&self.wte().t()?)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1(),
+            _ => xf
+                .matmul(&self.wte().t()?)?
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1(),
         }
     }
 
@@ -386,13 +472,27 @@ impl Gpt {
             candle_core::bail!("empty batch")
         }
         if batch.t > self.cfg.seq_len {
-            candle_core::bail!("sequence of {} tokens exceeds the context length {}", batch.t, self.cfg.seq_len)
+            candle_core::bail!(
+                "sequence of {} tokens exceeds the context length {}",
+                batch.t,
+                self.cfg.seq_len
+            )
         }
         if batch.ids.len() != batch.b * batch.t {
-            candle_core::bail!("batch holds {} ids, expected {} x {}", batch.ids.len(), batch.b, batch.t)
+            candle_core::bail!(
+                "batch holds {} ids, expected {} x {}",
+                batch.ids.len(),
+                batch.b,
+                batch.t
+            )
         }
         let v = self.cfg.vocab_size as u32;
-        if let Some(bad) = batch.ids.iter().chain(batch.targets.iter()).find(|&&id| id >= v) {
+        if let Some(bad) = batch
+            .ids
+            .iter()
+            .chain(batch.targets.iter())
+            .find(|&&id| id >= v)
+        {
             candle_core::bail!("token id {bad} is outside the vocabulary ({v}): does the tokenizer match the shards?")
         }
         Ok(())
@@ -408,7 +508,9 @@ impl Gpt {
 
     fn dropout_seed(&self, mode: Mode, site: u64) -> Option<u64> {
         match mode {
-            Mode::Train { dropout_seed } if self.cfg.dropout > 0.0 => Some(hash2(dropout_seed, site)),
+            Mode::Train { dropout_seed } if self.cfg.dropout > 0.0 => {
+                Some(hash2(dropout_seed, site))
+            }
             _ => None,
         }
     }
@@ -424,7 +526,15 @@ impl Gpt {
                 None => Ok(x),
             }
         };
-        let x = r.op2(self.wte(), self.wpe(), Embed { ids: batch.ids.clone(), b: batch.b, t: batch.t })?;
+        let x = r.op2(
+            self.wte(),
+            self.wpe(),
+            Embed {
+                ids: batch.ids.clone(),
+                b: batch.b,
+                t: batch.t,
+            },
+        )?;
         let mut x = drop(x, 0)?;
         for l in 0..self.cfg.n_layer {
             let w: Vec<&Tensor> = self.block(l).iter().map(|p| p.var.as_tensor()).collect();
@@ -452,7 +562,13 @@ impl Gpt {
                     let keep = 1.0 / (1.0 - self.cfg.dropout);
                     let threshold = (self.cfg.dropout * (u64::MAX as f64)) as u64;
                     let mask: Vec<f32> = (0..x.elem_count() as u64)
-                        .map(|i| if hash2(seed, i) < threshold { 0.0 } else { keep as f32 })
+                        .map(|i| {
+                            if hash2(seed, i) < threshold {
+                                0.0
+                            } else {
+                                keep as f32
+                            }
+                        })
                         .collect();
                     let mask = Tensor::from_vec(mask, x.shape(), dev)?.to_dtype(dtype)?;
                     x * mask
@@ -464,16 +580,29 @@ impl Gpt {
         let tok = candle_nn::Embedding::new(self.wte().clone(), c).forward(&ids)?;
         let pos = self.wpe().narrow(0, 0, t)?;
         let mut x = drop(tok.broadcast_add(&pos)?, 0)?;
-        let mask: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let mask: Vec<f32> = (0..t * t)
+            .map(|i| {
+                if i % t > i / t {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let mask = Tensor::from_vec(mask, (t, t), dev)?.to_dtype(dtype)?;
         let scale = 1.0 / (hs as f64).sqrt();
         for l in 0..self.cfg.n_layer {
             let w: Vec<&Tensor> = self.block(l).iter().map(|p| p.var.as_tensor()).collect();
-            let linear = |x: &Tensor, wi: usize| candle_nn::Linear::new(w[wi].clone(), Some(w[wi + 1].clone())).forward(x);
+            let linear = |x: &Tensor, wi: usize| {
+                candle_nn::Linear::new(w[wi].clone(), Some(w[wi + 1].clone())).forward(x)
+            };
             let h = layer_norm_ref(&x, w[0], w[1], self.cfg.layer_norm_eps)?;
             let qkv = linear(&h, 2)?;
             let heads = |i: usize| -> Result<Tensor> {
-                qkv.narrow(2, i * c, c)?.reshape((b, t, nh, hs))?.transpose(1, 2)?.contiguous()
+                qkv.narrow(2, i * c, c)?
+                    .reshape((b, t, nh, hs))?
+                    .transpose(1, 2)?
+                    .contiguous()
             };
             let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
             let att = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;

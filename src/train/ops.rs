@@ -21,6 +21,8 @@ use candle_core::{
     Tensor, WithDType,
 };
 
+use candle_core::backend::BackendStorage;
+
 use super::kernels::{self, AttShape, Real};
 
 /// The contiguous data of a CPU storage, as `T`.
@@ -106,11 +108,20 @@ impl CustomOp2 for Embed {
     fn name(&self) -> &'static str {
         "cf-embed"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (v, c) = rows_cols(l1);
         let (tmax, _) = rows_cols(l2);
         if self.t > tmax {
-            bail!("cf-embed: sequence length {} exceeds the position table ({tmax})", self.t)
+            bail!(
+                "cf-embed: sequence length {} exceeds the position table ({tmax})",
+                self.t
+            )
         }
         if let Some(&bad) = self.ids.iter().find(|&&id| id as usize >= v) {
             bail!("cf-embed: token id {bad} is outside the vocabulary ({v})")
@@ -123,7 +134,13 @@ impl CustomOp2 for Embed {
             Ok((storage(x), Shape::from((self.b, self.t, c))))
         })
     }
-    fn bwd(&self, wte: &Tensor, wpe: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        wte: &Tensor,
+        wpe: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let (v, c) = wte.dims2()?;
         let tmax = wpe.dim(0)?;
@@ -151,7 +168,11 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// A LayerNorm op; `save` when a backward pass will follow.
     pub fn new(eps: f64, save: bool) -> Self {
-        LayerNorm { eps, save, saved: Mutex::new(None) }
+        LayerNorm {
+            eps,
+            save,
+            saved: Mutex::new(None),
+        }
     }
 }
 
@@ -195,7 +216,12 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some((mean, rstd)) = self.saved.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.take() else {
+        let Some((mean, rstd)) = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
+            .take()
+        else {
             bail!("cf-layer-norm: backward without a recorded forward")
         };
         let grad = grad.contiguous()?;
@@ -245,7 +271,11 @@ pub struct Linear {
 impl Linear {
     /// A linear op with activation `act`; `save` when a backward pass will follow.
     pub fn new(act: Activation, save: bool) -> Self {
-        Linear { act, save, saved: Mutex::new(None) }
+        Linear {
+            act,
+            save,
+            saved: Mutex::new(None),
+        }
     }
 }
 
@@ -268,7 +298,10 @@ impl CustomOp3 for Linear {
         let (n, inp) = rows_cols(l1);
         let (out, w_in) = rows_cols(l2);
         if w_in != inp {
-            bail!("{}: input width {inp} does not match the weight ({out} x {w_in})", self.name())
+            bail!(
+                "{}: input width {inp} does not match the weight ({out} x {w_in})",
+                self.name()
+            )
         }
         dispatch!(s1.dtype(), self.name(), T => {
             let x = slice::<T>(s1, l1, self.name())?;
@@ -298,7 +331,11 @@ impl CustomOp3 for Linear {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let (out, inp) = w.dims2()?;
-        let saved = self.saved.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.take();
+        let saved = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
+            .take();
         let (xd, wd, gd) = (Data::of(x), Data::of(w), Data::of(&grad));
         dispatch!(x.dtype(), self.name(), T => {
             let xs = xd.get::<T>(self.name())?;
@@ -337,14 +374,28 @@ pub struct Attention {
 impl Attention {
     /// An attention op over `heads` heads; `save` when a backward pass will follow.
     pub fn new(heads: usize, save: bool) -> Self {
-        Attention { heads, save, saved: Mutex::new(None) }
+        Attention {
+            heads,
+            save,
+            saved: Mutex::new(None),
+        }
     }
     fn shape(&self, dims: &[usize]) -> Result<AttShape> {
-        let &[b, t, c3] = dims else { bail!("cf-attention: expected (B, T, 3C), got {dims:?}") };
+        let &[b, t, c3] = dims else {
+            bail!("cf-attention: expected (B, T, 3C), got {dims:?}")
+        };
         if c3 % (3 * self.heads) != 0 {
-            bail!("cf-attention: width {c3} is not 3 x heads ({}) x head size", self.heads)
+            bail!(
+                "cf-attention: width {c3} is not 3 x heads ({}) x head size",
+                self.heads
+            )
         }
-        Ok(AttShape { b, t, h: self.heads, c: c3 / 3 })
+        Ok(AttShape {
+            b,
+            t,
+            h: self.heads,
+            c: c3 / 3,
+        })
     }
 }
 
@@ -366,7 +417,12 @@ impl CustomOp1 for Attention {
         })
     }
     fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let Some(att) = self.saved.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.take() else {
+        let Some(att) = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
+            .take()
+        else {
             bail!("cf-attention: backward without a recorded forward")
         };
         let sh = self.shape(qkv.dims())?;
@@ -395,7 +451,11 @@ pub struct HeadXent {
 impl HeadXent {
     /// The op for `targets`; `save` when a backward pass will follow.
     pub fn new(targets: Arc<Vec<u32>>, save: bool) -> Self {
-        HeadXent { targets, save, saved: Mutex::new(None) }
+        HeadXent {
+            targets,
+            save,
+            saved: Mutex::new(None),
+        }
     }
 }
 
@@ -403,7 +463,13 @@ impl CustomOp2 for HeadXent {
     fn name(&self) -> &'static str {
         "cf-head-xent"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c) = rows_cols(l1);
         let (v, _) = rows_cols(l2);
         if n != self.targets.len() {
@@ -421,12 +487,23 @@ impl CustomOp2 for HeadXent {
             if self.save {
                 *self.saved.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))? = Some(storage(logits));
             }
-            let mean = T::from_f64(total / n.max(1) as f64);
+            let mean = <T as Real>::from_f64(total / n.max(1) as f64);
             Ok((storage(vec![mean]), Shape::from(())))
         })
     }
-    fn bwd(&self, x: &Tensor, wte: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let Some(mut probs) = self.saved.lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?.take() else {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        wte: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let Some(mut probs) = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
+            .take()
+        else {
             bail!("cf-head-xent: backward without a recorded forward")
         };
         let (v, c) = wte.dims2()?;
@@ -434,7 +511,7 @@ impl CustomOp2 for HeadXent {
         let (xd, wd) = (Data::of(x), Data::of(wte));
         dispatch!(x.dtype(), self.name(), T => {
             let g = grad.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            let scale = T::from_f64(g / n.max(1) as f64);
+            let scale = <T as Real>::from_f64(g / n.max(1) as f64);
             let dlogits: &mut [T] = match &mut probs {
                 CpuStorage::F32(p) => bytemuck_cast(p),
                 CpuStorage::F64(p) => bytemuck_cast(p),
@@ -460,7 +537,11 @@ impl CustomOp2 for HeadXent {
 
 /// Reinterprets a `Vec<A>` as `&mut [B]` when `A` and `B` are the same type.
 fn bytemuck_cast<A: 'static, B: 'static>(v: &mut Vec<A>) -> &mut [B] {
-    assert_eq!(std::any::TypeId::of::<A>(), std::any::TypeId::of::<B>(), "dtype dispatch mismatch");
+    assert_eq!(
+        std::any::TypeId::of::<A>(),
+        std::any::TypeId::of::<B>(),
+        "dtype dispatch mismatch"
+    );
     // SAFETY: A and B are the same type (checked above).
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<B>(), v.len()) }
 }
@@ -478,7 +559,7 @@ pub struct Dropout {
 
 impl Dropout {
     fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
-        let keep = T::from_f64(1.0 / (1.0 - self.p));
+        let keep = <T as Real>::from_f64(1.0 / (1.0 - self.p));
         let threshold = (self.p * (u64::MAX as f64)) as u64;
         x.iter()
             .enumerate()

@@ -28,7 +28,9 @@ pub struct Rng {
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng { state: mix(seed ^ 0x5851_f42d_4c95_7f2d) }
+        Rng {
+            state: mix(seed ^ 0x5851_f42d_4c95_7f2d),
+        }
     }
 
     /// A generator for the stream named by `seed` and `path` (e.g. `[epoch, block]`).
@@ -78,14 +80,19 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = Rng::new(7);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = Rng::new(7);
         let b: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
         assert_eq!(a, b);
-        assert_ne!(Rng::derive(7, &[0, 1]).next_u64(), Rng::derive(7, &[1, 0]).next_u64());
+        assert_ne!(
+            Rng::derive(7, &[0, 1]).next_u64(),
+            Rng::derive(7, &[1, 0]).next_u64()
+        );
     }
 
     #[test]
@@ -104,6 +111,9 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 }

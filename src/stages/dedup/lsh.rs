@@ -100,7 +100,9 @@ struct Bloom {
 
 impl Bloom {
     fn with_keys(n: usize) -> Self {
-        Bloom { words: vec![0; (n * BLOOM_BITS_PER_KEY).div_ceil(64).max(1)] }
+        Bloom {
+            words: vec![0; (n * BLOOM_BITS_PER_KEY).div_ceil(64).max(1)],
+        }
     }
 
     #[inline]
@@ -111,7 +113,10 @@ impl Bloom {
         h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         h ^= h >> 31;
         let w = (((h >> 32) * self.words.len() as u64) >> 32) as usize;
-        let bits = (1u64 << (h & 63)) | (1u64 << ((h >> 6) & 63)) | (1u64 << ((h >> 12) & 63)) | (1u64 << ((h >> 18) & 63));
+        let bits = (1u64 << (h & 63))
+            | (1u64 << ((h >> 6) & 63))
+            | (1u64 << ((h >> 12) & 63))
+            | (1u64 << ((h >> 18) & 63));
         (w.min(self.words.len() - 1), bits)
     }
 
@@ -214,7 +219,13 @@ impl Run {
     }
 
     fn reader(&self) -> RunReader<'_> {
-        RunReader { run: self, pos: 0, buf_start: 0, keys: Vec::new(), hi: Vec::new() }
+        RunReader {
+            run: self,
+            pos: 0,
+            buf_start: 0,
+            keys: Vec::new(),
+            hi: Vec::new(),
+        }
     }
 }
 
@@ -254,8 +265,14 @@ impl RunReader<'_> {
                     read_exact_at(&d.keys, &mut kb, i as u64 * 8)?;
                     let mut hb = vec![0u8; n * 2];
                     read_exact_at(&d.hi, &mut hb, i as u64 * 2)?;
-                    self.keys = kb.chunks_exact(8).map(|c| u64::from_le_bytes(read8(c, 0))).collect();
-                    self.hi = hb.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    self.keys = kb
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(read8(c, 0)))
+                        .collect();
+                    self.hi = hb
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
                     self.buf_start = i;
                 }
                 self.pos += 1;
@@ -269,13 +286,23 @@ impl RunReader<'_> {
 /// Builds a run from entries given in order, in memory or in files.
 enum RunWriter {
     Mem(MemRun),
-    Disk { keys: BufWriter<File>, hi: BufWriter<File>, paths: [PathBuf; 2], len: usize, bloom: Bloom, samples: Vec<u64> },
+    Disk {
+        keys: BufWriter<File>,
+        hi: BufWriter<File>,
+        paths: [PathBuf; 2],
+        len: usize,
+        bloom: Bloom,
+        samples: Vec<u64>,
+    },
 }
 
 impl RunWriter {
     fn new(n: usize, spill: Option<&SpillDir>) -> io::Result<Self> {
         match spill {
-            None => Ok(RunWriter::Mem(MemRun { keys: Vec::with_capacity(n), hi: Vec::with_capacity(n) })),
+            None => Ok(RunWriter::Mem(MemRun {
+                keys: Vec::with_capacity(n),
+                hi: Vec::with_capacity(n),
+            })),
             Some(dir) => {
                 let paths = [dir.file("run-keys"), dir.file("run-hi")];
                 let keys = BufWriter::with_capacity(1 << 16, File::create(&paths[0])?);
@@ -298,7 +325,14 @@ impl RunWriter {
                 m.keys.push(e.0);
                 m.hi.push(e.1);
             }
-            RunWriter::Disk { keys, hi, len, bloom, samples, .. } => {
+            RunWriter::Disk {
+                keys,
+                hi,
+                len,
+                bloom,
+                samples,
+                ..
+            } => {
                 if *len % BLOCK == 0 {
                     samples.push(e.0);
                 }
@@ -314,14 +348,28 @@ impl RunWriter {
     fn finish(self) -> io::Result<Run> {
         match self {
             RunWriter::Mem(m) => Ok(Run::Mem(m)),
-            RunWriter::Disk { keys, hi, paths, len, bloom, samples } => {
+            RunWriter::Disk {
+                keys,
+                hi,
+                paths,
+                len,
+                bloom,
+                samples,
+            } => {
                 let keys = keys.into_inner().map_err(|e| e.into_error())?;
                 let hi = hi.into_inner().map_err(|e| e.into_error())?;
                 // Reopen read-only handles; the write handles are closed here.
                 drop((keys, hi));
                 let keys = File::open(&paths[0])?;
                 let hi = File::open(&paths[1])?;
-                Ok(Run::Disk(DiskRun { keys, hi, paths, len, bloom, samples }))
+                Ok(Run::Disk(DiskRun {
+                    keys,
+                    hi,
+                    paths,
+                    len,
+                    bloom,
+                    samples,
+                }))
             }
         }
     }
@@ -429,7 +477,9 @@ impl Band {
         self.runs.push((0, w.finish()?));
         self.delta.clear();
         self.more = Vec::new();
-        while self.runs.len() >= 2 && self.runs[self.runs.len() - 1].0 == self.runs[self.runs.len() - 2].0 {
+        while self.runs.len() >= 2
+            && self.runs[self.runs.len() - 1].0 == self.runs[self.runs.len() - 2].0
+        {
             let (lb, b) = self.runs.pop().expect("two runs");
             let (_, a) = self.runs.pop().expect("two runs");
             let merged = merge_runs(&[&a, &b], spill)?;
@@ -441,7 +491,13 @@ impl Band {
     fn memory_bytes(&self) -> usize {
         // hashbrown: buckets of (u64, u32) = 16 bytes plus one control byte, load <= 7/8.
         let delta = self.delta.capacity() * 8 / 7 * 17;
-        delta + self.more.capacity() * 16 + self.runs.iter().map(|(_, r)| r.memory_bytes()).sum::<usize>()
+        delta
+            + self.more.capacity() * 16
+            + self
+                .runs
+                .iter()
+                .map(|(_, r)| r.memory_bytes())
+                .sum::<usize>()
     }
 
     fn len(&self) -> usize {
@@ -462,9 +518,17 @@ impl BandIndex {
     /// An empty index of `bands` bands; spill files go under `spill_base` (default: temp dir).
     pub fn new(bands: usize, spill_base: Option<PathBuf>) -> Self {
         let bands = (0..bands)
-            .map(|_| Band { delta: HashMap::with_capacity_and_hasher(DELTA_CAP, Default::default()), ..Default::default() })
+            .map(|_| Band {
+                delta: HashMap::with_capacity_and_hasher(DELTA_CAP, Default::default()),
+                ..Default::default()
+            })
             .collect();
-        BandIndex { bands, delta_cap: DELTA_CAP, spill_base, spill: None }
+        BandIndex {
+            bands,
+            delta_cap: DELTA_CAP,
+            spill_base,
+            spill: None,
+        }
     }
 
     /// Number of bands.
@@ -527,15 +591,18 @@ impl BandIndex {
     pub fn insert_batch(&mut self, docs: &[(&[u64], u32)]) -> io::Result<()> {
         let cap = self.delta_cap;
         let spill = self.spill.as_ref();
-        self.bands.par_iter_mut().enumerate().try_for_each(|(b, band)| {
-            for &(keys, ord) in docs {
-                band.insert(keys[b], ord);
-                if band.delta_len() >= cap {
-                    band.freeze(spill)?;
+        self.bands
+            .par_iter_mut()
+            .enumerate()
+            .try_for_each(|(b, band)| {
+                for &(keys, ord) in docs {
+                    band.insert(keys[b], ord);
+                    if band.delta_len() >= cap {
+                        band.freeze(spill)?;
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            })
     }
 
     /// Moves every in-memory run to disk; later runs are built on disk. `delta_cap` is the
@@ -546,7 +613,11 @@ impl BandIndex {
         }
         self.delta_cap = delta_cap.max(1);
         let spill = self.spill.as_ref();
+        let cap = self.delta_cap;
         self.bands.par_iter_mut().try_for_each(|band| {
+            if band.delta.capacity() > cap && band.delta.len() <= cap {
+                band.delta.shrink_to(cap);
+            }
             for (_, run) in band.runs.iter_mut() {
                 if let Run::Mem(_) = run {
                     let disk = merge_runs(&[&*run], spill)?;
@@ -563,7 +634,10 @@ impl BandIndex {
             let mut delta: Vec<Entry> = band.delta.iter().map(|(&k, &o)| pack(k, o)).collect();
             delta.extend(band.more.iter().map(|&(k, o)| pack(k, o)));
             delta.sort_unstable();
-            let delta_run = Run::Mem(MemRun { keys: delta.iter().map(|e| e.0).collect(), hi: delta.iter().map(|e| e.1).collect() });
+            let delta_run = Run::Mem(MemRun {
+                keys: delta.iter().map(|e| e.0).collect(),
+                hi: delta.iter().map(|e| e.1).collect(),
+            });
             let mut runs: Vec<&Run> = band.runs.iter().map(|(_, r)| r).collect();
             runs.push(&delta_run);
             let mut keys = BufWriter::new(File::create(dir.join(format!("band-{b:03}.keys")))?);
@@ -578,42 +652,59 @@ impl BandIndex {
     }
 
     /// Loads what [`BandIndex::save`] wrote: into memory, or straight to disk when `spilled`.
-    pub fn load(dir: &Path, bands: usize, spill_base: Option<PathBuf>, spilled: bool, delta_cap: usize) -> io::Result<Self> {
+    pub fn load(
+        dir: &Path,
+        bands: usize,
+        spill_base: Option<PathBuf>,
+        spilled: bool,
+        delta_cap: usize,
+    ) -> io::Result<Self> {
         let mut idx = BandIndex::new(bands, spill_base);
         if spilled {
             idx.spill(delta_cap)?;
         }
         let spill = idx.spill.as_ref();
-        idx.bands.par_iter_mut().enumerate().try_for_each(|(b, band)| {
-            let kp = dir.join(format!("band-{b:03}.keys"));
-            let hp = dir.join(format!("band-{b:03}.hi"));
-            let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("band {b}: saved index {what}"));
-            let n = (fs::metadata(&kp)?.len() / 8) as usize;
-            if fs::metadata(&kp)?.len() % 8 != 0 || fs::metadata(&hp)?.len() != n as u64 * 2 {
-                return Err(bad("files disagree"));
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let mut kr = io::BufReader::new(File::open(&kp)?);
-            let mut hr = io::BufReader::new(File::open(&hp)?);
-            let mut w = RunWriter::new(n, spill)?;
-            let mut prev: Option<Entry> = None;
-            let (mut k, mut h) = ([0u8; 8], [0u8; 2]);
-            for _ in 0..n {
-                kr.read_exact(&mut k)?;
-                hr.read_exact(&mut h)?;
-                let e = (u64::from_le_bytes(k), u16::from_le_bytes(h));
-                if prev.is_some_and(|p| p > e) {
-                    return Err(bad("is not sorted"));
+        idx.bands
+            .par_iter_mut()
+            .enumerate()
+            .try_for_each(|(b, band)| {
+                let kp = dir.join(format!("band-{b:03}.keys"));
+                let hp = dir.join(format!("band-{b:03}.hi"));
+                let bad = |what: &str| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("band {b}: saved index {what}"),
+                    )
+                };
+                let n = (fs::metadata(&kp)?.len() / 8) as usize;
+                if !fs::metadata(&kp)?.len().is_multiple_of(8)
+                    || fs::metadata(&hp)?.len() != n as u64 * 2
+                {
+                    return Err(bad("files disagree"));
                 }
-                prev = Some(e);
-                w.push(e)?;
-            }
-            // One run, at the level the binary counter would have given it.
-            band.runs.push((usize::BITS - (n / DELTA_CAP).leading_zeros(), w.finish()?));
-            Ok(())
-        })?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let mut kr = io::BufReader::new(File::open(&kp)?);
+                let mut hr = io::BufReader::new(File::open(&hp)?);
+                let mut w = RunWriter::new(n, spill)?;
+                let mut prev: Option<Entry> = None;
+                let (mut k, mut h) = ([0u8; 8], [0u8; 2]);
+                for _ in 0..n {
+                    kr.read_exact(&mut k)?;
+                    hr.read_exact(&mut h)?;
+                    let e = (u64::from_le_bytes(k), u16::from_le_bytes(h));
+                    if prev.is_some_and(|p| p > e) {
+                        return Err(bad("is not sorted"));
+                    }
+                    prev = Some(e);
+                    w.push(e)?;
+                }
+                // One run, at the level the binary counter would have given it.
+                band.runs
+                    .push((usize::BITS - (n / DELTA_CAP).leading_zeros(), w.finish()?));
+                Ok(())
+            })?;
         Ok(idx)
     }
 }
@@ -624,14 +715,21 @@ mod tests {
 
     /// A deterministic stream of pseudo-random 48-bit keys.
     fn keys(n: usize, seed: u64) -> Vec<u64> {
-        (0..n as u64).map(|i| xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed) >> 16).collect()
+        (0..n as u64)
+            .map(|i| xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed) >> 16)
+            .collect()
     }
 
     #[test]
     fn lower_bound_matches_partition_point() {
         let mut v: Vec<u64> = keys(10_000, 1).into_iter().map(|k| k << 16).collect();
         v.sort_unstable();
-        for t in keys(2_000, 2).into_iter().map(|k| k << 16).chain(v.iter().copied().step_by(7)).chain([0, u64::MAX]) {
+        for t in keys(2_000, 2)
+            .into_iter()
+            .map(|k| k << 16)
+            .chain(v.iter().copied().step_by(7))
+            .chain([0, u64::MAX])
+        {
             assert_eq!(lower_bound(&v, t), v.partition_point(|&k| k < t));
         }
         // Skewed (non-uniform) keys still give right answers, only slower.
@@ -660,8 +758,11 @@ mod tests {
             docs.push(d);
         }
         for (chunk_i, chunk) in docs.chunks(1000).enumerate() {
-            let batch: Vec<(&[u64], u32)> =
-                chunk.iter().enumerate().map(|(j, d)| (&d[..], (chunk_i * 1000 + j) as u32)).collect();
+            let batch: Vec<(&[u64], u32)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (&d[..], (chunk_i * 1000 + j) as u32))
+                .collect();
             idx.insert_batch(&batch).expect("insert");
         }
         docs
@@ -682,23 +783,33 @@ mod tests {
 
     #[test]
     fn memory_spilled_and_reloaded_indexes_answer_alike() {
-        let n = 40_000;
+        let n = 60_000;
         let mut mem = BandIndex::new(3, None);
         let docs = fill(&mut mem, n);
-        assert!(mem.runs() > 3, "several runs were built");
+        // 7 frozen deltas per band make runs of levels 2, 1 and 0.
+        assert_eq!(mem.runs(), 9);
         let expect = answers(&mem, &docs);
         // Every key finds its own document; shared band-1 keys find both.
         assert_eq!(expect[0], vec![0]);
         let mut shared = Vec::new();
         mem.lookup(1, docs[19][1], &mut shared).expect("lookup");
         shared.sort_unstable();
-        assert_eq!(shared, vec![9, 19]);
+        // Document 19 took the band-1 key of 9, which took that of 4: a chain 4, 9, 19, 39, ...
+        let chain: Vec<u32> = std::iter::successors(Some(4u32), |&x| Some(2 * x + 1))
+            .take_while(|&x| (x as usize) < n)
+            .collect();
+        assert_eq!(shared, chain);
 
         let mut spilled = BandIndex::new(3, None);
         spilled.spill(500).expect("spill");
         fill(&mut spilled, n);
         assert!(spilled.is_spilled());
-        assert!(spilled.memory_bytes() * 4 < mem.memory_bytes(), "{} vs {}", spilled.memory_bytes(), mem.memory_bytes());
+        assert!(
+            spilled.memory_bytes() * 4 < mem.memory_bytes(),
+            "{} vs {}",
+            spilled.memory_bytes(),
+            mem.memory_bytes()
+        );
         assert_eq!(answers(&spilled, &docs), expect);
 
         // Spilling half way gives the same answers too.
@@ -706,7 +817,11 @@ mod tests {
         fill(&mut half, n / 2);
         half.spill(2000).expect("spill");
         let rest: Vec<[u64; 3]> = docs[n / 2..].to_vec();
-        let batch: Vec<(&[u64], u32)> = rest.iter().enumerate().map(|(j, d)| (&d[..], (n / 2 + j) as u32)).collect();
+        let batch: Vec<(&[u64], u32)> = rest
+            .iter()
+            .enumerate()
+            .map(|(j, d)| (&d[..], (n / 2 + j) as u32))
+            .collect();
         half.insert_batch(&batch).expect("insert");
         assert_eq!(answers(&half, &docs), expect);
 
@@ -733,7 +848,14 @@ mod tests {
             b.insert(k);
         }
         assert!(ks.iter().all(|&k| b.may_contain(k)));
-        let fp = keys(20_000, 4).into_iter().filter(|&k| b.may_contain(k)).count();
-        assert!(fp < 20_000 / 25, "false positive rate {}", fp as f64 / 20_000.0);
+        let fp = keys(20_000, 4)
+            .into_iter()
+            .filter(|&k| b.may_contain(k))
+            .count();
+        assert!(
+            fp < 20_000 / 25,
+            "false positive rate {}",
+            fp as f64 / 20_000.0
+        );
     }
 }

@@ -87,7 +87,13 @@ struct Out<'a, S: Sink> {
 
 impl<'a, S: Sink> Out<'a, S> {
     fn new(sink: &'a mut S) -> Self {
-        Out { buf: [0; 512], len: 0, sink, pending_space: false, started: false }
+        Out {
+            buf: [0; 512],
+            len: 0,
+            sink,
+            pending_space: false,
+            started: false,
+        }
     }
 
     #[inline]
@@ -124,7 +130,63 @@ impl<'a, S: Sink> Out<'a, S> {
     }
 }
 
+/// Table entry of an ASCII byte that is whitespace.
+const SPACE: u8 = 0x80;
+/// Table entry of an ASCII byte that is removed.
+const SKIP: u8 = 0x81;
+
+/// A [`TextNorm`] ready to run: what to do with every ASCII byte is looked up in a table, so
+/// the common case (ASCII text) costs a load and a store per byte.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    norm: TextNorm,
+    /// For each ASCII byte: the byte to write (< 0x80), [`SPACE`] or [`SKIP`].
+    ascii: [u8; 128],
+}
+
 impl TextNorm {
+    /// The normalizer for these settings (build it once, use it for every text).
+    pub fn compile(self) -> Normalizer {
+        let mut ascii = [0u8; 128];
+        for (b, slot) in ascii.iter_mut().enumerate() {
+            let b = b as u8;
+            *slot = if b.is_ascii_whitespace() || b == 0x0b {
+                SPACE
+            } else if b.is_ascii_digit() && self.digits_to_zero {
+                b'0'
+            } else if b.is_ascii_alphabetic() && self.lowercase {
+                b.to_ascii_lowercase()
+            } else if b.is_ascii_alphanumeric() || !self.remove_punctuation {
+                b
+            } else {
+                SKIP
+            };
+        }
+        Normalizer { norm: self, ascii }
+    }
+
+    /// xxh3-128 of the normalized text (compiles the settings on every call).
+    pub fn hash128(&self, text: &str) -> u128 {
+        self.compile().hash128(text)
+    }
+
+    /// xxh3-64 of the normalized text (compiles the settings on every call).
+    pub fn hash64(&self, text: &str) -> u64 {
+        self.compile().hash64(text)
+    }
+
+    /// The normalized text itself (for tests and for showing users what is compared).
+    pub fn apply(&self, text: &str) -> String {
+        self.compile().apply(text)
+    }
+
+    /// True when the normalized form of `text` is empty.
+    pub fn is_empty_after(&self, text: &str) -> bool {
+        self.compile().is_empty_after(text)
+    }
+}
+
+impl Normalizer {
     /// xxh3-128 of the normalized text.
     pub fn hash128(&self, text: &str) -> u128 {
         let mut h = Xxh3::new();
@@ -139,7 +201,21 @@ impl TextNorm {
         h.digest()
     }
 
-    /// The normalized text itself (for tests and for showing users what is compared).
+    /// xxh3-64 of the normalized text, or `None` when it normalizes to nothing (one pass).
+    pub fn hash64_nonempty(&self, text: &str) -> Option<u64> {
+        struct Counted(Xxh3, bool);
+        impl Sink for Counted {
+            fn put(&mut self, bytes: &[u8]) {
+                self.1 |= !bytes.is_empty();
+                self.0.update(bytes);
+            }
+        }
+        let mut c = Counted(Xxh3::new(), false);
+        self.feed(text, &mut c);
+        c.1.then(|| c.0.digest())
+    }
+
+    /// The normalized text itself.
     pub fn apply(&self, text: &str) -> String {
         let mut v = Vec::with_capacity(text.len());
         self.feed(text, &mut v);
@@ -150,28 +226,54 @@ impl TextNorm {
 
     /// True when the normalized form of `text` is empty.
     pub fn is_empty_after(&self, text: &str) -> bool {
-        let mut v = Vec::new();
-        self.feed(text, &mut v);
-        v.is_empty()
+        struct Any(bool);
+        impl Sink for Any {
+            fn put(&mut self, bytes: &[u8]) {
+                self.0 |= !bytes.is_empty();
+            }
+        }
+        let mut any = Any(false);
+        self.feed(text, &mut any);
+        !any.0
     }
 
     fn feed<S: Sink>(&self, text: &str, sink: &mut S) {
         let mut out = Out::new(sink);
-        // Fast path: ASCII bytes are handled without decoding.
+        let collapse = self.norm.collapse_whitespace;
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
             if b < 0x80 {
-                self.ascii(b, &mut out);
+                // Fast path: ASCII bytes go through the table, without decoding.
                 i += 1;
+                match self.ascii[b as usize] {
+                    SKIP => {}
+                    SPACE => {
+                        if !collapse {
+                            out.byte(b);
+                            out.started = true;
+                        } else if out.started {
+                            out.pending_space = true;
+                        }
+                    }
+                    m => {
+                        if out.pending_space {
+                            out.byte(b' ');
+                            out.pending_space = false;
+                        }
+                        out.started = true;
+                        out.byte(m);
+                    }
+                }
                 continue;
             }
             // Decode one non-ASCII char; `text` is valid UTF-8, so the slice is a char start.
-            let rest = &text[i..];
-            let Some(c) = rest.chars().next() else { break };
+            let Some(c) = text[i..].chars().next() else {
+                break;
+            };
             i += c.len_utf8();
-            if self.strip_accents {
+            if self.norm.strip_accents {
                 decompose_canonical(c, |d| {
                     if !is_combining_mark(d) {
                         self.char(d, &mut out);
@@ -184,58 +286,37 @@ impl TextNorm {
         out.finish();
     }
 
-    #[inline]
-    fn ascii<S: Sink>(&self, b: u8, out: &mut Out<'_, S>) {
-        if b.is_ascii_whitespace() || b == 0x0b {
-            self.space(b, out);
-        } else if b.is_ascii_alphanumeric() {
-            let b = if self.digits_to_zero && b.is_ascii_digit() {
-                b'0'
-            } else if self.lowercase {
-                b.to_ascii_lowercase()
-            } else {
-                b
-            };
-            out.visible(b as char);
-        } else if !self.remove_punctuation {
-            out.visible(b as char);
-        }
-    }
-
-    #[inline]
-    fn space<S: Sink>(&self, b: u8, out: &mut Out<'_, S>) {
-        if self.collapse_whitespace {
-            if out.started {
+    fn char<S: Sink>(&self, c: char, out: &mut Out<'_, S>) {
+        let n = &self.norm;
+        if c.is_ascii() {
+            match self.ascii[c as usize] {
+                SKIP => {}
+                SPACE => {
+                    if !n.collapse_whitespace {
+                        out.visible(c);
+                    } else if out.started {
+                        out.pending_space = true;
+                    }
+                }
+                m => out.visible(m as char),
+            }
+        } else if c.is_whitespace() {
+            if !n.collapse_whitespace {
+                out.visible(c);
+            } else if out.started {
                 out.pending_space = true;
             }
-        } else {
-            out.byte(b);
-            out.started = true;
-        }
-    }
-
-    fn char<S: Sink>(&self, c: char, out: &mut Out<'_, S>) {
-        if c.is_ascii() {
-            self.ascii(c as u8, out);
-        } else if c.is_whitespace() {
-            if self.collapse_whitespace {
-                if out.started {
-                    out.pending_space = true;
-                }
-            } else {
-                out.visible(c);
-            }
         } else if c.is_numeric() {
-            out.visible(if self.digits_to_zero { '0' } else { c });
+            out.visible(if n.digits_to_zero { '0' } else { c });
         } else if c.is_alphabetic() || is_combining_mark(c) {
-            if self.lowercase {
+            if n.lowercase {
                 for l in c.to_lowercase() {
                     out.visible(l);
                 }
             } else {
                 out.visible(c);
             }
-        } else if !self.remove_punctuation {
+        } else if !n.remove_punctuation {
             out.visible(c);
         }
     }
@@ -282,7 +363,11 @@ mod tests {
 
     #[test]
     fn default_exact_normalization() {
-        let n = TextNorm { lowercase: true, collapse_whitespace: true, ..Default::default() };
+        let n = TextNorm {
+            lowercase: true,
+            collapse_whitespace: true,
+            ..Default::default()
+        };
         assert_eq!(n.apply("  Hello,\t\tWORLD!\n\n "), "hello, world!");
         assert_eq!(n.apply("Ünïcode  ÉTÉ"), "ünïcode été");
         assert_eq!(n.hash128("Hello,  world!"), n.hash128(" hello, WORLD! "));
@@ -294,11 +379,20 @@ mod tests {
     #[test]
     fn everything_on() {
         let n = all();
-        assert_eq!(n.apply("Café — 1984, “naïve” ÉLAN!"), "cafe 0000 naive elan");
+        assert_eq!(
+            n.apply("Café — 1984, “naïve” ÉLAN!"),
+            "cafe 0000 naive elan"
+        );
         // Decomposed input normalizes like precomposed input.
         assert_eq!(n.apply("Cafe\u{301}"), n.apply("Café"));
         assert_eq!(n.apply(" ,;; "), "");
         assert!(n.is_empty_after("--- !!! ---"));
+        let c = n.compile();
+        assert_eq!(c.hash64_nonempty(" ,, "), None);
+        assert_eq!(
+            c.hash64_nonempty("A, b"),
+            Some(xxhash_rust::xxh3::xxh3_64(b"a b"))
+        );
         assert_eq!(n.apply("Ⅻ ٣ 5"), "0 0 0");
         assert_eq!(n.apply("日本語、テキスト。"), "日本語テキスト");
     }
@@ -316,6 +410,9 @@ mod tests {
         let t = "Word, ".repeat(1000);
         let expect = "word ".repeat(1000);
         assert_eq!(n.apply(&t), expect.trim_end());
-        assert_eq!(n.hash64(&t), xxhash_rust::xxh3::xxh3_64(expect.trim_end().as_bytes()));
+        assert_eq!(
+            n.hash64(&t),
+            xxhash_rust::xxh3::xxh3_64(expect.trim_end().as_bytes())
+        );
     }
 }

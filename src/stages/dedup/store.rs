@@ -27,15 +27,23 @@ impl SpillDir {
     /// Creates `base/corpusforge-<what>-<pid>-<n>`; `base` defaults to the system temp dir.
     pub fn create(base: Option<&Path>, what: &str) -> io::Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let base = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let base = base
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = base.join(format!("corpusforge-{what}-{}-{n}-{nanos:08x}", std::process::id()));
+        let path = base.join(format!(
+            "corpusforge-{what}-{}-{n}-{nanos:08x}",
+            std::process::id()
+        ));
         fs::create_dir_all(&path)?;
-        Ok(SpillDir { path, next: AtomicU64::new(0) })
+        Ok(SpillDir {
+            path,
+            next: AtomicU64::new(0),
+        })
     }
 
     /// A fresh file name inside the directory.
@@ -135,7 +143,12 @@ impl AppendFile {
         if self.file.is_some() {
             return Ok(());
         }
-        let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
         self.file = Some((f, path));
         self.flush()?;
         self.mem = Vec::new();
@@ -146,7 +159,10 @@ impl AppendFile {
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let end = offset + buf.len() as u64;
         if end > self.len() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of a dedup store"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past the end of a dedup store",
+            ));
         }
         let mut done = 0usize;
         if offset < self.on_disk {
@@ -254,10 +270,15 @@ impl IdStore {
     /// Loads what [`IdStore::save`] wrote, in memory.
     pub fn load(dir: &Path, stem: &str) -> io::Result<Self> {
         let mut s = IdStore::default();
-        s.data.append(&fs::read(dir.join(format!("{stem}.data")))?)?;
-        s.ends.append(&fs::read(dir.join(format!("{stem}.ends")))?)?;
-        if s.ends.len() % 8 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "id store offsets are truncated"));
+        s.data
+            .append(&fs::read(dir.join(format!("{stem}.data")))?)?;
+        s.ends
+            .append(&fs::read(dir.join(format!("{stem}.ends")))?)?;
+        if !s.ends.len().is_multiple_of(8) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "id store offsets are truncated",
+            ));
         }
         Ok(s)
     }
@@ -273,7 +294,10 @@ pub struct RecordStore {
 impl RecordStore {
     /// A store of records of `size` bytes.
     pub fn new(size: usize) -> Self {
-        RecordStore { data: AppendFile::default(), size: size.max(1) }
+        RecordStore {
+            data: AppendFile::default(),
+            size: size.max(1),
+        }
     }
 
     /// Number of records.
@@ -317,9 +341,13 @@ impl RecordStore {
     /// Loads what [`RecordStore::save`] wrote, in memory.
     pub fn load(dir: &Path, stem: &str, size: usize) -> io::Result<Self> {
         let mut s = RecordStore::new(size);
-        s.data.append(&fs::read(dir.join(format!("{stem}.data")))?)?;
-        if s.data.len() % s.size as u64 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "record store is truncated"));
+        s.data
+            .append(&fs::read(dir.join(format!("{stem}.data")))?)?;
+        if !s.data.len().is_multiple_of(s.size as u64) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "record store is truncated",
+            ));
         }
         Ok(s)
     }

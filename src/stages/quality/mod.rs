@@ -1,3 +1,7 @@
 //! Quality filters.
 
+pub mod c4;
+pub mod fineweb;
+pub mod gopher_quality;
+pub mod gopher_repetition;
 pub mod length;

@@ -1,0 +1,591 @@
+//! `tokenize`: from kept documents to token shards a trainer reads directly.
+//!
+//! The stage needs to see the data before it can apply (a BPE is trained on the documents the
+//! run keeps), so it is not a per-batch stage. In the streaming pass it is a pass-through
+//! [`Map`] that changes nothing (so the runner counts the documents that reach it like for any
+//! stage; it drops none). After the runner has written the kept documents, it calls
+//! [`run_after`], which:
+//!
+//! 1. reads the kept documents back from the `documents/` shards of this run, in order, one
+//!    record batch at a time ([`docs`]);
+//! 2. gets the tokenizer ([`tokenizer`]): loads `tokenizer: {path}`, or trains a byte-level BPE
+//!    on the documents (or on `max_docs` of them, spread evenly) fed as an iterator, and
+//!    writes it to `OUT/tokenizer.json`;
+//! 3. encodes the documents in parallel batches on the run's rayon pool, puts `bos` before and
+//!    `eos` after each, assigns each document to `train` or `val` by a seeded hash of its id,
+//!    and writes `OUT/tokens/{train,val}/part-NNNNN.parquet` ([`shards`]) in document order;
+//! 4. adds the token shards to the run's outputs, per-split counts to the stage's counters in
+//!    `stats.json`, and a [`TokenSummary`] to the manifest.
+//!
+//! The bytes written depend on the documents and the config only, never on thread count or
+//! batch size. A document whose text contains the eos string literally gets the eos id there
+//! too when the tokenizer has eos as an added token (as Python `tokenizers` does; trained
+//! tokenizers do), or its plain-text pieces otherwise; `docs_with_eos_in_text` counts them.
+
+pub mod config;
+pub mod docs;
+pub mod shards;
+pub mod tokenizer;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+pub use config::{TokenizeConfig, TokenizerSource, TrainSpec};
+use docs::{Doc, DocReader};
+use shards::{TokenShardOptions, TokenShardWriter, TOKENS_DIR};
+
+use crate::config::{Pipeline, StageSpec};
+use crate::document::Document;
+use crate::io::writer::{hash_file, ShardFile};
+use crate::runner::{RunStats, TaskSpec};
+use crate::stage::{Counters, Map};
+
+/// The two splits, in the order they are listed.
+pub const SPLITS: [&str; 2] = ["train", "val"];
+
+/// Errors of the tokenize pass; each names the file or the token concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A parquet file could not be read or written.
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The tokenizer file could not be loaded.
+    #[error("{path}: cannot load the tokenizer: {message}")]
+    Load {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The library's message.
+        message: String,
+    },
+    /// Training failed.
+    #[error("training the BPE tokenizer: {0}")]
+    Train(String),
+    /// The eos or bos token is not in the vocabulary.
+    #[error(
+        "{tokenizer}: the {role} token {token:?} is not in the vocabulary ({vocab} tokens); \
+         set `{role}:` in the tokenize stage to a token it has{hint}"
+    )]
+    MissingToken {
+        /// `eos` or `bos`.
+        role: &'static str,
+        /// The configured token.
+        token: String,
+        /// The tokenizer (file, or `trained`).
+        tokenizer: String,
+        /// Vocabulary size.
+        vocab: usize,
+        /// Its special tokens, as a hint.
+        hint: String,
+    },
+    /// A document could not be encoded.
+    #[error("encoding document {doc_id:?}: {message}")]
+    Encode {
+        /// The document id.
+        doc_id: String,
+        /// The library's message.
+        message: String,
+    },
+    /// The configuration cannot be run this way.
+    #[error("tokenize: {0}")]
+    Unsupported(String),
+    /// The counts do not add up: a bug, reported loudly.
+    #[error("tokenize accounting check failed: {0}")]
+    Accounting(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TokenizeError + '_ {
+    move |source| TokenizeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The stage in the streaming pass: documents go through unchanged (see the module docs).
+pub struct Passthrough;
+
+impl Map for Passthrough {
+    fn apply(&self, _doc: &mut Document, _counters: &mut Counters) {}
+}
+
+/// A special token and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecialToken {
+    /// The token string.
+    pub token: String,
+    /// Its id.
+    pub id: u32,
+}
+
+/// What one split holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    /// Documents.
+    pub docs: u64,
+    /// Tokens, bos and eos included.
+    pub tokens: u64,
+    /// Text bytes of the documents.
+    pub bytes: u64,
+    /// Shards written.
+    pub shards: u64,
+}
+
+/// How the tokenizer was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Documents fed to the trainer.
+    pub docs: u64,
+    /// Wall time of training (reading the documents included).
+    pub seconds: f64,
+}
+
+/// Encoding speed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeSummary {
+    /// Threads used.
+    pub threads: usize,
+    /// Wall time spent encoding (reading and writing excluded).
+    pub seconds: f64,
+    /// Tokens per second of encoding.
+    pub tokens_per_second: f64,
+    /// Text megabytes (10^6 bytes) per second of encoding.
+    pub mb_per_second: f64,
+}
+
+/// The tokenize section of the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    /// Index of the tokenize stage in `stages:`.
+    pub stage_index: usize,
+    /// The tokenizer used, relative to the output directory (`tokenizer.json`).
+    pub tokenizer: String,
+    /// xxh3-64 of that file, 16 hex digits.
+    pub tokenizer_xxh3: String,
+    /// `trained`, or the tokenizer file that was loaded (as resolved).
+    pub source: String,
+    /// xxh3-64 of the loaded file (absent when trained).
+    pub source_xxh3: Option<String>,
+    /// Vocabulary size, added tokens included.
+    pub vocab_size: u64,
+    /// The largest token id of the vocabulary.
+    pub max_token_id: u32,
+    /// The token appended to every document.
+    pub eos: SpecialToken,
+    /// The token prepended to every document, if any.
+    pub bos: Option<SpecialToken>,
+    /// Fraction of documents sent to `val`.
+    pub val_fraction: f64,
+    /// Seed of the split hash (`run.seed`).
+    pub split_seed: u64,
+    /// Per split (`train`, `val`): documents, tokens, bytes, shards.
+    pub splits: BTreeMap<String, SplitSummary>,
+    /// Present when the tokenizer was trained by this run.
+    pub training: Option<TrainingSummary>,
+    /// Encoding speed.
+    pub encode: EncodeSummary,
+}
+
+/// The split of a document: `val` when a uniform draw from its id (xxh3-64 seeded with
+/// `seed`) falls below `val_fraction`. It depends on the id alone, so adding or removing
+/// other documents never moves a document to the other split.
+pub fn split_of(doc_id: &str, seed: u64, val_fraction: f64) -> &'static str {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(doc_id.as_bytes(), seed);
+    let u = (h >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    if u < val_fraction {
+        "val"
+    } else {
+        "train"
+    }
+}
+
+/// Whether document `i` of `n` is in an even sample of `m` (exactly `min(m, n)` are).
+fn in_sample(i: u64, n: u64, m: u64) -> bool {
+    if m >= n {
+        return true;
+    }
+    let (i, n, m) = (i as u128, n as u128, m as u128);
+    (i + 1) * m / n > i * m / n
+}
+
+/// The tokenize stage of `pipeline`, if any, with its index.
+pub fn find(pipeline: &Pipeline) -> Option<(usize, &TokenizeConfig)> {
+    pipeline
+        .stages
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| match s {
+            StageSpec::Tokenize(c) => Some((i, c)),
+            _ => None,
+        })
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TokenizeError> {
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Removes the token outputs a previous run of this task left behind.
+fn clear_previous(
+    out: &Path,
+    task: TaskSpec,
+    prefix: &str,
+    remove_tokenizer: bool,
+) -> Result<(), TokenizeError> {
+    let dir = out.join(TOKENS_DIR);
+    if task.count <= 1 {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        let t = out.join("tokenizer.json");
+        if remove_tokenizer && t.exists() {
+            fs::remove_file(&t).map_err(io_err(&t))?;
+        }
+        return Ok(());
+    }
+    for split in SPLITS {
+        let d = dir.join(split);
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name
+                .trim_start_matches('.')
+                .starts_with(&format!("{prefix}-"))
+            {
+                let p = e.path();
+                fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn special(
+    tok: &Tokenizer,
+    role: &'static str,
+    token: &str,
+    tokenizer: &str,
+) -> Result<SpecialToken, TokenizeError> {
+    match tok.token_to_id(token) {
+        Some(id) => Ok(SpecialToken {
+            token: token.to_string(),
+            id,
+        }),
+        None => {
+            let specials = tokenizer::special_tokens(tok, 8);
+            let hint = if specials.is_empty() {
+                String::new()
+            } else {
+                format!(" (its special tokens: {})", specials.join(", "))
+            };
+            Err(TokenizeError::MissingToken {
+                role,
+                token: token.to_string(),
+                tokenizer: tokenizer.to_string(),
+                vocab: tok.get_vocab_size(true),
+                hint,
+            })
+        }
+    }
+}
+
+/// The tokenize pass, run by the runner after the kept documents are written (see the module
+/// docs). `outputs` are the files the run wrote so far; the token shards are added to them,
+/// and the tokenize stage's counters to `stats`. Returns the manifest section, or `None` when
+/// the pipeline has no tokenize stage (then stale token outputs of an earlier run are removed).
+pub fn run_after(
+    pipeline: &Pipeline,
+    base_dir: &Path,
+    out: &Path,
+    task: TaskSpec,
+    pool: &rayon::ThreadPool,
+    outputs: &mut Vec<ShardFile>,
+    stats: &mut RunStats,
+) -> Result<Option<TokenSummary>, TokenizeError> {
+    let prefix = if task.count > 1 {
+        format!("part-t{:05}", task.index)
+    } else {
+        "part".to_string()
+    };
+    let Some((index, cfg)) = find(pipeline) else {
+        clear_previous(out, task, &prefix, true)?;
+        return Ok(None);
+    };
+    let started = Instant::now();
+    clear_previous(out, task, &prefix, false)?;
+    let doc_shards: Vec<PathBuf> = outputs
+        .iter()
+        .filter(|f| f.path.starts_with("documents/"))
+        .map(|f| out.join(&f.path))
+        .collect();
+    let n_docs: u64 = outputs
+        .iter()
+        .filter(|f| f.path.starts_with("documents/"))
+        .map(|f| f.rows)
+        .sum();
+    let seed = pipeline.run.seed;
+
+    // 1. The tokenizer.
+    let (tok, json, source, source_xxh3, training) = match (
+        &cfg.tokenizer.path,
+        &cfg.tokenizer.train,
+    ) {
+        (Some(p), _) => {
+            let path = if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                base_dir.join(p)
+            };
+            let tok = tokenizer::load(&path).map_err(|message| TokenizeError::Load {
+                path: path.clone(),
+                message,
+            })?;
+            let (_, h) = hash_file(&path).map_err(|e| TokenizeError::Load {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let json = tokenizer::to_json(&tok).map_err(|message| TokenizeError::Load {
+                path: path.clone(),
+                message,
+            })?;
+            (tok, json, path.display().to_string(), Some(h), None)
+        }
+        (None, Some(spec)) => {
+            if task.count > 1 {
+                return Err(TokenizeError::Unsupported(
+                    "training a tokenizer needs every kept document, but this is one task of a split run; \
+                     train it in a single-task run and load it here with `tokenizer: {path: ...}`"
+                        .into(),
+                ));
+            }
+            let t0 = Instant::now();
+            let specials = spec.all_special_tokens(&cfg.eos, cfg.bos.as_deref());
+            let m = spec.max_docs.unwrap_or(u64::MAX);
+            let failure: Arc<Mutex<Option<TokenizeError>>> = Arc::default();
+            let sink = failure.clone();
+            let texts = DocReader::new(doc_shards.clone())
+                .enumerate()
+                .filter(move |(i, _)| in_sample(*i as u64, n_docs, m))
+                .map_while(move |(_, d)| match d {
+                    Ok(d) => Some(d.text),
+                    Err(e) => {
+                        if let Ok(mut slot) = sink.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        None
+                    }
+                });
+            let trained = pool.install(|| tokenizer::train_bpe(spec, &specials, texts));
+            if let Some(e) = failure.lock().ok().and_then(|mut s| s.take()) {
+                return Err(e);
+            }
+            let (tok, json) = trained.map_err(TokenizeError::Train)?;
+            let training = TrainingSummary {
+                docs: m.min(n_docs),
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            tracing::info!(
+                vocab = tok.get_vocab_size(true),
+                docs = training.docs,
+                "trained a byte-level BPE in {:.1}s",
+                training.seconds
+            );
+            (tok, json, "trained".to_string(), None, Some(training))
+        }
+        (None, None) => {
+            return Err(TokenizeError::Unsupported(
+                "the tokenizer needs `path` or `train`".into(),
+            ))
+        }
+    };
+    let tok_path = out.join("tokenizer.json");
+    fs::create_dir_all(out).map_err(io_err(out))?;
+    write_atomic(&tok_path, json.as_bytes())?;
+    let (_, tokenizer_xxh3) = hash_file(&tok_path).map_err(|e| TokenizeError::Load {
+        path: tok_path.clone(),
+        message: e.to_string(),
+    })?;
+    let eos = special(&tok, "eos", &cfg.eos, &source)?;
+    let bos = cfg
+        .bos
+        .as_deref()
+        .map(|b| special(&tok, "bos", b, &source))
+        .transpose()?;
+    let max_token_id = tok.get_vocab(true).into_values().max().unwrap_or(0);
+
+    // 2. Encode, split, write.
+    let opts = TokenShardOptions::new(
+        &pipeline.output,
+        cfg.shard_max_tokens,
+        cfg.row_group_tokens,
+        &prefix,
+    );
+    let mut writers: Vec<TokenShardWriter> = SPLITS
+        .iter()
+        .map(|s| TokenShardWriter::new(out, &format!("{TOKENS_DIR}/{s}"), opts.clone()))
+        .collect();
+    let mut per_split: Vec<SplitSummary> = vec![SplitSummary::default(); SPLITS.len()];
+    let mut eos_in_text = 0u64;
+    let mut encode_seconds = 0.0f64;
+    let chunk = pipeline.run.batch_size.max(1);
+    let mut reader = DocReader::new(doc_shards);
+    let mut batch: Vec<Doc> = Vec::with_capacity(chunk);
+    loop {
+        batch.clear();
+        for d in reader.by_ref().take(chunk) {
+            batch.push(d?);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let t0 = Instant::now();
+        let encoded: Vec<Result<Vec<u32>, TokenizeError>> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|d| {
+                    let enc = tok.encode_fast(d.text.as_str(), false).map_err(|e| {
+                        TokenizeError::Encode {
+                            doc_id: d.id.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    let ids = enc.get_ids();
+                    let mut t = Vec::with_capacity(ids.len() + 2);
+                    t.extend(bos.as_ref().map(|b| b.id));
+                    t.extend_from_slice(ids);
+                    t.push(eos.id);
+                    Ok(t)
+                })
+                .collect()
+        });
+        encode_seconds += t0.elapsed().as_secs_f64();
+        for (d, t) in batch.iter().zip(encoded) {
+            let t = t?;
+            let s = usize::from(split_of(&d.id, seed, cfg.val_fraction) == "val");
+            writers[s].push(&d.id, &t)?;
+            let sum = &mut per_split[s];
+            sum.docs += 1;
+            sum.tokens += t.len() as u64;
+            sum.bytes += d.text.len() as u64;
+            eos_in_text += u64::from(d.text.contains(cfg.eos.as_str()));
+        }
+    }
+    for (w, sum) in writers.into_iter().zip(per_split.iter_mut()) {
+        let files = w.finish()?;
+        sum.shards = files.len() as u64;
+        outputs.extend(files);
+    }
+
+    // 3. Accounting, stats, summary.
+    let done: u64 = per_split.iter().map(|s| s.docs).sum();
+    let stage = stats.stages.get_mut(index).ok_or_else(|| {
+        TokenizeError::Accounting(format!("no counters for stage {index} (tokenize)"))
+    })?;
+    if done != n_docs || stage.kept != n_docs {
+        return Err(TokenizeError::Accounting(format!(
+            "{done} documents tokenized, {n_docs} in the documents shards, {} kept by the stage",
+            stage.kept
+        )));
+    }
+    for (name, sum) in SPLITS.iter().zip(&per_split) {
+        stage.counters.insert(format!("docs_{name}"), sum.docs);
+        stage.counters.insert(format!("tokens_{name}"), sum.tokens);
+    }
+    stage
+        .counters
+        .insert("docs_with_eos_in_text".into(), eos_in_text);
+    let seconds = started.elapsed().as_secs_f64();
+    stage.seconds += seconds;
+    let tokens: u64 = per_split.iter().map(|s| s.tokens).sum();
+    let bytes: u64 = per_split.iter().map(|s| s.bytes).sum();
+    let rate = |x: f64| {
+        if encode_seconds > 0.0 {
+            x / encode_seconds
+        } else {
+            0.0
+        }
+    };
+    let encode = EncodeSummary {
+        threads: pool.current_num_threads(),
+        seconds: encode_seconds,
+        tokens_per_second: rate(tokens as f64),
+        mb_per_second: rate(bytes as f64 / 1e6),
+    };
+    tracing::info!(
+        "tokenized {done} documents into {tokens} tokens (train {}, val {}) in {seconds:.1}s; \
+         encoding {:.0} tokens/s, {:.2} MB/s on {} threads",
+        per_split[0].tokens,
+        per_split[1].tokens,
+        encode.tokens_per_second,
+        encode.mb_per_second,
+        encode.threads
+    );
+    Ok(Some(TokenSummary {
+        stage_index: index,
+        tokenizer: "tokenizer.json".into(),
+        tokenizer_xxh3,
+        source,
+        source_xxh3,
+        vocab_size: tok.get_vocab_size(true) as u64,
+        max_token_id,
+        eos,
+        bos,
+        val_fraction: cfg.val_fraction,
+        split_seed: seed,
+        splits: SPLITS
+            .iter()
+            .map(|s| s.to_string())
+            .zip(per_split)
+            .collect(),
+        training,
+        encode,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_sample_takes_exactly_m_spread_out() {
+        let picked: Vec<u64> = (0..10).filter(|&i| in_sample(i, 10, 3)).collect();
+        assert_eq!(picked, vec![3, 6, 9]);
+        assert_eq!((0..1000).filter(|&i| in_sample(i, 1000, 7)).count(), 7);
+        assert_eq!((0..5).filter(|&i| in_sample(i, 5, 9)).count(), 5);
+    }
+
+    #[test]
+    fn split_depends_on_the_id_and_seed_only() {
+        let n = 20_000;
+        let val = (0..n)
+            .filter(|i| split_of(&format!("doc-{i}"), 42, 0.1) == "val")
+            .count();
+        assert!((1800..2200).contains(&val), "{val}");
+        assert_eq!(split_of("a", 1, 0.0), "train");
+        assert_eq!(split_of("a", 1, 1.0), "val");
+        let same = (0..1000).all(|i| {
+            let id = format!("doc-{i}");
+            split_of(&id, 7, 0.3) == split_of(&id, 7, 0.3)
+        });
+        assert!(same);
+    }
+}

@@ -1,0 +1,587 @@
+//! The training loop.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use tokenizers::Tokenizer;
+
+use super::checkpoint::{self, CheckpointState, Saved};
+use super::config::{TrainConfig, TrainDevice, TrainPaths};
+use super::loader::{eval_windows, Loader, Shards};
+use super::metrics::{measure_peak_flops, MetricsWriter, Record};
+use super::model::{Batch, Gpt, GptConfig, Mode};
+use super::optim::{grad_sum_squares, AdamW};
+use super::rng::hash2;
+use super::schedule::Schedule;
+use super::TrainError;
+
+/// How to run (not part of the config: none of it changes what is learned).
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from the newest checkpoint in the output directory.
+    pub resume: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+    /// Stop (with a checkpoint) once this many steps are done in total, as if interrupted;
+    /// `--resume` continues the run.
+    pub stop_after: Option<u64>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Steps done in total.
+    pub steps: u64,
+    /// Steps of the budget.
+    pub total_steps: u64,
+    /// Training tokens consumed in total.
+    pub tokens: u64,
+    /// Mean loss of the last step run here, if any.
+    pub last_loss: Option<f64>,
+    /// The first evaluation of the run (before training), if there is a val split.
+    pub initial_val_loss: Option<f64>,
+    /// The last evaluation, if any.
+    pub final_val_loss: Option<f64>,
+    /// Mean training tokens/s of the steps run here.
+    pub tokens_per_s: f64,
+    /// Mean MFU of the steps run here.
+    pub mfu: f64,
+    /// The newest checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    /// The output directory.
+    pub out_dir: PathBuf,
+    /// Nothing was left to do.
+    pub already_complete: bool,
+}
+
+/// The end-of-sequence id: from `DATA/manifest.json` (`eos: {id}` as the tokenize stage
+/// writes it, or an `eos_id` / `eos_token_id` key anywhere), else the tokenizer's usual EOS
+/// token.
+pub fn find_eos(data: &Path, tok: &Tokenizer) -> Option<u32> {
+    fn search(v: &serde_json::Value) -> Option<u32> {
+        match v {
+            serde_json::Value::Object(m) => {
+                for key in ["eos_id", "eos_token_id"] {
+                    if let Some(id) = m.get(key).and_then(|x| x.as_u64()) {
+                        return u32::try_from(id).ok();
+                    }
+                }
+                // The tokenize stage's manifest: "eos": {"token": "<|endoftext|>", "id": 0}.
+                if let Some(id) = m.get("eos").and_then(|e| e.get("id")).and_then(|x| x.as_u64()) {
+                    return u32::try_from(id).ok();
+                }
+                m.values().find_map(search)
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(search),
+            _ => None,
+        }
+    }
+    let manifest = std::fs::read_to_string(data.join("manifest.json")).ok();
+    if let Some(id) = manifest
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .as_ref()
+        .and_then(search)
+    {
+        return Some(id);
+    }
+    [
+        "<|endoftext|>",
+        "</s>",
+        "<eos>",
+        "<|eos|>",
+        "[EOS]",
+        "<|end_of_text|>",
+    ]
+    .iter()
+    .find_map(|t| tok.token_to_id(t))
+}
+
+fn device_for(d: TrainDevice) -> Result<Device, TrainError> {
+    match d {
+        TrainDevice::Cpu => Ok(Device::Cpu),
+        TrainDevice::Cuda => Device::new_cuda(0).map_err(|e| {
+            TrainError::candle(
+                "device: cuda (this build needs the `cuda` feature and a GPU)",
+                e,
+            )
+        }),
+    }
+}
+
+/// Trains per `cfg` on the shards under `paths.data`, writing to `paths.out`.
+pub fn train(
+    cfg: &TrainConfig,
+    paths: &TrainPaths,
+    opts: &TrainOptions,
+) -> Result<TrainSummary, TrainError> {
+    if let Some(problems) = cfg.problems_text("train.") {
+        return Err(TrainError::Config(problems));
+    }
+    if cfg.threads > 0 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads)
+            .build()
+            .map_err(|e| TrainError::Config(format!("train.threads: {e}")))?;
+        pool.install(|| run(cfg, paths, opts))
+    } else {
+        run(cfg, paths, opts)
+    }
+}
+
+struct Run<'a> {
+    cfg: &'a TrainConfig,
+    model: Gpt,
+    opt: AdamW,
+    loader: Loader,
+    val: Vec<Vec<u32>>,
+    metrics: MetricsWriter,
+    step: u64,
+    tokens: u64,
+    elapsed: f64,
+    state_base: CheckpointState,
+    ckpt_root: PathBuf,
+}
+
+impl Run<'_> {
+    fn evaluate(&self) -> Result<Option<f64>, TrainError> {
+        if self.val.is_empty() {
+            return Ok(None);
+        }
+        let mut total = 0.0;
+        for chunk in self.val.chunks(self.cfg.batch_size) {
+            let batch = Batch::from_windows(chunk);
+            let loss = self
+                .model
+                .loss(&batch, Mode::Eval)
+                .map_err(|e| TrainError::candle("evaluating", e))?;
+            let l = loss.to_dtype(DType::F64).and_then(|l| l.to_scalar::<f64>());
+            total += l.map_err(|e| TrainError::candle("evaluating", e))? * chunk.len() as f64;
+        }
+        Ok(Some(total / self.val.len() as f64))
+    }
+
+    fn eval_record(&mut self) -> Result<Option<f64>, TrainError> {
+        let Some(val_loss) = self.evaluate()? else {
+            return Ok(None);
+        };
+        let rec = Record::Eval {
+            step: self.step,
+            tokens: self.tokens,
+            val_loss,
+            perplexity: val_loss.exp(),
+        };
+        self.metrics
+            .write(&rec)
+            .map_err(|e| TrainError::io(self.metrics.path(), e))?;
+        Ok(Some(val_loss))
+    }
+
+    fn save(&self) -> Result<PathBuf, TrainError> {
+        let mut state = self.state_base.clone();
+        state.step = self.step;
+        state.tokens = self.tokens;
+        state.adam_t = self.opt.t;
+        state.loader = self.loader.state().clone();
+        state.metrics_bytes = self.metrics.bytes();
+        state.elapsed_s = self.elapsed;
+        let model = self.model.tensors();
+        let optimizer = self
+            .opt
+            .state_tensors()
+            .map_err(|e| TrainError::candle("saving the optimizer", e))?;
+        let dir = checkpoint::save(
+            &self.ckpt_root,
+            &Saved {
+                state: &state,
+                model: &model,
+                optimizer: &optimizer,
+            },
+            self.cfg.keep_checkpoints,
+        )?;
+        Ok(dir)
+    }
+
+    /// One optimizer step; returns (mean loss, grad norm, lr).
+    fn step(&mut self, schedule: &Schedule) -> Result<(f64, f64, f64), TrainError> {
+        let cfg = self.cfg;
+        let lr = schedule.lr(self.step);
+        let mut micro = Vec::with_capacity(cfg.grad_accum);
+        for i in 0..cfg.grad_accum {
+            let windows = self.loader.next_windows(cfg.batch_size)?;
+            let seed = hash2(cfg.seed, self.step * cfg.grad_accum as u64 + i as u64);
+            micro.push((Batch::from_windows(&windows), seed));
+        }
+        let stats = optimizer_step(
+            &self.model,
+            &mut self.opt,
+            &micro,
+            lr,
+            cfg.optimizer.grad_clip,
+        )
+        .map_err(|e| TrainError::candle(format!("step {}", self.step + 1), e))?;
+        self.step += 1;
+        self.tokens += cfg.tokens_per_step();
+        Ok((stats.loss, stats.grad_norm, lr))
+    }
+}
+
+/// What one optimizer step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Mean loss over the micro-batches.
+    pub loss: f64,
+    /// Global gradient norm (of the averaged gradient) before clipping.
+    pub grad_norm: f64,
+}
+
+/// One optimizer step: forward and backward over each `(micro-batch, dropout seed)`, the
+/// gradients summed, then averaged, clipped to `grad_clip` (global norm; 0 = off) and applied
+/// by `opt` at rate `lr`. The trainer and the benchmark both run this.
+pub fn optimizer_step(
+    model: &Gpt,
+    opt: &mut AdamW,
+    micro: &[(Batch, u64)],
+    lr: f64,
+    grad_clip: f64,
+) -> candle_core::Result<StepStats> {
+    let mut grads: Vec<Option<Tensor>> = vec![None; model.params.len()];
+    let mut loss_sum = 0.0;
+    for (batch, seed) in micro {
+        let loss = model.loss(
+            batch,
+            Mode::Train {
+                dropout_seed: *seed,
+            },
+        )?;
+        loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let mut store = loss.backward()?;
+        for (acc, p) in grads.iter_mut().zip(&model.params) {
+            let Some(g) = store.remove(p.var.as_tensor()) else {
+                candle_core::bail!("no gradient for {}", p.name)
+            };
+            *acc = Some(match acc.take() {
+                None => g,
+                Some(a) => (a + g)?,
+            });
+        }
+    }
+    let grads: Vec<Tensor> = grads.into_iter().flatten().collect();
+    let mut sq = 0.0;
+    for g in &grads {
+        sq += grad_sum_squares(g)?;
+    }
+    let n = micro.len().max(1) as f64;
+    let norm = sq.sqrt() / n;
+    let clip = if grad_clip > 0.0 && norm > grad_clip {
+        grad_clip / (norm + 1e-6)
+    } else {
+        1.0
+    };
+    opt.step(&model.params, &grads, lr, clip / n)?;
+    Ok(StepStats {
+        loss: loss_sum / n,
+        grad_norm: norm,
+    })
+}
+
+fn run(
+    cfg: &TrainConfig,
+    paths: &TrainPaths,
+    opts: &TrainOptions,
+) -> Result<TrainSummary, TrainError> {
+    let device = device_for(cfg.device)?;
+    let tok = Tokenizer::from_file(&paths.tokenizer).map_err(|e| TrainError::Tokenizer {
+        path: paths.tokenizer.clone(),
+        message: e.to_string(),
+    })?;
+    let vocab = tok.get_vocab_size(true);
+    let eos_id = find_eos(&paths.data, &tok);
+    let model_cfg = GptConfig::new(&cfg.model, vocab);
+    let train_shards = Shards::open(&paths.data.join("tokens").join("train"))?;
+    let val_shards = match Shards::open(&paths.data.join("tokens").join("val")) {
+        Ok(s) => Some(s),
+        Err(super::loader::LoaderError::NoShards { dir }) => {
+            tracing::warn!(
+                "{}: no val shards; training without evaluation",
+                dir.display()
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::create_dir_all(&paths.out).map_err(|e| TrainError::io(&paths.out, e))?;
+    let ckpt_root = paths.out.join("checkpoints");
+    let metrics_path = paths.out.join("metrics.jsonl");
+    let total_steps = cfg.total_steps();
+    let existing = checkpoint::latest(&ckpt_root)?;
+    let tokenizer_abs =
+        std::fs::canonicalize(&paths.tokenizer).unwrap_or_else(|_| paths.tokenizer.clone());
+    let state_base = CheckpointState {
+        format: checkpoint::FORMAT,
+        step: 0,
+        tokens: 0,
+        adam_t: 0,
+        loader: Default::default(),
+        metrics_bytes: 0,
+        model: model_cfg.clone(),
+        config: cfg.clone(),
+        tokenizer: tokenizer_abs,
+        eos_id,
+        elapsed_s: 0.0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+
+    let ctx = |what: &str| {
+        let what = what.to_string();
+        move |e| TrainError::candle(what.clone(), e)
+    };
+    let (model, opt, loader, metrics, step, tokens, elapsed) = match (&existing, opts.resume) {
+        (Some(dir), true) => {
+            let ck = checkpoint::load(dir, &device, true)?;
+            if ck.state.model != model_cfg {
+                return Err(TrainError::Config(format!(
+                    "{}: the checkpoint's model {:?} differs from the config's {:?}",
+                    dir.display(),
+                    ck.state.model,
+                    model_cfg
+                )));
+            }
+            let model = Gpt::from_tensors(model_cfg.clone(), ck.model, &device)
+                .map_err(ctx("loading the checkpoint"))?;
+            let mut opt = AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
+            opt.load_state(&ck.optimizer, ck.state.adam_t)
+                .map_err(ctx("loading the optimizer state"))?;
+            let loader = Loader::resume(
+                train_shards,
+                cfg.model.seq_len,
+                cfg.seed,
+                cfg.shuffle_buffer,
+                ck.state.loader.clone(),
+            );
+            let metrics = MetricsWriter::open(&metrics_path, Some(ck.state.metrics_bytes))
+                .map_err(|e| TrainError::io(&metrics_path, e))?;
+            tracing::info!("resuming from {} (step {})", dir.display(), ck.state.step);
+            (
+                model,
+                opt,
+                loader,
+                metrics,
+                ck.state.step,
+                ck.state.tokens,
+                ck.state.elapsed_s,
+            )
+        }
+        (Some(_), false) => return Err(TrainError::Exists(paths.out.clone())),
+        (None, _) => {
+            let model = Gpt::new(model_cfg.clone(), cfg.seed, &device, DType::F32)
+                .map_err(ctx("initialising the model"))?;
+            let opt = AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
+            let loader = Loader::new(
+                train_shards,
+                cfg.model.seq_len,
+                cfg.seed,
+                cfg.shuffle_buffer,
+            );
+            let metrics = MetricsWriter::open(&metrics_path, None)
+                .map_err(|e| TrainError::io(&metrics_path, e))?;
+            (model, opt, loader, metrics, 0, 0, 0.0)
+        }
+    };
+    if step >= total_steps {
+        return Ok(TrainSummary {
+            steps: step,
+            total_steps,
+            tokens,
+            last_loss: None,
+            initial_val_loss: None,
+            final_val_loss: None,
+            tokens_per_s: 0.0,
+            mfu: 0.0,
+            checkpoint: existing,
+            out_dir: paths.out.clone(),
+            already_complete: true,
+        });
+    }
+
+    let peak = measure_peak_flops(&device).map_err(ctx("measuring the peak FLOP/s"))?;
+    let flops_per_token = model_cfg.flops_per_token();
+    let run_info = serde_json::json!({
+        "model": model_cfg,
+        "n_params": model.n_params(),
+        "n_params_no_pos": model_cfg.n_params_no_pos(),
+        "flops_per_token": flops_per_token,
+        "peak_flops": peak,
+        "peak_source": "best of 4 candle f32 matmuls 1024x1024x1024",
+        "threads": rayon::current_num_threads(),
+        "device": format!("{:?}", cfg.device).to_lowercase(),
+        "tokens_per_step": cfg.tokens_per_step(),
+        "total_steps": total_steps,
+        "eos_id": eos_id,
+        "tokenizer": state_base.tokenizer,
+        "data": paths.data,
+        "config": cfg,
+    });
+    tracing::info!(
+        "training a GPT of {:.2}M parameters ({} layers, {} heads, {} wide, context {}, vocab {}) on {} for {} steps \
+         of {} tokens; peak {:.0} GFLOP/s measured; writing to {}",
+        model.n_params() as f64 / 1e6,
+        model_cfg.n_layer,
+        model_cfg.n_head,
+        model_cfg.n_embd,
+        model_cfg.seq_len,
+        model_cfg.vocab_size,
+        paths.data.display(),
+        total_steps,
+        cfg.tokens_per_step(),
+        peak / 1e9,
+        paths.out.display()
+    );
+    let run_path = paths.out.join("run.json");
+    std::fs::write(
+        &run_path,
+        serde_json::to_string_pretty(&run_info).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| TrainError::io(&run_path, e))?;
+
+    let val = match &val_shards {
+        Some(s) => {
+            let n = (cfg.eval_tokens as usize)
+                .div_ceil(cfg.model.seq_len)
+                .max(1);
+            eval_windows(s, cfg.model.seq_len, n)?
+        }
+        None => Vec::new(),
+    };
+    if val_shards.is_some() && val.is_empty() {
+        tracing::warn!("the val split is shorter than one window; training without evaluation");
+    }
+    let mut r = Run {
+        cfg,
+        model,
+        opt,
+        loader,
+        val,
+        metrics,
+        step,
+        tokens,
+        elapsed,
+        state_base,
+        ckpt_root,
+    };
+    let schedule = Schedule::new(&cfg.optimizer, total_steps);
+    let mut initial_val_loss = None;
+    let mut final_val_loss = None;
+    if r.step == 0 {
+        initial_val_loss = r.eval_record()?;
+        final_val_loss = initial_val_loss;
+    }
+    let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(total_steps);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "train {bar:30} {pos}/{len} steps {msg} [{elapsed_precise}<{eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_position(r.step);
+        pb
+    });
+    let stop_at = opts.stop_after.unwrap_or(u64::MAX).min(total_steps);
+    let mut last_loss = None;
+    let mut last_ckpt = existing;
+    let mut last_ckpt_step = if opts.resume { r.step } else { u64::MAX };
+    let (mut run_tokens, mut run_secs, mut run_flops) = (0u64, 0f64, 0f64);
+    let interval = |n: u64, step: u64| n > 0 && step.is_multiple_of(n);
+    while r.step < stop_at {
+        let t0 = Instant::now();
+        let (loss, grad_norm, lr) = r.step(&schedule)?;
+        let dt = t0.elapsed().as_secs_f64().max(1e-9);
+        r.elapsed += dt;
+        let tps = cfg.tokens_per_step() as f64 / dt;
+        let mfu = flops_per_token * tps / peak;
+        run_tokens += cfg.tokens_per_step();
+        run_secs += dt;
+        run_flops += flops_per_token * cfg.tokens_per_step() as f64;
+        if !loss.is_finite() {
+            return Err(TrainError::Config(format!(
+                "step {}: the loss is {loss}; lower optimizer.lr or raise optimizer.warmup_steps",
+                r.step
+            )));
+        }
+        last_loss = Some(loss);
+        let rec = Record::Train {
+            step: r.step,
+            tokens: r.tokens,
+            loss,
+            lr,
+            grad_norm,
+            tokens_per_s: tps,
+            mfu,
+            elapsed_s: r.elapsed,
+        };
+        r.metrics
+            .write(&rec)
+            .map_err(|e| TrainError::io(r.metrics.path(), e))?;
+        if let Some(pb) = &bar {
+            pb.set_position(r.step);
+            pb.set_message(format!(
+                "loss {loss:.3} {tps:.0} tok/s mfu {:.0}%",
+                mfu * 100.0
+            ));
+        }
+        let last = r.step == total_steps;
+        if interval(cfg.eval_interval, r.step) || last {
+            if let Some(v) = r.eval_record()? {
+                final_val_loss = Some(v);
+                let msg = format!(
+                    "step {}/{total_steps}: loss {loss:.4}, val {v:.4} (ppl {:.2}), {tps:.0} tokens/s, mfu {:.1}%",
+                    r.step,
+                    v.exp(),
+                    mfu * 100.0
+                );
+                match &bar {
+                    Some(pb) => pb.println(msg),
+                    None => tracing::info!("{msg}"),
+                }
+            }
+        } else if bar.is_none() && interval(cfg.eval_interval.max(1) / 4 + 1, r.step) {
+            tracing::debug!(
+                "step {}/{total_steps}: loss {loss:.4}, {tps:.0} tokens/s",
+                r.step
+            );
+        }
+        if interval(cfg.checkpoint_interval, r.step) || last || r.step == stop_at {
+            last_ckpt = Some(r.save()?);
+            last_ckpt_step = r.step;
+        }
+    }
+    if last_ckpt_step != r.step {
+        last_ckpt = Some(r.save()?);
+    }
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    Ok(TrainSummary {
+        steps: r.step,
+        total_steps,
+        tokens: r.tokens,
+        last_loss,
+        initial_val_loss,
+        final_val_loss,
+        tokens_per_s: if run_secs > 0.0 {
+            run_tokens as f64 / run_secs
+        } else {
+            0.0
+        },
+        mfu: if run_secs > 0.0 {
+            run_flops / run_secs / peak
+        } else {
+            0.0
+        },
+        checkpoint: last_ckpt,
+        out_dir: paths.out.clone(),
+        already_complete: false,
+    })
+}

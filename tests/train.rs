@@ -1,0 +1,749 @@
+//! The trainer end to end: model gradients against candle's autograd and finite differences,
+//! causality, initial loss, overfitting, the shard loader's order and coverage, resume
+//! equality, checkpoints, metrics and sampling. Token shards and a tokenizer are written here.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ListBuilder, StringArray, UInt32Array, UInt32Builder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use candle_core::{DType, Device, Tensor};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use corpusforge::train::checkpoint;
+use corpusforge::train::loader::{Loader, Shards};
+use corpusforge::train::metrics::{self, Record};
+use corpusforge::train::model::{Backend, Batch, Gpt, GptConfig, Mode};
+use corpusforge::train::optim::AdamW;
+use corpusforge::train::rng::Rng;
+use corpusforge::train::{
+    self, ModelConfig, OptimizerConfig, SampleOptions, TrainConfig, TrainOptions, TrainPaths,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+/// Writes a token shard with the tokenize stage's schema, `rows_per_group` rows per row group.
+fn write_shard(path: &Path, docs: &[Vec<u32>], rows_per_group: usize) {
+    let item = Arc::new(Field::new("item", DataType::UInt32, true));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("tokens", DataType::List(item), false),
+        Field::new("n_tokens", DataType::UInt32, false),
+    ]));
+    let ids = StringArray::from_iter_values((0..docs.len()).map(|i| format!("doc-{i}")));
+    let mut lb = ListBuilder::new(UInt32Builder::new());
+    for d in docs {
+        lb.values().append_slice(d);
+        lb.append(true);
+    }
+    let n = UInt32Array::from_iter_values(docs.iter().map(|d| d.len() as u32));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(ids), Arc::new(lb.finish()), Arc::new(n)],
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .build();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A word-level tokenizer over `<|endoftext|>` (id 0) and `t1 .. t{vocab-1}`.
+fn write_tokenizer(path: &Path, vocab: usize) {
+    let mut v = serde_json::Map::new();
+    v.insert("<|endoftext|>".into(), 0.into());
+    for i in 1..vocab {
+        v.insert(format!("t{i}"), i.into());
+    }
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 0, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
+                          "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": v, "unk_token": "<|endoftext|>"}
+    });
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_string(&json).unwrap()).unwrap();
+}
+
+/// Learnable documents: arithmetic progressions mod (vocab - 1) over ids 1.., then EOS (0).
+fn pattern_docs(n: usize, vocab: u32, seed: u64) -> Vec<Vec<u32>> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let len = 10 + rng.below(30);
+            let start = rng.below(vocab as usize - 1) as u32;
+            let step = [1u32, 2, 3][rng.below(3)];
+            let mut d: Vec<u32> = (0..len as u32)
+                .map(|i| (start + i * step) % (vocab - 1) + 1)
+                .collect();
+            d.push(0);
+            d
+        })
+        .collect()
+}
+
+/// A data directory with train (3 shards) and val splits and a tokenizer.
+fn data_dir(root: &Path, vocab: u32) -> PathBuf {
+    let data = root.join("data");
+    let docs = pattern_docs(240, vocab, 1);
+    for (i, chunk) in docs.chunks(80).enumerate() {
+        write_shard(
+            &data.join(format!("tokens/train/part-{i:05}.parquet")),
+            chunk,
+            7,
+        );
+    }
+    write_shard(
+        &data.join("tokens/val/part-00000.parquet"),
+        &pattern_docs(30, vocab, 2),
+        10,
+    );
+    write_tokenizer(&data.join("tokenizer.json"), vocab as usize);
+    data
+}
+
+fn tiny(vocab: usize) -> GptConfig {
+    GptConfig {
+        vocab_size: vocab,
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 16,
+        seq_len: 8,
+        dropout: 0.0,
+        layer_norm_eps: 1e-5,
+    }
+}
+
+fn random_batch(b: usize, t: usize, vocab: usize, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let windows: Vec<Vec<u32>> = (0..b)
+        .map(|_| (0..=t).map(|_| rng.below(vocab) as u32).collect())
+        .collect();
+    Batch::from_windows(&windows)
+}
+
+fn flat(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_dtype(DType::F64).unwrap().to_scalar().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+#[test]
+fn every_parameter_receives_a_nonzero_gradient() {
+    for backend in [Backend::Fused, Backend::Reference] {
+        let mut m = Gpt::new(tiny(32), 3, &Device::Cpu, DType::F32).unwrap();
+        m.set_backend(backend).unwrap();
+        let loss = m
+            .loss(&random_batch(3, 8, 32, 5), Mode::Train { dropout_seed: 1 })
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        assert_eq!(m.params.len(), 4 + 12 * 2);
+        for p in &m.params {
+            let g = grads
+                .get(p.var.as_tensor())
+                .unwrap_or_else(|| panic!("{backend:?}: no gradient for {}", p.name));
+            let max = flat(g).iter().fold(0f64, |a, &v| a.max(v.abs()));
+            assert!(max > 0.0, "{backend:?}: zero gradient for {}", p.name);
+        }
+    }
+}
+
+#[test]
+fn fused_ops_match_candle_autograd() {
+    // f64 so the comparison is about the math, not rounding.
+    let cfg = GptConfig {
+        seq_len: 70,
+        ..tiny(29)
+    }; // > one 64-row attention block
+    let mut m = Gpt::new(cfg, 11, &Device::Cpu, DType::F64).unwrap();
+    let batch = random_batch(2, 70, 29, 4);
+    let fused_loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
+    let fused = fused_loss.backward().unwrap();
+    m.set_backend(Backend::Reference).unwrap();
+    let ref_loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
+    let reference = ref_loss.backward().unwrap();
+    assert!((scalar(&fused_loss) - scalar(&ref_loss)).abs() < 1e-10);
+    for p in &m.params {
+        let a = flat(fused.get(p.var.as_tensor()).unwrap());
+        let b = flat(reference.get(p.var.as_tensor()).unwrap());
+        let scale = b.iter().fold(1e-12f64, |s, v| s.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .fold(0f64, |w, (x, y)| w.max((x - y).abs()));
+        // candle's GELU backward uses 6-digit constants.
+        assert!(
+            worst / scale < 1e-5,
+            "{}: max diff {worst} (scale {scale})",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let cfg = tiny(23);
+    let m = Gpt::new(cfg, 7, &Device::Cpu, DType::F64).unwrap();
+    let batch = random_batch(2, 8, 23, 9);
+    let loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
+    let grads = loss.backward().unwrap();
+    let eval = || scalar(&m.loss(&batch, Mode::Eval).unwrap());
+    let h = 1e-5;
+    let mut rng = Rng::new(1);
+    for p in &m.params {
+        let g = flat(grads.get(p.var.as_tensor()).unwrap());
+        let base = flat(p.var.as_tensor());
+        let shape = p.var.shape().clone();
+        for _ in 0..3 {
+            let i = rng.below(base.len());
+            let set = |v: f64| {
+                let mut x = base.clone();
+                x[i] = v;
+                p.var
+                    .set(&Tensor::from_vec(x, shape.clone(), &Device::Cpu).unwrap())
+                    .unwrap();
+            };
+            set(base[i] + h);
+            let up = eval();
+            set(base[i] - h);
+            let down = eval();
+            set(base[i]);
+            let numeric = (up - down) / (2.0 * h);
+            let err = (numeric - g[i]).abs() / (numeric.abs() + g[i].abs()).max(1e-6);
+            assert!(
+                err < 1e-4,
+                "{}[{i}]: analytic {} numeric {numeric}",
+                p.name,
+                g[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn logits_are_causal() {
+    let (b, t, v) = (2, 8, 32);
+    let m = Gpt::new(tiny(v), 5, &Device::Cpu, DType::F32).unwrap();
+    let mut rng = Rng::new(2);
+    let ids: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let base = m.logits(&ids, b, t).unwrap();
+    for cut in [0, 3, 6] {
+        let mut changed = ids.clone();
+        for row in 0..b {
+            for j in cut + 1..t {
+                changed[row * t + j] =
+                    (changed[row * t + j] + 1 + rng.below(v - 1) as u32) % v as u32;
+            }
+        }
+        let other = m.logits(&changed, b, t).unwrap();
+        let same = base.narrow(1, 0, cut + 1).unwrap();
+        let same2 = other.narrow(1, 0, cut + 1).unwrap();
+        assert_eq!(flat(&same), flat(&same2), "positions <= {cut} changed");
+        if cut + 1 < t {
+            let later = flat(&base.narrow(1, cut + 1, 1).unwrap());
+            let later2 = flat(&other.narrow(1, cut + 1, 1).unwrap());
+            assert_ne!(later, later2, "the model ignores its input");
+        }
+    }
+}
+
+#[test]
+fn initial_loss_is_near_ln_vocab() {
+    for (vocab, embd) in [(65, 32), (512, 64)] {
+        let cfg = GptConfig {
+            n_embd: embd,
+            n_head: 4,
+            seq_len: 32,
+            ..tiny(vocab)
+        };
+        let m = Gpt::new(cfg, 1, &Device::Cpu, DType::F32).unwrap();
+        let loss = scalar(&m.loss(&random_batch(4, 32, vocab, 3), Mode::Eval).unwrap());
+        let want = (vocab as f64).ln();
+        assert!(
+            (loss - want).abs() / want < 0.05,
+            "vocab {vocab}: loss {loss}, ln V {want}"
+        );
+    }
+}
+
+#[test]
+fn a_tiny_model_overfits_one_batch() {
+    let cfg = GptConfig {
+        n_embd: 32,
+        seq_len: 16,
+        ..tiny(64)
+    };
+    let m = Gpt::new(cfg, 2, &Device::Cpu, DType::F32).unwrap();
+    let ocfg = OptimizerConfig {
+        weight_decay: 0.0,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(&m.params, &ocfg).unwrap();
+    let batch = random_batch(4, 16, 64, 8);
+    let mut loss = f64::INFINITY;
+    for _ in 0..400 {
+        let l = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
+        loss = scalar(&l);
+        if loss < 0.1 {
+            break;
+        }
+        let mut store = l.backward().unwrap();
+        let grads: Vec<Tensor> = m
+            .params
+            .iter()
+            .map(|p| store.remove(p.var.as_tensor()).unwrap())
+            .collect();
+        opt.step(&m.params, &grads, 1e-2, 1.0).unwrap();
+    }
+    assert!(loss < 0.1, "loss after training on one batch: {loss}");
+}
+
+#[test]
+fn gradient_accumulation_averages_micro_batches() {
+    let m = Gpt::new(tiny(32), 3, &Device::Cpu, DType::F64).unwrap();
+    let full = random_batch(4, 8, 32, 1);
+    let half = |r: std::ops::Range<usize>| Batch {
+        ids: Arc::new(full.ids[r.start * 8..r.end * 8].to_vec()),
+        targets: Arc::new(full.targets[r.start * 8..r.end * 8].to_vec()),
+        b: r.len(),
+        t: 8,
+    };
+    let g_full = m
+        .loss(&full, Mode::Train { dropout_seed: 0 })
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g_a = m
+        .loss(&half(0..2), Mode::Train { dropout_seed: 0 })
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g_b = m
+        .loss(&half(2..4), Mode::Train { dropout_seed: 0 })
+        .unwrap()
+        .backward()
+        .unwrap();
+    for p in &m.params {
+        let f = flat(g_full.get(p.var.as_tensor()).unwrap());
+        let a = flat(g_a.get(p.var.as_tensor()).unwrap());
+        let b = flat(g_b.get(p.var.as_tensor()).unwrap());
+        for ((x, y), z) in f.iter().zip(&a).zip(&b) {
+            assert!((x - (y + z) / 2.0).abs() < 1e-12, "{}", p.name);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loader
+
+/// Shards whose tokens are 0, 1, 2, ... in file order: each token value is a position.
+fn numbered_shards(dir: &Path) -> (Shards, u32) {
+    let mut next = 0u32;
+    let mut rng = Rng::new(4);
+    for f in 0..3 {
+        let docs: Vec<Vec<u32>> = (0..20)
+            .map(|_| {
+                let len = 1 + rng.below(25) as u32;
+                let d: Vec<u32> = (next..next + len).collect();
+                next += len;
+                d
+            })
+            .collect();
+        write_shard(&dir.join(format!("part-{f:05}.parquet")), &docs, 3);
+    }
+    (Shards::open(dir).unwrap(), next)
+}
+
+#[test]
+fn loader_covers_every_window_once_per_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (shards, total) = numbered_shards(tmp.path());
+    assert_eq!(shards.units.len(), 21); // 3 files x ceil(20 / 3) row groups
+    let t = 8usize;
+    let per_epoch = (total as usize - 1) / t;
+    let mut loader = Loader::new(shards.clone(), t, 9, 4);
+    let epoch0 = loader.next_windows(per_epoch).unwrap();
+    assert_eq!(
+        loader.state().epoch,
+        0,
+        "an epoch has exactly {per_epoch} windows"
+    );
+    let mut targets = HashSet::new();
+    for w in &epoch0 {
+        assert_eq!(w.len(), t + 1);
+        for &x in &w[1..] {
+            assert!(
+                targets.insert(x),
+                "token {x} is a target twice in one epoch"
+            );
+        }
+    }
+    assert_eq!(targets.len(), per_epoch * t);
+    // What is never a target: the epoch's first token and a tail shorter than a window.
+    assert!(total as usize - targets.len() <= t);
+    // The order is shuffled: not the file order.
+    let firsts: Vec<u32> = epoch0.iter().map(|w| w[0]).collect();
+    let mut sorted = firsts.clone();
+    sorted.sort_unstable();
+    assert_ne!(firsts, sorted);
+    // The next epoch covers everything again, in another order.
+    let epoch1 = loader.next_windows(per_epoch).unwrap();
+    let t1: HashSet<u32> = epoch1.iter().flat_map(|w| w[1..].to_vec()).collect();
+    assert_eq!(t1.len(), per_epoch * t);
+    assert_ne!(epoch0, epoch1);
+}
+
+#[test]
+fn loader_is_deterministic_and_resumable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (shards, _) = numbered_shards(tmp.path());
+    let t = 5usize;
+    let mut a = Loader::new(shards.clone(), t, 3, 2);
+    let first = a.next_windows(40).unwrap();
+    let state = a.state().clone();
+    let rest = a.next_windows(300).unwrap(); // crosses an epoch boundary
+    let mut b = Loader::new(shards.clone(), t, 3, 2);
+    assert_eq!(b.next_windows(40).unwrap(), first);
+    let json = serde_json::to_string(&state).unwrap();
+    let mut c = Loader::resume(
+        shards.clone(),
+        t,
+        3,
+        2,
+        serde_json::from_str(&json).unwrap(),
+    );
+    assert_eq!(c.next_windows(300).unwrap(), rest);
+    let mut d = Loader::new(shards, t, 4, 2);
+    assert_ne!(
+        d.next_windows(40).unwrap(),
+        first,
+        "the seed changes the order"
+    );
+}
+
+#[test]
+fn loader_errors_name_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Shards::open(&tmp.path().join("nope"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nope") && err.contains("no token shards"),
+        "{err}"
+    );
+    write_shard(
+        &tmp.path().join("s/part-00000.parquet"),
+        &[vec![1, 2, 3]],
+        10,
+    );
+    let mut l = Loader::new(Shards::open(&tmp.path().join("s")).unwrap(), 8, 1, 1);
+    let err = l.next_window().unwrap_err().to_string();
+    assert!(
+        err.contains("3 tokens") && err.contains("seq_len + 1 = 9"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training runs
+
+fn run_config(data: &Path, out: &Path) -> (TrainConfig, TrainPaths) {
+    let cfg = TrainConfig {
+        model: ModelConfig {
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 32,
+            seq_len: 16,
+            dropout: 0.1,
+            layer_norm_eps: 1e-5,
+        },
+        optimizer: OptimizerConfig {
+            lr: 3e-3,
+            min_lr: 3e-4,
+            warmup_steps: 3,
+            ..Default::default()
+        },
+        batch_size: 4,
+        grad_accum: 2,
+        max_steps: Some(12),
+        eval_interval: 4,
+        eval_tokens: 128,
+        checkpoint_interval: 4,
+        keep_checkpoints: 2,
+        shuffle_buffer: 2,
+        seed: 5,
+        ..Default::default()
+    };
+    let paths = TrainPaths {
+        data: data.to_path_buf(),
+        out: out.to_path_buf(),
+        tokenizer: data.join("tokenizer.json"),
+    };
+    (cfg, paths)
+}
+
+fn curve(path: &Path) -> Vec<(String, u64, f64, f64, f64)> {
+    metrics::read(path)
+        .unwrap()
+        .into_iter()
+        .map(|r| match r {
+            Record::Train {
+                step,
+                loss,
+                lr,
+                grad_norm,
+                ..
+            } => ("train".to_string(), step, loss, lr, grad_norm),
+            Record::Eval {
+                step,
+                val_loss,
+                perplexity,
+                ..
+            } => ("eval".to_string(), step, val_loss, perplexity, 0.0),
+        })
+        .collect()
+}
+
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), 40);
+    let (cfg, whole) = run_config(&data, &tmp.path().join("whole"));
+    let s = train::train(&cfg, &whole, &TrainOptions::default()).unwrap();
+    assert_eq!((s.steps, s.total_steps), (12, 12));
+
+    let (_, parts) = run_config(&data, &tmp.path().join("parts"));
+    let first = train::train(
+        &cfg,
+        &parts,
+        &TrainOptions {
+            stop_after: Some(6),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(first.steps, 6);
+    let again = train::train(&cfg, &parts, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("--resume"), "{again}");
+    let second = train::train(
+        &cfg,
+        &parts,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(second.steps, 12);
+
+    let a = curve(&whole.out.join("metrics.jsonl"));
+    let b = curve(&parts.out.join("metrics.jsonl"));
+    assert_eq!(
+        a.len(),
+        12 + 4,
+        "12 steps and evaluations at 0, 4, 8, 12: {a:?}"
+    );
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, x.1), (&y.0, y.1));
+        for (u, v) in [(x.2, y.2), (x.3, y.3), (x.4, y.4)] {
+            assert!(
+                (u - v).abs() <= 1e-6 * u.abs().max(1.0),
+                "step {}: {u} vs {v}",
+                x.1
+            );
+        }
+    }
+    // Only the newest two checkpoints remain, and no temporary directories.
+    let names: Vec<String> = std::fs::read_dir(parts.out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, vec!["step-000008", "step-000012"]);
+    let done = train::train(
+        &cfg,
+        &parts,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(done.already_complete);
+}
+
+#[test]
+fn training_lowers_the_val_loss_and_samples_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vocab = 40;
+    let data = data_dir(tmp.path(), vocab);
+    let (mut cfg, paths) = run_config(&data, &tmp.path().join("run"));
+    cfg.model.dropout = 0.0;
+    cfg.max_steps = Some(60);
+    cfg.grad_accum = 1;
+    cfg.batch_size = 8;
+    cfg.eval_interval = 30;
+    cfg.checkpoint_interval = 0;
+    let s = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    let initial = s.initial_val_loss.unwrap();
+    let last = s.final_val_loss.unwrap();
+    let ln_v = (vocab as f64).ln();
+    assert!((initial - ln_v).abs() < 0.05 * ln_v, "initial {initial}");
+    assert!(last < 0.6 * ln_v, "val loss {initial} -> {last}");
+    assert!(s.tokens_per_s > 0.0 && s.mfu > 0.0);
+
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(paths.out.join("run.json")).unwrap())
+            .unwrap();
+    assert!(run["peak_flops"].as_f64().unwrap() > 1e8);
+    assert_eq!(run["eos_id"], 0);
+    let ck = checkpoint::latest(&paths.out.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert!(ck.ends_with("step-000060"));
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "tokenizer.json",
+    ] {
+        assert!(ck.join(f).is_file(), "{f}");
+    }
+
+    let opts = SampleOptions {
+        prompt: "t1 t3 t5".into(),
+        max_tokens: 6,
+        temperature: 0.0,
+        top_k: 0,
+        seed: 1,
+    };
+    let sample = train::generate(&paths.out, &opts).unwrap();
+    assert_eq!(sample.checkpoint, ck);
+    assert!(sample.text.starts_with("t1 t3 t5"), "{}", sample.text);
+    assert!(!sample.tokens.is_empty() && sample.tokens.iter().all(|&t| t < vocab));
+    // Greedy decoding has learned the progression (step 2): t7 comes next.
+    assert_eq!(sample.tokens[0], 7, "{}", sample.text);
+    let again = train::generate(
+        &ck,
+        &SampleOptions {
+            temperature: 1.0,
+            top_k: 5,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    let same = train::generate(
+        &ck,
+        &SampleOptions {
+            temperature: 1.0,
+            top_k: 5,
+            ..opts
+        },
+    )
+    .unwrap();
+    assert_eq!(again.tokens, same.tokens, "the seed fixes the sample");
+}
+
+#[test]
+fn a_train_file_names_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("train.yaml");
+    std::fs::write(
+        &f,
+        "data: out\nmodel: {n_layer: 1, n_head: 1, n_embd: 8, seq_len: 4}\nmax_steps: 2\n",
+    )
+    .unwrap();
+    let (cfg, paths) = train::load_train_file(&f).unwrap();
+    assert_eq!(cfg.model.n_embd, 8);
+    assert_eq!(paths.data, tmp.path().join("out"));
+    assert_eq!(paths.out, tmp.path().join("out/train"));
+    std::fs::write(&f, "model: {n_layer: 1}\nmax_steps: 2\n").unwrap();
+    let err = train::load_train_file(&f).unwrap_err();
+    assert!(err.contains("train.yaml") && err.contains("data"), "{err}");
+    std::fs::write(&f, "data: out\n").unwrap();
+    let err = train::load_train_file(&f).unwrap_err();
+    assert!(err.contains("max_steps"), "{err}");
+}
+
+#[test]
+fn missing_shards_are_reported_with_their_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_tokenizer(&tmp.path().join("tokenizer.json"), 10);
+    let (cfg, paths) = run_config(tmp.path(), &tmp.path().join("train"));
+    let err = train::train(&cfg, &paths, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokens/train") && err.contains("no token shards"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shipped_train_only_pipeline_loads() {
+    let p = corpusforge::config::load_file(Path::new("pipelines/train-only.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = p.train.expect("a train section");
+    assert!(corpusforge::config::Check::check(&t).is_empty());
+}
+
+#[test]
+fn cli_trains_from_a_train_file_and_generates() {
+    let tmp = tempfile::tempdir().unwrap();
+    data_dir(tmp.path(), 40);
+    let file = tmp.path().join("TRAIN.yaml");
+    std::fs::write(
+        &file,
+        "data: data\nout: run\nmodel: {n_layer: 1, n_head: 2, n_embd: 16, seq_len: 16}\n\
+         optimizer: {warmup_steps: 2}\nbatch_size: 4\nmax_steps: 6\neval_interval: 3\neval_tokens: 64\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_corpusforge");
+    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("trained 6/6 steps"), "{stdout}");
+    let records = metrics::read(&tmp.path().join("run/metrics.jsonl")).unwrap();
+    assert_eq!(records.iter().filter(|r| matches!(r, Record::Eval { .. })).count(), 3);
+
+    let out = std::process::Command::new(bin)
+        .args(["generate", "--checkpoint"])
+        .arg(tmp.path().join("run"))
+        .args(["--prompt", "t1 t2", "--max-tokens", "5", "--seed", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("t1 t2"), "{stdout}");
+
+    // A bad train file exits with the config code and names the file.
+    std::fs::write(&file, "data: data\nmax_steps: 0\n").unwrap();
+    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TRAIN.yaml") && stderr.contains("max_steps"), "{stderr}");
+}
