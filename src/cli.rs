@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use corpusforge::{config, inspect, runner, train};
+use corpusforge::{config, inspect, report, runner, train};
 
 /// Declarative pretraining-corpus pipelines: clean, filter, deduplicate, tokenize, train.
 #[derive(Parser)]
@@ -78,6 +78,27 @@ enum Command {
         /// Sampler seed.
         #[arg(long, default_value_t = 1337)]
         seed: u64,
+    },
+    /// Write the quality report of a run (OUT/report/report.{json,md,html}), or compare two runs.
+    Report {
+        /// The run's output directory.
+        #[arg(required_unless_present = "compare", conflicts_with = "compare")]
+        out: Option<PathBuf>,
+        /// Compare two runs side by side (writes compare.{json,md,html}).
+        #[arg(long, num_args = 2, value_names = ["OUT_A", "OUT_B"])]
+        compare: Option<Vec<PathBuf>>,
+        /// Where to write (default: OUT/report, or OUT_A/report/compare with --compare).
+        #[arg(long = "out", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Documents sampled per dataset for the figures that need the text.
+        #[arg(long, default_value_t = report::DEFAULT_SAMPLE)]
+        sample: usize,
+        /// Seed of the sample (default: the run's seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The training output directory with metrics.jsonl (default: OUT/train).
+        #[arg(long)]
+        train: Option<PathBuf>,
     },
     /// Show a parquet shard: schema, row count, first rows.
     Inspect {
@@ -207,6 +228,14 @@ pub fn main() -> ExitCode {
                 (None, None) => Err(anyhow::anyhow!("give a pipeline or --config TRAIN.yaml")),
             }
         }
+        Command::Report { out, compare, dir, sample, seed, train } => {
+            let opts = report::ReportOptions { sample, seed, train_dir: train };
+            match (out, compare) {
+                (_, Some(pair)) => compare_reports(&pair[0], &pair[1], dir, &opts),
+                (Some(out), None) => write_report(&out, dir, &opts),
+                (None, None) => Err(anyhow::anyhow!("give OUT or --compare OUT_A OUT_B")),
+            }
+        }
         Command::Generate { checkpoint, prompt, max_tokens, temperature, top_k, seed } => {
             let opts = train::SampleOptions { prompt, max_tokens, temperature, top_k, seed };
             train::generate(&checkpoint, &opts).map(|s| println!("{}", s.text)).map_err(anyhow::Error::from)
@@ -223,14 +252,44 @@ pub fn main() -> ExitCode {
 
 fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
     let s = runner::run(p, base, opts)?;
-    let result = report_run(&s);
-    if let (Ok(()), Some(cfg)) = (&result, &p.train) {
+    report_run(&s)?;
+    let mut train_dir = None;
+    if let Some(cfg) = &p.train {
         // A finished data run re-run continues (or confirms) its training rather than failing
         // on the existing checkpoints.
         let resume = opts.resume || s.already_complete;
-        return train_section(cfg, base, &s.out_dir, &train::TrainOptions { resume, progress: true, stop_after: None });
+        train_section(cfg, base, &s.out_dir, &train::TrainOptions { resume, progress: true, stop_after: None })?;
+        train_dir = train::TrainPaths::resolve(cfg, base, Some(&s.out_dir)).ok().map(|t| t.out);
     }
-    result
+    if p.output.report {
+        let ropts = report::ReportOptions { seed: Some(p.run.seed), train_dir, ..Default::default() };
+        write_report(&s.out_dir, None, &ropts).context("the run is complete, but its report failed")?;
+    }
+    Ok(())
+}
+
+fn write_report(out: &Path, dir: Option<PathBuf>, opts: &report::ReportOptions) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    let r = report::build(out, opts)?;
+    let w = report::write(&r, &dir.unwrap_or_else(|| out.join("report")))?;
+    println!(
+        "report ({} kept documents, sample {}, {:.1}s): {}  ({} and {} beside it)",
+        r.funnel.kept,
+        r.sample.kept,
+        t0.elapsed().as_secs_f64(),
+        w.html.display(),
+        w.json.file_name().unwrap_or_default().to_string_lossy(),
+        w.md.file_name().unwrap_or_default().to_string_lossy()
+    );
+    Ok(())
+}
+
+fn compare_reports(a: &Path, b: &Path, dir: Option<PathBuf>, opts: &report::ReportOptions) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| a.join("report").join("compare"));
+    let (rows, w) = report::compare(a, b, &dir, opts)?;
+    let changed = rows.iter().filter(|d| d.diff.is_some_and(|x| x != 0.0) || d.a.is_some() != d.b.is_some()).count();
+    println!("{} figures compared, {} differ: {}  (compare.json and compare.md beside it)", rows.len(), changed, w.html.display());
+    Ok(())
 }
 
 /// Trains with a pipeline's `train:` section on its output directory `out`.

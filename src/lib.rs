@@ -11,6 +11,7 @@ pub mod document;
 pub mod export;
 pub mod inspect;
 pub mod io;
+pub mod report;
 pub mod runner;
 pub mod stage;
 pub mod stages;

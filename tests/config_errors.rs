@@ -165,7 +165,7 @@ fn many_problems_are_all_reported_in_file_order() {
             "fixtures/bad_configs/many_problems.yaml:13:16: stages[3] (length): max_chars: must be at least 0, found -1",
             "fixtures/bad_configs/many_problems.yaml:15:5: stages[4] (length): min_words: min_words (50) is greater than max_words (10)",
             "fixtures/bad_configs/many_problems.yaml:19:20: output.shard_max_bytes: expected an integer, found a string \"1MB\"",
-            "fixtures/bad_configs/many_problems.yaml:20:3: output: unknown key \"compresion\" (did you mean \"compression\"?); known keys: dir, shard_max_bytes, shard_max_docs, row_group_docs, row_group_bytes, compression, zstd_level, write_dropped, write_signals, partition_by",
+            "fixtures/bad_configs/many_problems.yaml:20:3: output: unknown key \"compresion\" (did you mean \"compression\"?); known keys: dir, shard_max_bytes, shard_max_docs, row_group_docs, row_group_bytes, compression, zstd_level, write_dropped, write_signals, partition_by, report",
             "fixtures/bad_configs/many_problems.yaml:22:15: run.batch_size: must be at least 1, found 0",
             "fixtures/bad_configs/many_problems.yaml:23:12: run.threads: expected an integer, found a string \"four\"",
             "fixtures/bad_configs/many_problems.yaml:24:1: unknown key \"verbose\"; known keys: input, stages, output, run",
@@ -254,6 +254,7 @@ run:
             write_dropped: true,
             write_signals: false,
             partition_by: None,
+            report: true,
         },
         run: RunSpec {
             seed: 7,

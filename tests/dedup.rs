@@ -344,9 +344,15 @@ fn resume_after_sigkill_with_a_spilled_index() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("in.jsonl");
     write_jsonl(&input, &dedup_corpus(8000));
+    // Spill files under the test's directory: the killed run cannot remove its own.
+    let spill = tmp.path().join("spill");
+    fs::create_dir_all(&spill).expect("spill dir");
     let stages = ALL_DEDUP.replace(
         "minhash_dedup\n",
-        "minhash_dedup\n    memory_budget_mb: 0\n",
+        &format!(
+            "minhash_dedup\n    memory_budget_mb: 0\n    spill_dir: \"{}\"\n",
+            spill.display()
+        ),
     );
     let full = tmp.path().join("full");
     let p = pipeline(
@@ -425,6 +431,9 @@ fn resume_after_sigkill_with_a_spilled_index() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from"));
     assert_eq!(common::shards(&full), common::shards(&killed));
+    // The completed runs removed their spill directories; only the killed one's is left.
+    let left = fs::read_dir(&spill).expect("spill").count();
+    assert_eq!(left, 2, "the killed run's index and store directories");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -891,6 +900,10 @@ fn the_stage_drops_real_perturbed_copies() {
         return;
     };
     let Ok(text) = fs::read_to_string(data.join("english/prose.jsonl")) else {
+        eprintln!(
+            "skipping: english/prose.jsonl is not readable under {}",
+            data.display()
+        );
         return;
     };
     let docs: Vec<String> = text

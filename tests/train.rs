@@ -168,36 +168,41 @@ fn every_parameter_receives_a_nonzero_gradient() {
     }
 }
 
+/// Max relative difference between two gradient sets, per parameter.
+fn assert_same_grads(m: &Gpt, a: &[Vec<f64>], b: &[Vec<f64>], tol: f64, what: &str) {
+    for ((p, x), y) in m.params.iter().zip(a).zip(b) {
+        let scale = y.iter().fold(1e-12f64, |s, v| s.max(v.abs()));
+        let worst = x.iter().zip(y).fold(0f64, |w, (u, v)| w.max((u - v).abs()));
+        assert!(worst / scale < tol, "{what}: {}: max diff {worst} (scale {scale})", p.name);
+    }
+}
+
 #[test]
-fn fused_ops_match_candle_autograd() {
-    // f64 so the comparison is about the math, not rounding.
-    let cfg = GptConfig {
-        seq_len: 70,
-        ..tiny(29)
-    }; // > one 64-row attention block
+fn fused_paths_match_candle_autograd() {
+    // f64 so the comparison is about the math, not rounding; dropout on, so the masks must
+    // agree too; more than one 64-row attention block.
+    let cfg = GptConfig { seq_len: 70, dropout: 0.1, ..tiny(29) };
     let mut m = Gpt::new(cfg, 11, &Device::Cpu, DType::F64).unwrap();
     let batch = random_batch(2, 70, 29, 4);
-    let fused_loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
-    let fused = fused_loss.backward().unwrap();
+    let mode = Mode::Train { dropout_seed: 7 };
+    let grads_of = |m: &Gpt, store: candle_core::backprop::GradStore| -> Vec<Vec<f64>> {
+        m.params.iter().map(|p| flat(store.get(p.var.as_tensor()).unwrap())).collect()
+    };
+    // 1. candle's backward over the fused custom ops.
+    let op_loss = m.loss(&batch, mode).unwrap();
+    let ops = grads_of(&m, op_loss.backward().unwrap());
+    // 2. The hand-written pass.
+    let (manual_loss, manual) = m.forward_backward(&batch, 7).unwrap();
+    let manual: Vec<Vec<f64>> = manual.iter().map(flat).collect();
+    // 3. Plain candle ops, candle's autograd.
     m.set_backend(Backend::Reference).unwrap();
-    let ref_loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
-    let reference = ref_loss.backward().unwrap();
-    assert!((scalar(&fused_loss) - scalar(&ref_loss)).abs() < 1e-10);
-    for p in &m.params {
-        let a = flat(fused.get(p.var.as_tensor()).unwrap());
-        let b = flat(reference.get(p.var.as_tensor()).unwrap());
-        let scale = b.iter().fold(1e-12f64, |s, v| s.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .fold(0f64, |w, (x, y)| w.max((x - y).abs()));
-        // candle's GELU backward uses 6-digit constants.
-        assert!(
-            worst / scale < 1e-5,
-            "{}: max diff {worst} (scale {scale})",
-            p.name
-        );
-    }
+    let ref_loss = m.loss(&batch, mode).unwrap();
+    let reference = grads_of(&m, ref_loss.backward().unwrap());
+    assert!((scalar(&op_loss) - scalar(&ref_loss)).abs() < 1e-10);
+    assert!((manual_loss - scalar(&ref_loss)).abs() < 1e-10);
+    assert_same_grads(&m, &ops, &manual, 1e-10, "custom ops vs hand-written");
+    // candle's GELU backward uses 6-digit constants.
+    assert_same_grads(&m, &ops, &reference, 1e-5, "custom ops vs plain candle");
 }
 
 #[test]

@@ -177,6 +177,9 @@ pub struct OutputSpec {
     /// Partition the documents dataset by a column.
     #[serde(default)]
     pub partition_by: Option<PartitionBy>,
+    /// Write the quality report (`report/report.{json,md,html}`) at the end of `corpusforge run`.
+    #[serde(default = "default_true")]
+    pub report: bool,
 }
 
 fn default_batch_size() -> usize {

@@ -306,7 +306,7 @@ pub struct Share {
     pub kept_share: f64,
     /// Share of the kept text bytes (when known).
     pub kept_bytes_share: Option<f64>,
-    /// Mean confidence (languages only).
+    /// Mean confidence over kept and dropped documents (languages only).
     pub mean_score: Option<f64>,
 }
 

@@ -501,6 +501,21 @@ fn parts_for(work: usize) -> usize {
 /// Threads take contiguous blocks of rows, each one single-threaded `gemm` call (bias first
 /// copied into the block): no synchronisation inside the product, every core at full speed.
 pub fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, y: &mut [T], inp: usize, out: usize) {
+    linear_fwd_residual(x, w, b, None, y, inp, out);
+}
+
+/// `y = residual + x W^T + b`: [`linear_fwd`] whose rows start from the residual stream
+/// instead of zero, so the residual add costs nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_fwd_residual<T: Real>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    residual: Option<&[T]>,
+    y: &mut [T],
+    inp: usize,
+    out: usize,
+) {
     let n = x.len() / inp;
     debug_assert_eq!(y.len(), n * out);
     let parts = split(n, parts_for(n * inp * out));
@@ -509,9 +524,18 @@ pub fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, y: &mut [T], inp: 
         // SAFETY: each task writes only its own rows of y; operands are in bounds.
         unsafe {
             let dst = y_ptr.get().add(rows.start * out);
-            if let Some(b) = b {
-                for r in 0..rows.len() {
-                    std::slice::from_raw_parts_mut(dst.add(r * out), out).copy_from_slice(b);
+            for r in 0..rows.len() {
+                let row = std::slice::from_raw_parts_mut(dst.add(r * out), out);
+                match (b, residual) {
+                    (Some(b), Some(res)) => {
+                        let res = &res[(rows.start + r) * out..][..out];
+                        for ((o, &x), &y) in row.iter_mut().zip(b).zip(res) {
+                            *o = x + y;
+                        }
+                    }
+                    (Some(b), None) => row.copy_from_slice(b),
+                    (None, Some(res)) => row.copy_from_slice(&res[(rows.start + r) * out..][..out]),
+                    (None, None) => {}
                 }
             }
             matmul(
@@ -653,7 +677,8 @@ pub fn layernorm_fwd<T: Real>(
         });
 }
 
-/// Gradients of [`layernorm_fwd`]; `dx` is overwritten, as are `dg` and `db`.
+/// Gradients of [`layernorm_fwd`]; `dx` is overwritten (or added to, with `accumulate`: the
+/// residual stream's gradient), `dg` and `db` are overwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_bwd<T: Real>(
     x: &[T],
@@ -665,6 +690,7 @@ pub fn layernorm_bwd<T: Real>(
     dg: &mut [T],
     db: &mut [T],
     c: usize,
+    accumulate: bool,
 ) {
     let inv_c = T::from_f64(1.0 / c as f64);
     // dx, and partial dg / db per fixed chunk of rows.
@@ -706,8 +732,14 @@ pub fn layernorm_bwd<T: Real>(
                         }
                         let a = sum(&dxhat) * inv_c;
                         let bsum = dot(&dxhat, &xhat) * inv_c;
-                        for ((o, &dh), &xh) in dxr.iter_mut().zip(&dxhat).zip(&xhat) {
-                            *o = (dh - a - xh * bsum) * r;
+                        if accumulate {
+                            for ((o, &dh), &xh) in dxr.iter_mut().zip(&dxhat).zip(&xhat) {
+                                *o += (dh - a - xh * bsum) * r;
+                            }
+                        } else {
+                            for ((o, &dh), &xh) in dxr.iter_mut().zip(&dxhat).zip(&xhat) {
+                                *o = (dh - a - xh * bsum) * r;
+                            }
                         }
                     }
                 },
@@ -814,6 +846,59 @@ pub fn gelu_bwd<T: Real>(h: &[T], dy: &[T], dh: &mut [T]) {
                 },
             )
         });
+}
+
+/// `x = gelu'(h) * x` in place: [`gelu_bwd`] overwriting the incoming gradient.
+pub fn gelu_bwd_inplace<T: Real>(h: &[T], d: &mut [T]) {
+    d.par_chunks_mut(8192).zip(h.par_chunks(8192)).for_each(|(ds, hs)| {
+        simd(
+            #[inline(always)]
+            || {
+                let mut oc = ds.chunks_exact_mut(UNROLL);
+                let mut hc = hs.chunks_exact(UNROLL);
+                for (o, x) in (&mut oc).zip(&mut hc) {
+                    for k in 0..UNROLL {
+                        o[k] = gelu_grad_one(x[k], o[k]);
+                    }
+                }
+                for (o, &x) in oc.into_remainder().iter_mut().zip(hc.remainder()) {
+                    *o = gelu_grad_one(x, *o);
+                }
+            },
+        )
+    });
+}
+
+/// `dst += src` elementwise.
+pub fn add_inplace<T: Real>(dst: &mut [T], src: &[T]) {
+    dst.par_chunks_mut(16_384).zip(src.par_chunks(16_384)).for_each(|(d, s)| {
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in d.iter_mut().zip(s) {
+                    *o += v;
+                }
+            },
+        )
+    });
+}
+
+/// Inverted dropout in place: element `i` is zeroed when `hash(seed, i)` falls below `p`,
+/// else scaled by `1 / (1 - p)`. The mask is a function of `(seed, i)` only, so the backward
+/// pass applies the same call to the gradient.
+pub fn dropout_inplace<T: Real>(x: &mut [T], p: f64, seed: u64) {
+    let keep = T::from_f64(1.0 / (1.0 - p));
+    let threshold = (p * (u64::MAX as f64)) as u64;
+    x.par_chunks_mut(16_384).enumerate().for_each(|(chunk, xs)| {
+        let base = (chunk * 16_384) as u64;
+        for (i, v) in xs.iter_mut().enumerate() {
+            if super::rng::hash2(seed, base + i as u64) < threshold {
+                *v = T::ZERO;
+            } else {
+                *v *= keep;
+            }
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1089,7 +1174,8 @@ pub fn embed_fwd<T: Real>(ids: &[u32], wte: &[T], wpe: &[T], x: &mut [T], t: usi
     });
 }
 
-/// Gradients of [`embed_fwd`]: overwrites `dwte` (V, C) and `dwpe` (T_max, C).
+/// Gradients of [`embed_fwd`]: `dwte` (V, C) is overwritten, or added to with `accumulate`
+/// (it already holds the tied head's gradient); `dwpe` (T_max, C) is overwritten.
 pub fn embed_bwd<T: Real>(
     ids: &[u32],
     dx: &[T],
@@ -1097,8 +1183,11 @@ pub fn embed_bwd<T: Real>(
     dwpe: &mut [T],
     t: usize,
     c: usize,
+    accumulate: bool,
 ) {
-    dwte.fill(T::ZERO);
+    if !accumulate {
+        dwte.fill(T::ZERO);
+    }
     dwpe.fill(T::ZERO);
     // Sequential scatter: rows may repeat; this is a small fraction of a step.
     for (i, row) in dx.chunks_exact(c).enumerate() {

@@ -2,7 +2,8 @@
 //!
 //! One run goes: [`config`] (the `train:` section) -> [`loader`] (shuffled `seq_len + 1`
 //! windows from `DATA/tokens/train/*.parquet`) -> [`model`] (the GPT; on the CPU its layers are
-//! the fused candle custom ops of [`ops`] over the kernels of [`kernels`]) -> backward ->
+//! the fused candle custom ops of [`ops`] over the kernels of [`kernels`], and the training
+//! step's forward and backward run as one hand-written pass, [`fused`]) -> backward ->
 //! [`optim`] (AdamW, global-norm clipping, gradient accumulation) at the rate of [`schedule`]
 //! -> [`metrics`] (`metrics.jsonl`, MFU) and [`checkpoint`]s every so often; [`sample`]
 //! generates text from a checkpoint. [`trainer`] holds the loop.
@@ -23,6 +24,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod fused;
 pub mod kernels;
 pub mod loader;
 pub mod metrics;

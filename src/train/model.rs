@@ -13,8 +13,9 @@
 //!   built from exp / sum, `candle_nn::loss::cross_entropy`). It runs on CUDA, and the tests
 //!   use it as the oracle for the fused path's gradients.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CustomOp1, CustomOp2, CustomOp3, DType, Device, Result, Tensor, Var, D};
 use candle_nn::Module;
@@ -153,6 +154,8 @@ pub struct Gpt {
     pub params: Vec<Param>,
     backend: Backend,
     device: Device,
+    /// Activations of the fused training pass, kept between steps.
+    workspace: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 fn block_names(l: usize) -> [(String, bool); N_BLOCK_PARAMS] {
@@ -313,6 +316,7 @@ impl Gpt {
             params,
             backend,
             device: device.clone(),
+            workspace: Mutex::new(None),
         })
     }
 
@@ -377,6 +381,16 @@ impl Gpt {
     /// graph is recorded for `backward()`.
     pub fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
         self.check_batch(batch)?;
+        if mode == Mode::Eval && self.backend == Backend::Fused {
+            // No graph to record: the hand-written pass, in reused buffers.
+            let mut slot = self.workspace.lock().map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
+            let loss = match self.wte().dtype() {
+                DType::F32 => super::fused::forward_loss::<f32>(self, batch, workspace(&mut slot))?,
+                DType::F64 => super::fused::forward_loss::<f64>(self, batch, workspace(&mut slot))?,
+                other => candle_core::bail!("the fused backend runs in f32 or f64, not {other:?}"),
+            };
+            return Tensor::new(loss, &self.device)?.to_dtype(self.wte().dtype());
+        }
         let record = matches!(mode, Mode::Train { .. });
         let x = self.hidden(batch, mode)?;
         let (g, b) = self.ln_f();
@@ -403,6 +417,40 @@ impl Gpt {
                 }
             }
         }
+    }
+
+    /// The mean loss of `batch` and the gradients of every parameter (in [`Gpt::params`]
+    /// order), dropout drawn from `dropout_seed`. On the fused backend this is one
+    /// hand-written pass ([`super::fused`]); otherwise candle's autograd.
+    pub fn forward_backward(&self, batch: &Batch, dropout_seed: u64) -> Result<(f64, Vec<Tensor>)> {
+        self.check_batch(batch)?;
+        if self.backend == Backend::Fused {
+            let mut slot = self.workspace.lock().map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
+            return match self.wte().dtype() {
+                DType::F32 => {
+                    let ws = workspace::<f32>(&mut slot);
+                    super::fused::forward_backward::<f32>(self, batch, dropout_seed, ws)
+                }
+                DType::F64 => {
+                    let ws = workspace::<f64>(&mut slot);
+                    super::fused::forward_backward::<f64>(self, batch, dropout_seed, ws)
+                }
+                other => candle_core::bail!("the fused backend runs in f32 or f64, not {other:?}"),
+            };
+        }
+        let loss = self.loss(batch, Mode::Train { dropout_seed })?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let mut store = loss.backward()?;
+        let grads = self
+            .params
+            .iter()
+            .map(|p| {
+                store
+                    .remove(p.var.as_tensor())
+                    .ok_or_else(|| candle_core::Error::Msg(format!("no gradient for {}", p.name)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((value, grads))
     }
 
     /// Logits (b, t, vocab) of every position, without recording.
@@ -620,6 +668,17 @@ impl Gpt {
         }
         Ok(x)
     }
+}
+
+/// The fused pass's buffers for element type `T`, created on first use (or when the dtype
+/// changed).
+fn workspace<T: kernels::Real>(slot: &mut Option<Box<dyn Any + Send>>) -> &mut super::fused::Workspace<T> {
+    if !slot.as_ref().is_some_and(|b| b.is::<super::fused::Workspace<T>>()) {
+        *slot = Some(Box::new(super::fused::Workspace::<T>::default()));
+    }
+    slot.as_mut()
+        .and_then(|b| b.downcast_mut::<super::fused::Workspace<T>>())
+        .expect("workspace of this type was just created")
 }
 
 /// LayerNorm from differentiable candle ops (candle-nn's `LayerNorm` takes a fused path with

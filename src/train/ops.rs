@@ -34,17 +34,17 @@ fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<
 }
 
 /// A tensor's CPU data, read-locked for the life of the value.
-struct Data<'a> {
+pub(crate) struct Data<'a> {
     guard: candle_core::StorageRef<'a>,
     layout: &'a Layout,
 }
 
 impl<'a> Data<'a> {
-    fn of(t: &'a Tensor) -> Self {
+    pub(crate) fn of(t: &'a Tensor) -> Self {
         let (guard, layout) = t.storage_and_layout();
         Data { guard, layout }
     }
-    fn get<T: WithDType>(&self, what: &str) -> Result<&[T]> {
+    pub(crate) fn get<T: WithDType>(&self, what: &str) -> Result<&[T]> {
         match &*self.guard {
             Storage::Cpu(s) => slice(s, self.layout, what),
             _ => bail!("{what}: the fused ops run on the CPU only"),
@@ -148,7 +148,7 @@ impl CustomOp2 for Embed {
         dispatch!(grad.dtype(), self.name(), T => {
             let mut dwte = vec![T::ZERO; v * c];
             let mut dwpe = vec![T::ZERO; tmax * c];
-            kernels::embed_bwd(&self.ids, g.get::<T>(self.name())?, &mut dwte, &mut dwpe, self.t, c);
+            kernels::embed_bwd(&self.ids, g.get::<T>(self.name())?, &mut dwte, &mut dwpe, self.t, c, false);
             Ok((Some(tensor(dwte, (v, c), wte)?), Some(tensor(dwpe, (tmax, c), wpe)?)))
         })
     }
@@ -242,6 +242,7 @@ impl CustomOp3 for LayerNorm {
                 &mut dg,
                 &mut db,
                 c,
+                false,
             );
             Ok((Some(tensor(dx, x.shape(), x)?), Some(tensor(dg, g.shape(), g)?), Some(tensor(db, b.shape(), b)?)))
         })
@@ -559,18 +560,9 @@ pub struct Dropout {
 
 impl Dropout {
     fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
-        let keep = <T as Real>::from_f64(1.0 / (1.0 - self.p));
-        let threshold = (self.p * (u64::MAX as f64)) as u64;
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if super::rng::hash2(self.seed, i as u64) < threshold {
-                    T::ZERO
-                } else {
-                    v * keep
-                }
-            })
-            .collect()
+        let mut y = x.to_vec();
+        kernels::dropout_inplace(&mut y, self.p, self.seed);
+        y
     }
 }
 

@@ -12,50 +12,72 @@
 //!
 //! - **delta**: a hash map of the newest entries (at most `delta_cap`), for cheap inserts.
 //! - **runs**: immutable sorted arrays. A full delta is frozen into a run; two runs of the same
-//!   level are merged into one of the next level (a binary counter), so a band has at most
-//!   log2(entries / delta_cap) + 1 runs.
+//!   level are merged into one of the next level (a binary counter) unless the result would
+//!   pass [`MAX_RUN`] entries, so a band has about log2(entries / delta_cap) + 1 runs, plus
+//!   one per 16.7 million entries.
 //!
-//! An entry is 10 bytes: a `u64` holding `key48 << 16 | ord & 0xffff` (sorted, searched by
-//! interpolation since keys are uniform hashes) and a `u16` holding `ord >> 16`. So a kept
-//! document costs `bands × 10` bytes (140 with 14 bands) in memory, plus the delta maps
-//! (a fixed ~0.3 MiB per band).
+//! A run covers a contiguous range of kept ordinals (every kept document inserts one entry per
+//! band, in order, and only neighbouring runs merge). An entry is **one `u64`**: the low 40 bits
+//! of the key and the ordinal relative to the run's first (24 bits). The key's top 8 bits pick
+//! one of 256 buckets whose bounds the run keeps (1 KiB), so a lookup searches one bucket by
+//! interpolation (keys are uniform hashes). A kept document therefore costs `bands × 8` bytes
+//! (112 with 14 bands) in memory, plus the delta maps (a fixed ~0.3 MiB per band).
 //!
 //! # Spilling
 //!
-//! Once spilled, every run lives in two files (keys, high ordinal bits) and memory holds only a
-//! Bloom filter (10 bits per entry) and every 256th key (to find the disk block), about 1.3
-//! bytes per entry; merges stream from files to files. A lookup first asks the Bloom filter, so
-//! only probable hits read from disk (one positioned read of a 2 KiB block).
+//! Once spilled, every run lives in a file and memory holds only its bucket bounds, a Bloom
+//! filter (10 bits per entry) and every 256th entry (to find the disk block): about 1.3 bytes
+//! per entry. Merges stream from files to files. A lookup first asks the Bloom filter, so only
+//! probable hits read from disk (one positioned read of at most 2 KiB).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::store::{read_exact_at, SpillDir};
 use super::PassThroughBuild;
 
 /// Entries per band kept in the delta map before it is frozen into a run (in memory).
 pub const DELTA_CAP: usize = 8192;
-/// Keys per disk block (every block's first key is kept in memory).
+/// Bits of the relative ordinal in an entry.
+const ORD_BITS: u32 = 24;
+/// Most entries (ordinals) in one run.
+pub const MAX_RUN: usize = 1 << ORD_BITS;
+/// Bits of the key kept in an entry (the top 8 of the 48 are the bucket).
+const REM_BITS: u32 = 40;
+/// Buckets per run.
+const BUCKETS: usize = 256;
+/// Entries per disk block (every block's first entry is kept in memory).
 const BLOCK: usize = 256;
 /// Bloom filter bits per entry of a spilled run.
 const BLOOM_BITS_PER_KEY: usize = 10;
 /// Entries read per positioned read while merging spilled runs.
 const READ_CHUNK: usize = 1 << 14;
 
-/// One entry: the packed key word and the high 16 bits of the ordinal.
-type Entry = (u64, u16);
-
-fn pack(key48: u64, ord: u32) -> Entry {
-    ((key48 << 16) | (ord as u64 & 0xffff), (ord >> 16) as u16)
+fn bucket_of(key48: u64) -> usize {
+    ((key48 >> REM_BITS) as usize) & (BUCKETS - 1)
 }
 
-fn ord_of(e: Entry) -> u32 {
-    ((e.1 as u32) << 16) | (e.0 & 0xffff) as u32
+/// The entry of `key48` at ordinal `rel` (relative to the run's first).
+fn entry(key48: u64, rel: u32) -> u64 {
+    ((key48 & ((1 << REM_BITS) - 1)) << ORD_BITS) | rel as u64
+}
+
+fn rel_of(e: u64) -> u32 {
+    (e & ((1 << ORD_BITS) - 1)) as u32
+}
+
+fn key_of(bucket: usize, e: u64) -> u64 {
+    ((bucket as u64) << REM_BITS) | (e >> ORD_BITS)
+}
+
+fn bad_data(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
 /// First index whose key is `>= target`, in keys that are uniform over `u64`.
@@ -131,294 +153,298 @@ impl Bloom {
     }
 }
 
-/// A run held in memory.
-#[derive(Debug, Default)]
-struct MemRun {
-    keys: Vec<u64>,
-    hi: Vec<u16>,
-}
-
-/// A run held in two files.
+/// Where a run's entries are.
 #[derive(Debug)]
-struct DiskRun {
-    keys: File,
-    hi: File,
-    paths: [PathBuf; 2],
-    len: usize,
-    bloom: Bloom,
-    /// `keys[i * BLOCK]` for every block.
-    samples: Vec<u64>,
+enum Data {
+    /// In memory.
+    Mem(Vec<u64>),
+    /// In a file, with what finds a block without reading it.
+    Disk {
+        file: File,
+        path: PathBuf,
+        bloom: Bloom,
+        /// `entries[i * BLOCK]` for every block.
+        samples: Vec<u64>,
+    },
 }
 
-impl Drop for DiskRun {
+/// An immutable sorted run: entries ordered by (bucket, entry), i.e. by key then ordinal.
+#[derive(Debug)]
+struct Run {
+    /// Ordinal of the run's first entry; the run holds `base .. base + len`.
+    base: u32,
+    len: usize,
+    /// Merges that built it (a binary counter).
+    level: u32,
+    /// `fence[b] .. fence[b + 1]` are bucket `b`'s entries.
+    fence: Vec<u32>,
+    data: Data,
+}
+
+impl Drop for Run {
     fn drop(&mut self) {
-        for p in &self.paths {
-            let _ = fs::remove_file(p);
+        if let Data::Disk { path, .. } = &self.data {
+            let _ = fs::remove_file(path);
         }
     }
-}
-
-#[derive(Debug)]
-enum Run {
-    Mem(MemRun),
-    Disk(DiskRun),
 }
 
 impl Run {
-    fn len(&self) -> usize {
-        match self {
-            Run::Mem(m) => m.keys.len(),
-            Run::Disk(d) => d.len,
-        }
-    }
-
     fn memory_bytes(&self) -> usize {
-        match self {
-            Run::Mem(m) => m.keys.capacity() * 8 + m.hi.capacity() * 2,
-            Run::Disk(d) => d.bloom.words.capacity() * 8 + d.samples.capacity() * 8,
-        }
+        self.fence.capacity() * 4
+            + match &self.data {
+                Data::Mem(v) => v.capacity() * 8,
+                Data::Disk { bloom, samples, .. } => {
+                    bloom.words.capacity() * 8 + samples.capacity() * 8
+                }
+            }
     }
 
     fn lookup(&self, key48: u64, out: &mut Vec<u32>) -> io::Result<()> {
-        let target = key48 << 16;
-        match self {
-            Run::Mem(m) => {
-                let mut i = lower_bound(&m.keys, target);
-                while i < m.keys.len() && m.keys[i] >> 16 == key48 {
-                    out.push(ord_of((m.keys[i], m.hi[i])));
+        let b = bucket_of(key48);
+        let (lo, hi) = (self.fence[b] as usize, self.fence[b + 1] as usize);
+        if lo == hi {
+            return Ok(());
+        }
+        let rem = key48 & ((1 << REM_BITS) - 1);
+        let target = rem << ORD_BITS;
+        match &self.data {
+            Data::Mem(v) => {
+                let slice = &v[lo..hi];
+                // Within a bucket the entries are uniform over u64 again (the 40 key bits lead).
+                let mut i = lower_bound(slice, target);
+                while i < slice.len() && slice[i] >> ORD_BITS == rem {
+                    out.push(self.base + rel_of(slice[i]));
                     i += 1;
                 }
             }
-            Run::Disk(d) => {
-                if !d.bloom.may_contain(key48) {
+            Data::Disk {
+                file,
+                bloom,
+                samples,
+                ..
+            } => {
+                if !bloom.may_contain(key48) {
                     return Ok(());
                 }
-                let mut block = d.samples.partition_point(|&s| s < target).saturating_sub(1);
+                // The last block start in the bucket whose first entry is below the target.
+                let (k_lo, k_hi) = (lo.div_ceil(BLOCK), (hi - 1) / BLOCK + 1);
+                let below = if k_lo < k_hi {
+                    samples[k_lo..k_hi].partition_point(|&s| s < target)
+                } else {
+                    0
+                };
+                let mut start = if below == 0 {
+                    lo
+                } else {
+                    (k_lo + below - 1) * BLOCK
+                };
                 let mut buf = [0u8; BLOCK * 8];
-                'blocks: while block * BLOCK < d.len {
-                    let start = block * BLOCK;
-                    let n = (d.len - start).min(BLOCK);
-                    read_exact_at(&d.keys, &mut buf[..n * 8], start as u64 * 8)?;
-                    for j in 0..n {
-                        let k = u64::from_le_bytes(read8(&buf, j * 8));
-                        match (k >> 16).cmp(&key48) {
+                while start < hi {
+                    let n = (hi - start).min(BLOCK);
+                    read_exact_at(file, &mut buf[..n * 8], start as u64 * 8)?;
+                    for c in buf[..n * 8].chunks_exact(8) {
+                        let e = u64::from_le_bytes(read8(c));
+                        match (e >> ORD_BITS).cmp(&rem) {
                             Ordering::Less => {}
-                            Ordering::Equal => {
-                                let mut h = [0u8; 2];
-                                read_exact_at(&d.hi, &mut h, (start + j) as u64 * 2)?;
-                                out.push(ord_of((k, u16::from_le_bytes(h))));
-                            }
-                            Ordering::Greater => break 'blocks,
+                            Ordering::Equal => out.push(self.base + rel_of(e)),
+                            Ordering::Greater => return Ok(()),
                         }
                     }
-                    block += 1;
+                    start += n;
                 }
             }
         }
         Ok(())
     }
 
-    fn reader(&self) -> RunReader<'_> {
+    /// The entries in order, as (bucket, entry), with `shift` added to every relative ordinal.
+    fn reader(&self, shift: u32) -> RunReader<'_> {
         RunReader {
             run: self,
+            shift,
             pos: 0,
+            bucket: 0,
             buf_start: 0,
-            keys: Vec::new(),
-            hi: Vec::new(),
+            buf: Vec::new(),
         }
     }
 }
 
-fn read8(buf: &[u8], at: usize) -> [u8; 8] {
+fn read8(c: &[u8]) -> [u8; 8] {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
+    b.copy_from_slice(&c[..8]);
     b
 }
 
-/// Reads a run's entries in order (from memory, or from its files in chunks).
+/// Reads a run's entries in order (from memory, or from its file in chunks).
 struct RunReader<'a> {
     run: &'a Run,
+    shift: u32,
     pos: usize,
+    bucket: usize,
     buf_start: usize,
-    keys: Vec<u64>,
-    hi: Vec<u16>,
+    buf: Vec<u64>,
 }
 
 impl RunReader<'_> {
-    fn next(&mut self) -> io::Result<Option<Entry>> {
+    fn next(&mut self) -> io::Result<Option<(usize, u64)>> {
         let i = self.pos;
-        match self.run {
-            Run::Mem(m) => {
-                if i >= m.keys.len() {
-                    return Ok(None);
-                }
-                self.pos += 1;
-                Ok(Some((m.keys[i], m.hi[i])))
-            }
-            Run::Disk(d) => {
-                if i >= d.len {
-                    return Ok(None);
-                }
-                if i >= self.buf_start + self.keys.len() {
-                    let n = (d.len - i).min(READ_CHUNK);
-                    let mut kb = vec![0u8; n * 8];
-                    read_exact_at(&d.keys, &mut kb, i as u64 * 8)?;
-                    let mut hb = vec![0u8; n * 2];
-                    read_exact_at(&d.hi, &mut hb, i as u64 * 2)?;
-                    self.keys = kb
+        if i >= self.run.len {
+            return Ok(None);
+        }
+        while self.run.fence[self.bucket + 1] as usize <= i {
+            self.bucket += 1;
+        }
+        let e = match &self.run.data {
+            Data::Mem(v) => v[i],
+            Data::Disk { file, .. } => {
+                if i >= self.buf_start + self.buf.len() {
+                    let n = (self.run.len - i).min(READ_CHUNK);
+                    let mut raw = vec![0u8; n * 8];
+                    read_exact_at(file, &mut raw, i as u64 * 8)?;
+                    self.buf = raw
                         .chunks_exact(8)
-                        .map(|c| u64::from_le_bytes(read8(c, 0)))
-                        .collect();
-                    self.hi = hb
-                        .chunks_exact(2)
-                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .map(|c| u64::from_le_bytes(read8(c)))
                         .collect();
                     self.buf_start = i;
                 }
-                self.pos += 1;
-                let j = i - self.buf_start;
-                Ok(Some((self.keys[j], self.hi[j])))
+                self.buf[i - self.buf_start]
             }
-        }
+        };
+        self.pos += 1;
+        Ok(Some((self.bucket, e + self.shift as u64)))
     }
 }
 
-/// Builds a run from entries given in order, in memory or in files.
-enum RunWriter {
-    Mem(MemRun),
+/// Builds a run from entries given in (bucket, entry) order, in memory or in a file.
+struct RunWriter {
+    base: u32,
+    level: u32,
+    counts: Vec<u32>,
+    len: usize,
+    sink: Sink,
+}
+
+enum Sink {
+    Mem(Vec<u64>),
     Disk {
-        keys: BufWriter<File>,
-        hi: BufWriter<File>,
-        paths: [PathBuf; 2],
-        len: usize,
+        w: BufWriter<File>,
+        path: PathBuf,
         bloom: Bloom,
         samples: Vec<u64>,
     },
 }
 
 impl RunWriter {
-    fn new(n: usize, spill: Option<&SpillDir>) -> io::Result<Self> {
-        match spill {
-            None => Ok(RunWriter::Mem(MemRun {
-                keys: Vec::with_capacity(n),
-                hi: Vec::with_capacity(n),
-            })),
+    fn new(base: u32, level: u32, n: usize, spill: Option<&SpillDir>) -> io::Result<Self> {
+        let sink = match spill {
+            None => Sink::Mem(Vec::with_capacity(n)),
             Some(dir) => {
-                let paths = [dir.file("run-keys"), dir.file("run-hi")];
-                let keys = BufWriter::with_capacity(1 << 16, File::create(&paths[0])?);
-                let hi = BufWriter::with_capacity(1 << 14, File::create(&paths[1])?);
-                Ok(RunWriter::Disk {
-                    keys,
-                    hi,
-                    paths,
-                    len: 0,
+                let path = dir.file("run");
+                let w = BufWriter::with_capacity(1 << 16, File::create(&path)?);
+                Sink::Disk {
+                    w,
+                    path,
                     bloom: Bloom::with_keys(n),
                     samples: Vec::with_capacity(n.div_ceil(BLOCK)),
-                })
+                }
             }
-        }
+        };
+        Ok(RunWriter {
+            base,
+            level,
+            counts: vec![0; BUCKETS],
+            len: 0,
+            sink,
+        })
     }
 
-    fn push(&mut self, e: Entry) -> io::Result<()> {
-        match self {
-            RunWriter::Mem(m) => {
-                m.keys.push(e.0);
-                m.hi.push(e.1);
-            }
-            RunWriter::Disk {
-                keys,
-                hi,
-                len,
-                bloom,
-                samples,
-                ..
+    fn push(&mut self, bucket: usize, e: u64) -> io::Result<()> {
+        self.counts[bucket] += 1;
+        match &mut self.sink {
+            Sink::Mem(v) => v.push(e),
+            Sink::Disk {
+                w, bloom, samples, ..
             } => {
-                if *len % BLOCK == 0 {
-                    samples.push(e.0);
+                if self.len.is_multiple_of(BLOCK) {
+                    samples.push(e);
                 }
-                bloom.insert(e.0 >> 16);
-                keys.write_all(&e.0.to_le_bytes())?;
-                hi.write_all(&e.1.to_le_bytes())?;
-                *len += 1;
+                bloom.insert(key_of(bucket, e));
+                w.write_all(&e.to_le_bytes())?;
             }
         }
+        self.len += 1;
         Ok(())
     }
 
     fn finish(self) -> io::Result<Run> {
-        match self {
-            RunWriter::Mem(m) => Ok(Run::Mem(m)),
-            RunWriter::Disk {
-                keys,
-                hi,
-                paths,
-                len,
+        let mut fence = Vec::with_capacity(BUCKETS + 1);
+        let mut acc = 0u32;
+        fence.push(0);
+        for c in &self.counts {
+            acc += c;
+            fence.push(acc);
+        }
+        let data = match self.sink {
+            Sink::Mem(v) => Data::Mem(v),
+            Sink::Disk {
+                w,
+                path,
                 bloom,
                 samples,
             } => {
-                let keys = keys.into_inner().map_err(|e| e.into_error())?;
-                let hi = hi.into_inner().map_err(|e| e.into_error())?;
-                // Reopen read-only handles; the write handles are closed here.
-                drop((keys, hi));
-                let keys = File::open(&paths[0])?;
-                let hi = File::open(&paths[1])?;
-                Ok(Run::Disk(DiskRun {
-                    keys,
-                    hi,
-                    paths,
-                    len,
+                drop(w.into_inner().map_err(|e| e.into_error())?);
+                Data::Disk {
+                    file: File::open(&path)?,
+                    path,
                     bloom,
                     samples,
-                }))
+                }
             }
+        };
+        Ok(Run {
+            base: self.base,
+            len: self.len,
+            level: self.level,
+            fence,
+            data,
+        })
+    }
+}
+
+/// Merges two neighbouring runs (`a` holds the ordinals just before `b`'s) into one.
+fn merge(a: &Run, b: &Run, spill: Option<&SpillDir>) -> io::Result<Run> {
+    let mut w = RunWriter::new(a.base, a.level.max(b.level) + 1, a.len + b.len, spill)?;
+    let mut ra = a.reader(0);
+    let mut rb = b.reader(b.base - a.base);
+    let (mut x, mut y) = (ra.next()?, rb.next()?);
+    loop {
+        match (x, y) {
+            (Some(ex), Some(ey)) if ex <= ey => {
+                w.push(ex.0, ex.1)?;
+                x = ra.next()?;
+            }
+            (_, Some(ey)) => {
+                w.push(ey.0, ey.1)?;
+                y = rb.next()?;
+            }
+            (Some(ex), None) => {
+                w.push(ex.0, ex.1)?;
+                x = ra.next()?;
+            }
+            (None, None) => return w.finish(),
         }
     }
 }
 
-/// Feeds the entries of `runs` to `push` in order (k-way merge).
-fn merge_into(runs: &[&Run], mut push: impl FnMut(Entry) -> io::Result<()>) -> io::Result<()> {
-    let mut readers: Vec<RunReader<'_>> = runs.iter().map(|r| r.reader()).collect();
-    if let [ra, rb] = &mut readers[..] {
-        // The common case: a plain two-way merge.
-        let (mut x, mut y) = (ra.next()?, rb.next()?);
-        loop {
-            match (x, y) {
-                (Some(ex), Some(ey)) if ex <= ey => {
-                    push(ex)?;
-                    x = ra.next()?;
-                }
-                (_, Some(ey)) => {
-                    push(ey)?;
-                    y = rb.next()?;
-                }
-                (Some(ex), None) => {
-                    push(ex)?;
-                    x = ra.next()?;
-                }
-                (None, None) => return Ok(()),
-            }
-        }
+/// Rewrites a run in memory or on disk (to spill it, or to load it).
+fn copy(r: &Run, spill: Option<&SpillDir>) -> io::Result<Run> {
+    let mut w = RunWriter::new(r.base, r.level, r.len, spill)?;
+    let mut rd = r.reader(0);
+    while let Some((b, e)) = rd.next()? {
+        w.push(b, e)?;
     }
-    let mut heap = BinaryHeap::new();
-    for (i, r) in readers.iter_mut().enumerate() {
-        if let Some(e) = r.next()? {
-            heap.push(std::cmp::Reverse((e, i)));
-        }
-    }
-    while let Some(std::cmp::Reverse((e, i))) = heap.pop() {
-        push(e)?;
-        if let Some(e) = readers[i].next()? {
-            heap.push(std::cmp::Reverse((e, i)));
-        }
-    }
-    Ok(())
-}
-
-/// Merges runs into one, in memory or (with `spill`) in files.
-fn merge_runs(runs: &[&Run], spill: Option<&SpillDir>) -> io::Result<Run> {
-    let n = runs.iter().map(|r| r.len()).sum();
-    let mut w = RunWriter::new(n, spill)?;
-    merge_into(runs, |e| w.push(e))?;
     w.finish()
 }
 
@@ -429,21 +455,24 @@ struct Band {
     delta: HashMap<u64, u32, PassThroughBuild>,
     /// Further ordinals for keys already in `delta` (only with verification on).
     more: Vec<(u64, u32)>,
-    /// Oldest first, with their level.
-    runs: Vec<(u32, Run)>,
+    /// Oldest first; together they hold the ordinals `0 .. frozen`.
+    runs: Vec<Run>,
+    /// Ordinals in runs (the delta holds `frozen ..`).
+    frozen: u32,
 }
 
 impl Band {
     fn lookup(&self, key48: u64, out: &mut Vec<u32>) -> io::Result<()> {
         if let Some(&o) = self.delta.get(&key48) {
             out.push(o);
-            for &(k, o) in &self.more {
-                if k == key48 {
-                    out.push(o);
-                }
-            }
+            out.extend(
+                self.more
+                    .iter()
+                    .filter(|(k, _)| *k == key48)
+                    .map(|(_, o)| *o),
+            );
         }
-        for (_, r) in &self.runs {
+        for r in &self.runs {
             r.lookup(key48, out)?;
         }
         Ok(())
@@ -462,28 +491,46 @@ impl Band {
         }
     }
 
-    /// Freezes the delta into a run and merges equal levels.
-    fn freeze(&mut self, spill: Option<&SpillDir>) -> io::Result<()> {
+    /// Freezes the delta into a run and merges equal levels, up to `max_run` entries.
+    fn freeze(&mut self, spill: Option<&SpillDir>, max_run: usize) -> io::Result<()> {
         if self.delta_len() == 0 {
             return Ok(());
         }
-        let mut entries: Vec<Entry> = self.delta.iter().map(|(&k, &o)| pack(k, o)).collect();
-        entries.extend(self.more.iter().map(|&(k, o)| pack(k, o)));
-        entries.sort_unstable();
-        let mut w = RunWriter::new(entries.len(), spill)?;
-        for e in entries {
-            w.push(e)?;
+        let base = self.frozen;
+        let mut entries: Vec<(usize, u64)> = Vec::with_capacity(self.delta_len());
+        for (&k, &o) in self
+            .delta
+            .iter()
+            .chain(self.more.iter().map(|(k, o)| (k, o)))
+        {
+            let rel = o.wrapping_sub(base);
+            if o < base || rel as usize >= MAX_RUN {
+                return Err(bad_data(format!(
+                    "band index: ordinal {o} outside the delta's range from {base}"
+                )));
+            }
+            entries.push((bucket_of(k), entry(k, rel)));
         }
-        self.runs.push((0, w.finish()?));
+        if entries.len() > MAX_RUN {
+            return Err(bad_data("band index: delta larger than a run".into()));
+        }
+        entries.sort_unstable();
+        let mut w = RunWriter::new(base, 0, entries.len(), spill)?;
+        for (b, e) in entries {
+            w.push(b, e)?;
+        }
+        let run = w.finish()?;
+        self.frozen = base + run.len as u32;
+        self.runs.push(run);
         self.delta.clear();
         self.more = Vec::new();
-        while self.runs.len() >= 2
-            && self.runs[self.runs.len() - 1].0 == self.runs[self.runs.len() - 2].0
-        {
-            let (lb, b) = self.runs.pop().expect("two runs");
-            let (_, a) = self.runs.pop().expect("two runs");
-            let merged = merge_runs(&[&a, &b], spill)?;
-            self.runs.push((lb + 1, merged));
+        while let [.., a, b] = &self.runs[..] {
+            if a.level != b.level || a.len + b.len > max_run {
+                break;
+            }
+            let merged = merge(a, b, spill)?;
+            self.runs.truncate(self.runs.len() - 2);
+            self.runs.push(merged);
         }
         Ok(())
     }
@@ -491,18 +538,20 @@ impl Band {
     fn memory_bytes(&self) -> usize {
         // hashbrown: buckets of (u64, u32) = 16 bytes plus one control byte, load <= 7/8.
         let delta = self.delta.capacity() * 8 / 7 * 17;
-        delta
-            + self.more.capacity() * 16
-            + self
-                .runs
-                .iter()
-                .map(|(_, r)| r.memory_bytes())
-                .sum::<usize>()
+        delta + self.more.capacity() * 16 + self.runs.iter().map(Run::memory_bytes).sum::<usize>()
     }
 
     fn len(&self) -> usize {
-        self.delta_len() + self.runs.iter().map(|(_, r)| r.len()).sum::<usize>()
+        self.delta_len() + self.runs.iter().map(|r| r.len).sum::<usize>()
     }
+}
+
+/// How a saved band is laid out (`band-NNN.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedBand {
+    /// (base, len, level) of each run, oldest first; run `i` is in `band-NNN-run-III.{entries,fence}`.
+    runs: Vec<(u32, usize, u32)>,
+    frozen: u32,
 }
 
 /// The banded index. See the module docs.
@@ -510,6 +559,8 @@ impl Band {
 pub struct BandIndex {
     bands: Vec<Band>,
     delta_cap: usize,
+    /// Largest run merges build ([`MAX_RUN`]; smaller in tests).
+    max_run: usize,
     spill_base: Option<PathBuf>,
     spill: Option<SpillDir>,
 }
@@ -526,6 +577,7 @@ impl BandIndex {
         BandIndex {
             bands,
             delta_cap: DELTA_CAP,
+            max_run: MAX_RUN,
             spill_base,
             spill: None,
         }
@@ -586,22 +638,26 @@ impl BandIndex {
             .collect()
     }
 
-    /// Inserts, for each kept document `(keys, ord)`, its key of every band. Bands are
-    /// processed in parallel; full deltas are frozen and merged (to disk once spilled).
+    /// Inserts, for each kept document `(keys, ord)`, its key of every band. Documents must
+    /// come in ordinal order, with no ordinal skipped. Bands are processed in parallel; full
+    /// deltas are frozen and merged (to disk once spilled).
     pub fn insert_batch(&mut self, docs: &[(&[u64], u32)]) -> io::Result<()> {
-        let cap = self.delta_cap;
+        let (cap, max_run) = (self.delta_cap, self.max_run);
         let spill = self.spill.as_ref();
         self.bands
             .par_iter_mut()
             .enumerate()
             .try_for_each(|(b, band)| {
+                // Every key goes in even if a freeze fails: the entries then stay in the delta
+                // (a failed freeze changes nothing), so answers stay exact, only memory grows.
+                let mut first_err = None;
                 for &(keys, ord) in docs {
                     band.insert(keys[b], ord);
-                    if band.delta_len() >= cap {
-                        band.freeze(spill)?;
+                    if band.delta_len() >= cap && first_err.is_none() {
+                        first_err = band.freeze(spill, max_run).err();
                     }
                 }
-                Ok(())
+                first_err.map_or(Ok(()), Err)
             })
     }
 
@@ -612,42 +668,54 @@ impl BandIndex {
             self.spill = Some(SpillDir::create(self.spill_base.as_deref(), "lsh")?);
         }
         self.delta_cap = delta_cap.max(1);
-        let spill = self.spill.as_ref();
         let cap = self.delta_cap;
+        let spill = self.spill.as_ref();
         self.bands.par_iter_mut().try_for_each(|band| {
             if band.delta.capacity() > cap && band.delta.len() <= cap {
                 band.delta.shrink_to(cap);
             }
-            for (_, run) in band.runs.iter_mut() {
-                if let Run::Mem(_) = run {
-                    let disk = merge_runs(&[&*run], spill)?;
-                    *run = disk;
+            for run in band.runs.iter_mut() {
+                if let Data::Mem(_) = run.data {
+                    *run = copy(run, spill)?;
                 }
             }
             Ok(())
         })
     }
 
-    /// Writes every band's entries, sorted, to `<dir>/band-NNN.{keys,hi}`.
+    /// Writes every band to `dir`: its runs as they are (`band-NNN-run-III.{entries,fence}`),
+    /// its delta (`band-NNN.delta`) and their layout (`band-NNN.json`).
     pub fn save(&self, dir: &Path) -> io::Result<()> {
         self.bands.par_iter().enumerate().try_for_each(|(b, band)| {
-            let mut delta: Vec<Entry> = band.delta.iter().map(|(&k, &o)| pack(k, o)).collect();
-            delta.extend(band.more.iter().map(|&(k, o)| pack(k, o)));
-            delta.sort_unstable();
-            let delta_run = Run::Mem(MemRun {
-                keys: delta.iter().map(|e| e.0).collect(),
-                hi: delta.iter().map(|e| e.1).collect(),
-            });
-            let mut runs: Vec<&Run> = band.runs.iter().map(|(_, r)| r).collect();
-            runs.push(&delta_run);
-            let mut keys = BufWriter::new(File::create(dir.join(format!("band-{b:03}.keys")))?);
-            let mut hi = BufWriter::new(File::create(dir.join(format!("band-{b:03}.hi")))?);
-            merge_into(&runs, |(k, h)| {
-                keys.write_all(&k.to_le_bytes())?;
-                hi.write_all(&h.to_le_bytes())
-            })?;
-            keys.flush()?;
-            hi.flush()
+            for (i, r) in band.runs.iter().enumerate() {
+                let mut w = BufWriter::new(File::create(
+                    dir.join(format!("band-{b:03}-run-{i:03}.entries")),
+                )?);
+                let mut rd = r.reader(0);
+                while let Some((_, e)) = rd.next()? {
+                    w.write_all(&e.to_le_bytes())?;
+                }
+                w.flush()?;
+                let fence: Vec<u8> = r.fence.iter().flat_map(|f| f.to_le_bytes()).collect();
+                fs::write(dir.join(format!("band-{b:03}-run-{i:03}.fence")), fence)?;
+            }
+            let mut w = BufWriter::new(File::create(dir.join(format!("band-{b:03}.delta")))?);
+            let mut delta: Vec<(u64, u32)> = band.delta.iter().map(|(&k, &o)| (k, o)).collect();
+            delta.extend(band.more.iter().copied());
+            delta.sort_unstable_by_key(|&(k, o)| (o, k));
+            for (k, o) in delta {
+                w.write_all(&k.to_le_bytes())?;
+                w.write_all(&o.to_le_bytes())?;
+            }
+            w.flush()?;
+            let layout = SavedBand {
+                runs: band.runs.iter().map(|r| (r.base, r.len, r.level)).collect(),
+                frozen: band.frozen,
+            };
+            fs::write(
+                dir.join(format!("band-{b:03}.json")),
+                serde_json::to_vec(&layout)?,
+            )
         })
     }
 
@@ -668,41 +736,57 @@ impl BandIndex {
             .par_iter_mut()
             .enumerate()
             .try_for_each(|(b, band)| {
-                let kp = dir.join(format!("band-{b:03}.keys"));
-                let hp = dir.join(format!("band-{b:03}.hi"));
-                let bad = |what: &str| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("band {b}: saved index {what}"),
-                    )
-                };
-                let n = (fs::metadata(&kp)?.len() / 8) as usize;
-                if !fs::metadata(&kp)?.len().is_multiple_of(8)
-                    || fs::metadata(&hp)?.len() != n as u64 * 2
-                {
-                    return Err(bad("files disagree"));
-                }
-                if n == 0 {
-                    return Ok(());
-                }
-                let mut kr = io::BufReader::new(File::open(&kp)?);
-                let mut hr = io::BufReader::new(File::open(&hp)?);
-                let mut w = RunWriter::new(n, spill)?;
-                let mut prev: Option<Entry> = None;
-                let (mut k, mut h) = ([0u8; 8], [0u8; 2]);
-                for _ in 0..n {
-                    kr.read_exact(&mut k)?;
-                    hr.read_exact(&mut h)?;
-                    let e = (u64::from_le_bytes(k), u16::from_le_bytes(h));
-                    if prev.is_some_and(|p| p > e) {
-                        return Err(bad("is not sorted"));
+                let layout: SavedBand =
+                    serde_json::from_slice(&fs::read(dir.join(format!("band-{b:03}.json")))?)?;
+                let mut next = 0u32;
+                for (i, &(base, len, level)) in layout.runs.iter().enumerate() {
+                    let fence: Vec<u32> =
+                        fs::read(dir.join(format!("band-{b:03}-run-{i:03}.fence")))?
+                            .chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect();
+                    if base != next
+                        || len > MAX_RUN
+                        || fence.len() != BUCKETS + 1
+                        || fence[BUCKETS] as usize != len
+                    {
+                        return Err(bad_data(format!("band {b}: saved run {i} is inconsistent")));
                     }
-                    prev = Some(e);
-                    w.push(e)?;
+                    let path = dir.join(format!("band-{b:03}-run-{i:03}.entries"));
+                    if fs::metadata(&path)?.len() != len as u64 * 8 {
+                        return Err(bad_data(format!(
+                            "band {b}: saved run {i} has the wrong size"
+                        )));
+                    }
+                    let mut r = BufReader::new(File::open(&path)?);
+                    let mut w = RunWriter::new(base, level, len, spill)?;
+                    let mut raw = [0u8; 8];
+                    let mut bucket = 0;
+                    for j in 0..len {
+                        while fence[bucket + 1] as usize <= j {
+                            bucket += 1;
+                        }
+                        r.read_exact(&mut raw)?;
+                        w.push(bucket, u64::from_le_bytes(raw))?;
+                    }
+                    band.runs.push(w.finish()?);
+                    next = base + len as u32;
                 }
-                // One run, at the level the binary counter would have given it.
-                band.runs
-                    .push((usize::BITS - (n / DELTA_CAP).leading_zeros(), w.finish()?));
+                if next != layout.frozen {
+                    return Err(bad_data(format!(
+                        "band {b}: saved runs do not reach the delta"
+                    )));
+                }
+                band.frozen = next;
+                let raw = fs::read(dir.join(format!("band-{b:03}.delta")))?;
+                if !raw.len().is_multiple_of(12) {
+                    return Err(bad_data(format!("band {b}: saved delta is truncated")));
+                }
+                for c in raw.chunks_exact(12) {
+                    let k = u64::from_le_bytes(read8(c));
+                    let o = u32::from_le_bytes([c[8], c[9], c[10], c[11]]);
+                    band.insert(k, o);
+                }
                 Ok(())
             })?;
         Ok(idx)
@@ -740,9 +824,15 @@ mod tests {
     }
 
     #[test]
-    fn pack_round_trip() {
-        for ord in [0u32, 1, 0xffff, 0x10000, 0xdead_beef, u32::MAX] {
-            assert_eq!(ord_of(pack(0xabc_def0_1234, ord)), ord);
+    fn entry_round_trip() {
+        for (key, rel) in [
+            (0xabc_def0_1234u64, 0u32),
+            (0xffff_ffff_ffff, (1 << 24) - 1),
+            (1 << 40, 7),
+        ] {
+            let e = entry(key, rel);
+            assert_eq!(rel_of(e), rel);
+            assert_eq!(key_of(bucket_of(key), e), key);
         }
     }
 
@@ -838,6 +928,26 @@ mod tests {
         let hits = spilled.lookup_batch(&batch_keys).expect("batch");
         assert_eq!(hits[0].len(), 50);
         assert_eq!(hits[0][7], (7, 7));
+    }
+
+    #[test]
+    fn runs_stop_merging_at_the_size_limit() {
+        let n = 60_000;
+        let mut mem = BandIndex::new(3, None);
+        let docs = fill(&mut mem, n);
+        let expect = answers(&mem, &docs);
+        let mut sealed = BandIndex::new(3, None);
+        sealed.max_run = 20_000;
+        fill(&mut sealed, n);
+        // Per band: runs of 16384 (two deltas, sealed), 16384, 16384 and 8192 entries.
+        assert_eq!(sealed.runs(), 12);
+        assert!(sealed
+            .bands
+            .iter()
+            .all(|b| b.runs.iter().all(|r| r.len <= 20_000)));
+        assert_eq!(answers(&sealed, &docs), expect);
+        sealed.spill(1000).expect("spill");
+        assert_eq!(answers(&sealed, &docs), expect);
     }
 
     #[test]

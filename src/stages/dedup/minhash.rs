@@ -12,10 +12,14 @@
 //! depend on batch size, threads or spilling, and running the output through the stage again
 //! removes nothing.
 //!
-//! Memory: the index holds `bands × 10` bytes per kept document (see [`lsh`](super::lsh)),
-//! the id store 8 bytes plus the id's length, and with verification on the signature store
-//! `bands × rows × 4` bytes. Past `memory_budget_mb` the stores and the index move to disk
-//! (about 1.3 bytes per band entry stay in memory for the Bloom filters and block samples).
+//! Memory per kept document: the index `bands × 8` bytes (112 by default; see
+//! [`lsh`](super::lsh)), the id store 8 bytes plus the id's length, and with verification on
+//! the signature store `bands × rows × 4` bytes; plus a fixed ~0.3 MiB per band for the
+//! index's insert buffers. Documents found to be duplicates cost nothing. Once the total
+//! passes `memory_budget_mb`, the stores and the index move to disk and the run goes on with
+//! the same result; what stays in memory then is about 1.3 bytes per band entry (Bloom
+//! filters and block samples, ~18 bytes per kept document with 14 bands), so the budget is
+//! the point where spilling starts, not a hard cap.
 
 use std::fs;
 use std::io;
@@ -77,7 +81,8 @@ pub struct MinhashDedupConfig {
     #[schemars(range(min = 0.0, max = 1.0))]
     pub verify_threshold: Option<f64>,
     /// Memory (MiB) for the index and stores; past it they move to disk and the run goes on
-    /// with the same result. 0 spills from the start.
+    /// with the same result (about 18 bytes per kept document stay in memory). 0 spills from
+    /// the start.
     #[serde(default = "default_memory_budget_mb")]
     pub memory_budget_mb: u64,
     /// Directory for spill files (a private subdirectory is made and removed); default: the
@@ -214,6 +219,15 @@ impl MinhashDedup {
         self.index.memory_bytes()
             + self.ids.memory_bytes()
             + self.sigs.as_ref().map_or(0, RecordStore::memory_bytes)
+    }
+
+    /// Bytes in memory of (the index, the id store, the signature store).
+    pub fn memory_breakdown(&self) -> (usize, usize, usize) {
+        (
+            self.index.memory_bytes(),
+            self.ids.memory_bytes(),
+            self.sigs.as_ref().map_or(0, RecordStore::memory_bytes),
+        )
     }
 
     /// True once the index lives on disk.
@@ -426,15 +440,7 @@ impl Stateful for MinhashDedup {
     }
 
     fn save_state(&self, dir: &Path) -> io::Result<()> {
-        let meta = Meta {
-            format: 1,
-            ngram: self.cfg.ngram,
-            bands: self.cfg.bands,
-            rows: self.cfg.rows,
-            seed: self.cfg.seed,
-            verify: self.sigs.is_some(),
-            kept: self.kept,
-        };
+        let meta = self.meta_now();
         self.index.save(dir)?;
         self.ids.save(dir, "ids")?;
         if let Some(s) = &self.sigs {
@@ -472,7 +478,7 @@ impl Stateful for MinhashDedup {
         }
         // Straight to disk when the saved entries alone exceed the budget.
         let entries = meta.kept as usize * self.cfg.bands;
-        let spilled = entries.saturating_mul(10) > self.budget();
+        let spilled = entries.saturating_mul(8) > self.budget();
         let cap = self.spilled_delta_cap();
         self.index = BandIndex::load(
             dir,

@@ -10,7 +10,8 @@ use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::{
-    char_len, count_sentences, is_py_space, py_splitlines, py_strip, remember_words, split_sentences, split_words,
+    char_len, count_sentences, is_py_space, py_splitlines, py_strip, remember_words, split_sentences,
+    split_words_cached, words,
 };
 
 fn yes() -> bool {
@@ -184,14 +185,32 @@ impl Filter for C4 {
         let mut tokens: Vec<(usize, usize)> = Vec::new();
         let mut lower = String::new();
         let mut sentences: u64 = 0;
+        // The words of the whole text, when sentences are counted per line.
+        let mut all: Vec<&str> = Vec::new();
+        if c.split_paragraph && c.min_num_sentences.is_some() {
+            split_words_cached(text, &mut all);
+        }
+        let base = text.as_ptr() as usize;
+        let mut wi = 0;
         for raw in &units {
             let line = py_strip(raw);
             let mut n_words = 0u64;
             let mut too_long = false;
-            for w in line.split(is_py_space).filter(|w| !w.is_empty()) {
-                n_words += 1;
-                if c.max_word_length.is_some_and(|m| char_len(w) as u64 > m) {
-                    too_long = true;
+            if line.is_ascii() {
+                // Python's whitespace in ASCII: \t \n \v \f \r, U+001C..U+001F and space.
+                let is_sp = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
+                for w in line.as_bytes().split(is_sp).filter(|w| !w.is_empty()) {
+                    n_words += 1;
+                    if c.max_word_length.is_some_and(|m| w.len() as u64 > m) {
+                        too_long = true;
+                    }
+                }
+            } else {
+                for w in line.split(is_py_space).filter(|w| !w.is_empty()) {
+                    n_words += 1;
+                    if c.max_word_length.is_some_and(|m| char_len(w) as u64 > m) {
+                        too_long = true;
+                    }
                 }
             }
             if too_long {
@@ -226,14 +245,32 @@ impl Filter for C4 {
             }
             if c.min_num_sentences.is_some() {
                 if c.split_paragraph {
-                    let mut w = Vec::new();
-                    split_words(&line, &mut w);
-                    sentences += count_sentences(&w) as u64;
-                    kept_tokens.push(w.len());
+                    let owned;
+                    let line_words: &[&str] = match &line {
+                        Cow::Borrowed(l) => {
+                            // Lines end at whitespace, so a line's words are the text's words
+                            // that lie inside it.
+                            let (ls, le) = (l.as_ptr() as usize - base, l.as_ptr() as usize - base + l.len());
+                            while wi < all.len() && all[wi].as_ptr() as usize - base < ls {
+                                wi += 1;
+                            }
+                            let mut j = wi;
+                            while j < all.len() && all[j].as_ptr() as usize - base + all[j].len() <= le {
+                                j += 1;
+                            }
+                            &all[wi..j]
+                        }
+                        Cow::Owned(l) => {
+                            owned = words(l);
+                            &owned
+                        }
+                    };
+                    sentences += count_sentences(line_words) as u64;
+                    kept_tokens.push(line_words.len());
                     // Kept lines are stripped and joined by '\n', so the words of the new text
                     // are the words of its lines, in order.
-                    let base = line.as_ptr() as usize;
-                    tokens.extend(w.iter().map(|t| (t.as_ptr() as usize - base, t.as_ptr() as usize - base + t.len())));
+                    let lb = line.as_ptr() as usize;
+                    tokens.extend(line_words.iter().map(|t| (t.as_ptr() as usize - lb, t.as_ptr() as usize - lb + t.len())));
                 } else {
                     sentences += 1;
                 }

@@ -175,6 +175,8 @@ pub struct GopherQualityStats {
 pub struct GopherQuality {
     cfg: GopherQualityConfig,
     max_stop_len: usize,
+    /// First bytes of the stop words, to skip most words at once.
+    stop_first: Vec<u8>,
 }
 
 /// `a / b`, or 0 when `b` is 0 (datatrove divides by zero there; we keep the document going).
@@ -194,7 +196,8 @@ impl GopherQuality {
         let mut seen = std::collections::HashSet::new();
         cfg.stop_words.retain(|w| seen.insert(w.clone()));
         let max_stop_len = cfg.stop_words.iter().map(|s| s.len()).max().unwrap_or(0);
-        GopherQuality { cfg, max_stop_len }
+        let stop_first = cfg.stop_words.iter().filter_map(|w| w.as_bytes().first().copied()).collect();
+        GopherQuality { cfg, max_stop_len, stop_first }
     }
 
     /// Computes every statistic the checks use.
@@ -208,19 +211,31 @@ impl GopherQuality {
         let mut stop_seen: u64 = 0;
         let mut extra_stop: Vec<&str> = Vec::new();
         for w in &words {
-            let ascii = w.is_ascii();
-            let sym = if ascii { w.bytes().all(|b| !b.is_ascii_alphanumeric() && b != b' ') } else { is_symbol_word(w) };
+            // One pass over the bytes: letters and digits make a word, letters count as alpha;
+            // a non-ASCII byte sends the word to the Unicode tables.
+            let (mut ascii, mut alnum, mut has_alpha) = (true, false, false);
+            for &b in w.as_bytes() {
+                if b >= 0x80 {
+                    ascii = false;
+                    break;
+                }
+                alnum |= b.is_ascii_alphanumeric();
+                has_alpha |= b.is_ascii_alphabetic();
+            }
+            let sym = if ascii { !alnum } else { is_symbol_word(w) };
             if !sym {
                 n_words += 1;
                 word_chars += if ascii { w.len() } else { char_len(w) };
             }
-            let has_alpha = if ascii { w.bytes().any(|b| b.is_ascii_alphabetic()) } else { w.chars().any(is_py_alpha) };
+            if !ascii {
+                has_alpha = w.chars().any(is_py_alpha);
+            }
             if has_alpha {
                 alpha += 1;
             }
-            if w.len() <= self.max_stop_len {
+            if w.len() <= self.max_stop_len && self.stop_first.contains(&w.as_bytes()[0]) {
                 for (k, sw) in self.cfg.stop_words.iter().enumerate() {
-                    if sw == w {
+                    if sw.len() == w.len() && sw == w {
                         if k < 64 {
                             stop_seen |= 1 << k;
                         } else if !extra_stop.contains(w) {
@@ -230,8 +245,25 @@ impl GopherQuality {
                 }
             }
         }
-        let hashes = text.bytes().filter(|&b| b == b'#').count();
-        let ellipses = text.matches("...").count() + text.matches('…').count();
+        // `#`, and `...` (non-overlapping, as Python's `str.count`) and `…`, in one pass.
+        let (mut hashes, mut ellipses, mut dots) = (0usize, 0usize, 0usize);
+        let tb = text.as_bytes();
+        for (i, &b) in tb.iter().enumerate() {
+            match b {
+                b'#' => hashes += 1,
+                b'.' => {
+                    dots += 1;
+                    if dots == 3 {
+                        ellipses += 1;
+                        dots = 0;
+                    }
+                    continue;
+                }
+                0xE2 if tb.get(i + 1) == Some(&0x80) && tb.get(i + 2) == Some(&0xA6) => ellipses += 1,
+                _ => {}
+            }
+            dots = 0;
+        }
         let mut n_lines = 0;
         let mut bullets = 0;
         let mut end_ellipsis = 0;

@@ -155,7 +155,7 @@ impl std::hash::Hasher for StrHasher {
 
 /// datatrove's `find_duplicates`: (elements equal to an earlier one, their characters).
 pub fn find_duplicates<'a>(items: impl IntoIterator<Item = &'a str>) -> (usize, usize) {
-    let mut seen: FxSet<'a> = FxSet::default();
+    let mut seen: FxSet<'a> = FxSet::with_capacity_and_hasher(64, Default::default());
     let (mut n, mut chars) = (0, 0);
     for x in items {
         if !seen.insert(x) {
@@ -218,11 +218,10 @@ struct Scratch {
     off: Vec<u32>,
     /// Prefix polynomial hash over word hashes (identity of a word sequence).
     seq_prefix: Vec<u64>,
-    /// Prefix polynomial hash over the bytes in `buf` at each word start, its power, and the
-    /// inverse of that power (identity of a concatenation).
+    /// Prefix polynomial hash over the bytes in `buf` at each word start, and the powers of
+    /// the base by byte length (identity of a concatenation).
     cat_prefix: Vec<u64>,
     cat_pow: Vec<u64>,
-    cat_pow_inv: Vec<u64>,
     /// Prefix sums of characters per word.
     chars: Vec<u64>,
 }
@@ -233,15 +232,6 @@ thread_local! {
 
 const SEQ_BASE: u64 = 0x9E37_79B9_7F4A_7C15; // odd
 const CAT_BASE: u64 = 0x0000_0100_0000_01B3; // FNV prime, odd
-
-/// Inverse of odd `a` modulo 2^64 (Newton's iteration).
-fn inv_odd(a: u64) -> u64 {
-    let mut x = a; // correct to 3 bits for odd a
-    for _ in 0..5 {
-        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
-    }
-    x
-}
 
 fn wpow(mut b: u64, mut e: u64) -> u64 {
     let mut r = 1u64;
@@ -264,42 +254,50 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl Scratch {
-    fn prepare(&mut self, words: &[&str]) {
+    /// Builds the per-document arrays for n-grams of up to `max_n` words.
+    fn prepare(&mut self, words: &[&str], max_n: usize) {
         let w = words.len();
         self.buf.clear();
         self.off.clear();
-        self.seq_prefix.clear();
-        self.cat_prefix.clear();
-        self.cat_pow.clear();
-        self.cat_pow_inv.clear();
         self.chars.clear();
-        let (mut sp, mut cp, mut pw, mut ch) = (0u64, 0u64, 1u64, 0u64);
-        self.seq_prefix.push(sp);
-        self.cat_prefix.push(cp);
-        self.cat_pow.push(pw);
-        self.cat_pow_inv.push(1);
+        let mut ch = 0u64;
         self.chars.push(ch);
+        let mut max_word = 0;
         for word in words {
             self.off.push(self.buf.len() as u32);
             self.buf.extend_from_slice(word.as_bytes());
-            let (cp0, pw0) = (cp, pw);
-            let mut chars = 0u64;
-            for &b in word.as_bytes() {
-                cp = cp.wrapping_mul(CAT_BASE).wrapping_add(b as u64 + 1);
-                pw = pw.wrapping_mul(CAT_BASE);
-                chars += ((b as i8) >= -0x40) as u64;
-            }
-            // The word's own hash: its bytes, and its length so that boundaries count.
-            let own = cp.wrapping_sub(cp0.wrapping_mul(pw.wrapping_mul(inv_odd(pw0))));
-            sp = sp.wrapping_mul(SEQ_BASE).wrapping_add(mix(own ^ (word.len() as u64).rotate_left(48)));
-            self.seq_prefix.push(sp);
-            self.cat_prefix.push(cp);
-            self.cat_pow.push(pw);
-            self.cat_pow_inv.push(inv_odd(pw));
-            ch += chars;
+            max_word = max_word.max(word.len());
+            ch += if word.is_ascii() { word.len() as u64 } else { char_len(word) as u64 };
             self.chars.push(ch);
         }
         self.off.push(self.buf.len() as u32);
+        // Powers of the base for every byte length an n-gram (or a word) can have.
+        let n = max_n.clamp(1, w.max(1));
+        let mut max_len = max_word;
+        for i in 0..w.saturating_sub(n - 1) {
+            max_len = max_len.max((self.off[i + n] - self.off[i]) as usize);
+        }
+        self.cat_pow.clear();
+        let mut pw = 1u64;
+        for _ in 0..=max_len {
+            self.cat_pow.push(pw);
+            pw = pw.wrapping_mul(CAT_BASE);
+        }
+        // Each word's own polynomial hash (independent chains, so they overlap), chained into
+        // prefix hashes of the concatenation and of the word sequence.
+        self.seq_prefix.clear();
+        self.cat_prefix.clear();
+        let (mut cp, mut sp) = (0u64, 0u64);
+        self.cat_prefix.push(cp);
+        self.seq_prefix.push(sp);
+        for k in 0..w {
+            let bytes = &self.buf[self.off[k] as usize..self.off[k + 1] as usize];
+            let own = bytes.iter().fold(0u64, |h, &b| h.wrapping_mul(CAT_BASE).wrapping_add(b as u64 + 1));
+            cp = cp.wrapping_mul(self.cat_pow[bytes.len()]).wrapping_add(own);
+            self.cat_prefix.push(cp);
+            sp = sp.wrapping_mul(SEQ_BASE).wrapping_add(mix(own ^ (bytes.len() as u64).rotate_left(48)));
+            self.seq_prefix.push(sp);
+        }
         let cap = (2 * w.max(4)).next_power_of_two();
         if self.table.len() != cap {
             self.table.clear();
@@ -308,6 +306,20 @@ impl Scratch {
             self.counts.resize(cap, 0);
             self.gen = 0;
         }
+    }
+
+    /// Polynomial hash of the bytes of words `i..i+n` (their concatenation).
+    #[inline]
+    fn cat_hash_raw(&self, i: usize, n: usize) -> u64 {
+        let j = i + n;
+        let len = (self.off[j] - self.off[i]) as usize;
+        self.cat_prefix[j].wrapping_sub(self.cat_prefix[i].wrapping_mul(self.cat_pow[len]))
+    }
+
+    /// The largest characters-plus-spaces of any n-gram: a bound on the top n-gram's length.
+    fn max_ngram_chars(&self, n: usize) -> u64 {
+        let m = self.off.len() - n;
+        (0..m).map(|i| self.span_chars(i, n)).max().unwrap_or(0) + n as u64 - 1
     }
 
     /// Empties the table (by moving to a new generation).
@@ -322,13 +334,6 @@ impl Scratch {
     #[inline]
     fn seq_hash(&self, i: usize, n: usize, base_pow_n: u64) -> u64 {
         self.seq_prefix[i + n].wrapping_sub(self.seq_prefix[i].wrapping_mul(base_pow_n))
-    }
-
-    #[inline]
-    fn cat_hash(&self, i: usize, n: usize) -> u64 {
-        let j = i + n;
-        let shift = self.cat_pow[j].wrapping_mul(self.cat_pow_inv[i]);
-        mix(self.cat_prefix[j].wrapping_sub(self.cat_prefix[i].wrapping_mul(shift)))
     }
 
     #[inline]
@@ -349,7 +354,7 @@ impl Scratch {
 
     /// datatrove's `find_top_duplicate` over the word n-grams: characters of the most frequent
     /// n-gram joined by spaces, times its count. Ties go to the n-gram seen first.
-    fn top_ngram_chars(&mut self, n: usize) -> u64 {
+    fn top_ngram_chars(&mut self, n: usize) -> (u64, u32) {
         let m = self.off.len() - n; // words + 1 - n
         self.reset_table();
         let gen = self.gen;
@@ -383,7 +388,7 @@ impl Scratch {
                 k = (k + 1) & mask;
             }
         }
-        (self.span_chars(best_pos, n) + n as u64 - 1) * best_count as u64
+        ((self.span_chars(best_pos, n) + n as u64 - 1) * best_count as u64, best_count)
     }
 
     /// datatrove's `find_all_duplicate`: characters of n-grams (words concatenated) equal to
@@ -401,12 +406,14 @@ impl Scratch {
         table.clear();
         table.resize(self.table.len(), 0u64);
         let mask = table.len() - 1;
+        let shift = 64 - table.len().trailing_zeros();
         let mut repeated = 0u64;
         let mut i = 0;
         while i < m {
-            let h = self.cat_hash(i, n);
-            let tag = (h >> 32) | 1;
-            let mut k = (h as usize) & mask;
+            // The high bits of a polynomial hash mix every byte: they pick the slot.
+            let h = self.cat_hash_raw(i, n);
+            let tag = (h & 0xffff_ffff) | 1;
+            let mut k = (h >> shift) as usize;
             let mut found = false;
             loop {
                 let slot = table[k];
@@ -496,14 +503,29 @@ impl GopherRepetition {
 
         let mut words = Vec::with_capacity(text.len() / 5 + 1);
         split_words_cached(text, &mut words);
+        let max_n = c.top_n_grams.iter().chain(&c.dup_n_grams).map(|t| t.n).max().unwrap_or(1);
+        let exact = ev.signals.is_some();
         let stop = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            s.prepare(&words);
+            s.prepare(&words, max_n);
+            // (n, count of the most frequent n-gram), for bounds on longer n-grams.
+            let mut max_counts: Vec<(usize, u32)> = Vec::new();
             for (t, (reason, signal)) in c.top_n_grams.iter().zip(&self.top_keys) {
                 if t.n == 0 || words.len() < t.n {
                     continue;
                 }
-                let v = s.top_ngram_chars(t.n);
+                // An n-gram occurs at most as often as its k-word prefix (k < n), so its count
+                // times the longest n-gram bounds the statistic: skip the count when the bound
+                // passes (unless the exact value is wanted as a signal).
+                let prefix_count = max_counts.iter().filter(|&&(k, _)| k < t.n).max_by_key(|&&(k, _)| k);
+                if let (false, Some(&(_, mc))) = (exact, prefix_count) {
+                    let bound = s.max_ngram_chars(t.n) * mc as u64;
+                    if bound as f64 / text_chars as f64 <= t.max_frac {
+                        continue;
+                    }
+                }
+                let (v, mc) = s.top_ngram_chars(t.n);
+                max_counts.push((t.n, mc));
                 if ev.test(signal, v as f64 / text_chars as f64, Some(t.max_frac), reason) {
                     return true;
                 }
