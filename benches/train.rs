@@ -162,7 +162,9 @@ fn breakdown(cfg: &GptConfig, b: usize) {
         "layernorm bwd".into(),
         (2.0 * l + 1.0)
             * ms(&mut || {
-                kernels::layernorm_bwd(&x, &ones, &mean, &rstd, &dy, &mut dx, &mut dg, &mut dbb, c, false)
+                kernels::layernorm_bwd(
+                    &x, &ones, &mean, &rstd, &dy, &mut dx, &mut dg, &mut dbb, c, false,
+                )
             }),
     ));
     let sh = AttShape {

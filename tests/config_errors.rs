@@ -26,7 +26,7 @@ fn unknown_top_level_key() {
     assert_error(
         "unknown_key.yaml",
         &[
-            "fixtures/bad_configs/unknown_key.yaml:4:1: unknown key \"stage\" (did you mean \"stages\"?); known keys: input, stages, output, run",
+            "fixtures/bad_configs/unknown_key.yaml:4:1: unknown key \"stage\" (did you mean \"stages\"?); known keys: input, stages, output, run, train",
             "1 problem in fixtures/bad_configs/unknown_key.yaml",
         ],
     );
@@ -168,7 +168,7 @@ fn many_problems_are_all_reported_in_file_order() {
             "fixtures/bad_configs/many_problems.yaml:20:3: output: unknown key \"compresion\" (did you mean \"compression\"?); known keys: dir, shard_max_bytes, shard_max_docs, row_group_docs, row_group_bytes, compression, zstd_level, write_dropped, write_signals, partition_by, report",
             "fixtures/bad_configs/many_problems.yaml:22:15: run.batch_size: must be at least 1, found 0",
             "fixtures/bad_configs/many_problems.yaml:23:12: run.threads: expected an integer, found a string \"four\"",
-            "fixtures/bad_configs/many_problems.yaml:24:1: unknown key \"verbose\"; known keys: input, stages, output, run",
+            "fixtures/bad_configs/many_problems.yaml:24:1: unknown key \"verbose\"; known keys: input, stages, output, run, train",
             "13 problems in fixtures/bad_configs/many_problems.yaml",
         ],
     );

@@ -173,7 +173,11 @@ fn assert_same_grads(m: &Gpt, a: &[Vec<f64>], b: &[Vec<f64>], tol: f64, what: &s
     for ((p, x), y) in m.params.iter().zip(a).zip(b) {
         let scale = y.iter().fold(1e-12f64, |s, v| s.max(v.abs()));
         let worst = x.iter().zip(y).fold(0f64, |w, (u, v)| w.max((u - v).abs()));
-        assert!(worst / scale < tol, "{what}: {}: max diff {worst} (scale {scale})", p.name);
+        assert!(
+            worst / scale < tol,
+            "{what}: {}: max diff {worst} (scale {scale})",
+            p.name
+        );
     }
 }
 
@@ -181,12 +185,19 @@ fn assert_same_grads(m: &Gpt, a: &[Vec<f64>], b: &[Vec<f64>], tol: f64, what: &s
 fn fused_paths_match_candle_autograd() {
     // f64 so the comparison is about the math, not rounding; dropout on, so the masks must
     // agree too; more than one 64-row attention block.
-    let cfg = GptConfig { seq_len: 70, dropout: 0.1, ..tiny(29) };
+    let cfg = GptConfig {
+        seq_len: 70,
+        dropout: 0.1,
+        ..tiny(29)
+    };
     let mut m = Gpt::new(cfg, 11, &Device::Cpu, DType::F64).unwrap();
     let batch = random_batch(2, 70, 29, 4);
     let mode = Mode::Train { dropout_seed: 7 };
     let grads_of = |m: &Gpt, store: candle_core::backprop::GradStore| -> Vec<Vec<f64>> {
-        m.params.iter().map(|p| flat(store.get(p.var.as_tensor()).unwrap())).collect()
+        m.params
+            .iter()
+            .map(|p| flat(store.get(p.var.as_tensor()).unwrap()))
+            .collect()
     };
     // 1. candle's backward over the fused custom ops.
     let op_loss = m.loss(&batch, mode).unwrap();
@@ -728,12 +739,26 @@ fn cli_trains_from_a_train_file_and_generates() {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_corpusforge");
-    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&file).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["train", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("trained 6/6 steps"), "{stdout}");
     let records = metrics::read(&tmp.path().join("run/metrics.jsonl")).unwrap();
-    assert_eq!(records.iter().filter(|r| matches!(r, Record::Eval { .. })).count(), 3);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| matches!(r, Record::Eval { .. }))
+            .count(),
+        3
+    );
 
     let out = std::process::Command::new(bin)
         .args(["generate", "--checkpoint"])
@@ -742,13 +767,24 @@ fn cli_trains_from_a_train_file_and_generates() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("t1 t2"), "{stdout}");
 
     // A bad train file exits with the config code and names the file.
     std::fs::write(&file, "data: data\nmax_steps: 0\n").unwrap();
-    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&file).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["train", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("TRAIN.yaml") && stderr.contains("max_steps"), "{stderr}");
+    assert!(
+        stderr.contains("TRAIN.yaml") && stderr.contains("max_steps"),
+        "{stderr}"
+    );
 }

@@ -736,9 +736,16 @@ fn tokenizer_report(
     let count_of = |id: u32| counts.get(id as usize).copied().unwrap_or(0);
     let entry = |id: u32, text: String| TokenEntry { id, bytes: text.len() as u64, text, count: count_of(id) };
     let mut longest: Vec<TokenEntry> = Vec::new();
-    if tok.is_some() {
-        let mut all: Vec<(usize, u32, String)> =
-            (0..vocab_size as u32).map(|id| { let s = decode(id); (s.len(), id, s) }).collect();
+    if let Some(t) = &tok {
+        // Special tokens (`<|endoftext|>`) are not text the model learned to merge.
+        let added = t.get_added_tokens_decoder();
+        let mut all: Vec<(usize, u32, String)> = (0..vocab_size as u32)
+            .filter(|id| !added.contains_key(id))
+            .map(|id| {
+                let s = decode(id);
+                (s.len(), id, s)
+            })
+            .collect();
         all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         longest = all.into_iter().take(15).map(|(_, id, s)| entry(id, s)).collect();
     }

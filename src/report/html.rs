@@ -125,10 +125,10 @@ svg .tk { fill: var(--muted); font-size: 10.5px; }
 svg .al { fill: var(--muted); font-size: 11px; }
 svg .vl { fill: var(--fg); font-size: 10.5px; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px 4px 0; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px 4px 0; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 th { color: var(--muted); font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.wide { overflow-x: auto; }
+.wide { overflow-x: auto; } .wide table { max-width: 100%; }
 pre.snip { white-space: pre-wrap; word-break: break-word; background: var(--soft); border-left: 3px solid var(--line); margin: 4px 0 10px; padding: 6px 10px; font-size: 12px; max-height: 12em; overflow: hidden; }
 .ex { margin: 6px 0 14px; }
 .ex .meta { color: var(--muted); font-size: 12px; word-break: break-all; }
@@ -354,7 +354,7 @@ pub fn coarsen(edges: &[f64], counts: &[&[u64]], max_bins: usize) -> (Vec<f64>, 
 }
 
 /// Most bins of a log-spaced histogram on the page.
-const MAX_LOG_BINS: usize = 32;
+const MAX_LOG_BINS: usize = 24;
 
 fn noise_fmt(unit: &str) -> fn(f64) -> String {
     if unit == "ratio" {
@@ -745,8 +745,9 @@ fn duplicates_section(p: &mut Page, r: &Report) {
         ("largest cluster", fmt_int(d.largest)),
     ]));
     if d.clusters > 0 {
-        let rows: Vec<BarRow> = d
-            .size_histogram
+        // Bins up to the largest cluster's.
+        let shown = d.size_histogram.iter().rposition(|b| b.clusters > 0).map_or(0, |i| i + 1);
+        let rows: Vec<BarRow> = d.size_histogram[..shown]
             .iter()
             .map(|b| BarRow {
                 label: format!("size {}", b.label),

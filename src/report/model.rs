@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The quality report of one run's output directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
-    /// Version of this layout (see [`SCHEMA_VERSION`]).
+    /// Version of this layout (1; bumped only when a field changes meaning or goes away).
     pub schema_version: u32,
     /// Always `corpusforge`.
     pub tool: String,

@@ -112,9 +112,15 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     ticks
 }
 
+/// Cuts a long label with an ellipsis: paths keep their end (the file name), other labels
+/// their start.
 fn truncate_label(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    let n = s.chars().count();
+    if n <= max {
         s.to_string()
+    } else if s.contains('/') {
+        let keep: String = s.chars().skip(n - max.saturating_sub(1)).collect();
+        format!("…{keep}")
     } else {
         let keep: String = s.chars().take(max.saturating_sub(1)).collect();
         format!("{keep}…")
@@ -559,5 +565,7 @@ mod tests {
         let l = lines("l", "l", &[Line { name: "a", color: "#000", points: vec![(1.0, 2.0), (10.0, 3.0)], dashed: false }], "x", "y", true, false);
         assert!(l.contains("<polyline"));
         assert!(empty("e", "e", "why").contains("why"));
+        assert_eq!(truncate_label("/a/b/c/file.txt", 9), "…file.txt");
+        assert_eq!(truncate_label("abcdefgh", 5), "abcd…");
     }
 }

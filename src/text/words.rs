@@ -66,19 +66,35 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     let mut i = 0;
     let mut start: Option<usize> = None;
     while i < bytes.len() {
-        let b = bytes[i];
-        let (is_space, len) = match ASCII_CLASS[b as usize] {
-            0 => {
-                // A run of ordinary ASCII bytes: skip it at once.
+        // Eight bytes at a time: flag bytes below 0x21 (ASCII spaces, and other controls) and
+        // bytes from 0x80 (non-ASCII). Flags may be false positives (the subtraction borrows
+        // into the next byte); the class table decides.
+        if let Some(chunk8) = bytes.get(i..i + 8) {
+            let x = u64::from_le_bytes([
+                chunk8[0], chunk8[1], chunk8[2], chunk8[3], chunk8[4], chunk8[5], chunk8[6], chunk8[7],
+            ]);
+            const ONES: u64 = 0x0101_0101_0101_0101;
+            const HIGHS: u64 = 0x8080_8080_8080_8080;
+            let flags = (x.wrapping_sub(ONES * 0x21) & !x & HIGHS) | (x & HIGHS);
+            if flags == 0 {
                 if start.is_none() {
                     start = Some(i);
                 }
-                i += 1;
-                while i < bytes.len() && ASCII_CLASS[bytes[i] as usize] == 0 {
-                    i += 1;
-                }
+                i += 8;
                 continue;
             }
+            // Ordinary bytes before the first flagged one.
+            let skip = (flags.trailing_zeros() / 8) as usize;
+            if skip > 0 {
+                if start.is_none() {
+                    start = Some(i);
+                }
+                i += skip;
+            }
+        }
+        let b = bytes[i];
+        let (is_space, len) = match ASCII_CLASS[b as usize] {
+            0 => (false, 1),
             1 => (true, 1),
             _ => {
                 // `i` is on a char boundary: a non-ASCII lead byte.
@@ -311,7 +327,7 @@ fn bloom_bit(s: &str) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize % BLOOM_BITS
 }
 
-#[inline]
+#[inline(always)]
 fn special(sp: Option<&Specials>, s: &str) -> Option<&'static [&'static str]> {
     let sp = sp?;
     if s.len() > sp.max_len || s.is_empty() {
@@ -321,6 +337,11 @@ fn special(sp: Option<&Specials>, s: &str) -> Option<&'static [&'static str]> {
     if sp.bloom[bit / 64] & (1 << (bit % 64)) == 0 {
         return None;
     }
+    special_slow(sp, s)
+}
+
+#[inline(never)]
+fn special_slow(sp: &Specials, s: &str) -> Option<&'static [&'static str]> {
     sp.map.get(s).copied()
 }
 

@@ -87,7 +87,11 @@ pub fn forward_backward<T: Real + WithDType>(
 }
 
 /// The mean loss of `batch` without dropout or gradients (evaluation).
-pub fn forward_loss<T: Real + WithDType>(model: &Gpt, batch: &Batch, ws: &mut Workspace<T>) -> Result<f64> {
+pub fn forward_loss<T: Real + WithDType>(
+    model: &Gpt,
+    batch: &Batch,
+    ws: &mut Workspace<T>,
+) -> Result<f64> {
     run(model, batch, None, ws, false).map(|(loss, _)| loss)
 }
 
@@ -101,16 +105,45 @@ fn run<T: Real + WithDType>(
     let cfg = &model.cfg;
     let (b, t, c, v, nl) = (batch.b, batch.t, cfg.n_embd, cfg.vocab_size, cfg.n_layer);
     let n = b * t;
-    let sh = AttShape { b, t, h: cfg.n_head, c };
+    let sh = AttShape {
+        b,
+        t,
+        h: cfg.n_head,
+        c,
+    };
     let eps = cfg.layer_norm_eps;
     let p_drop = cfg.dropout;
-    let site_seed = |site: u64| dropout_seed.filter(|_| p_drop > 0.0).map(|seed| hash2(seed, site));
-    let guards: Vec<Data<'_>> = model.params.iter().map(|p| Data::of(p.var.as_tensor())).collect();
-    let w: Vec<&[T]> = guards.iter().map(|g| g.get::<T>("fused step")).collect::<Result<_>>()?;
+    let site_seed = |site: u64| {
+        dropout_seed
+            .filter(|_| p_drop > 0.0)
+            .map(|seed| hash2(seed, site))
+    };
+    let guards: Vec<Data<'_>> = model
+        .params
+        .iter()
+        .map(|p| Data::of(p.var.as_tensor()))
+        .collect();
+    let w: Vec<&[T]> = guards
+        .iter()
+        .map(|g| g.get::<T>("fused step"))
+        .collect::<Result<_>>()?;
     let blk = |l: usize| &w[2 + 12 * l..2 + 12 * (l + 1)];
     let (lnf_g, lnf_b) = (w[w.len() - 2], w[w.len() - 1]);
     ws.blocks.resize_with(nl, Saved::default);
-    let Workspace { blocks, top, xf, meanf, rstdf, logits, dxf, dx, branch, da, dtmp, dqkv } = ws;
+    let Workspace {
+        blocks,
+        top,
+        xf,
+        meanf,
+        rstdf,
+        logits,
+        dxf,
+        dx,
+        branch,
+        da,
+        dtmp,
+        dqkv,
+    } = ws;
 
     // Forward.
     {
@@ -131,14 +164,32 @@ fn run<T: Real + WithDType>(
         sized(&mut s.y1, n * c);
         sized(&mut s.mean1, n);
         sized(&mut s.rstd1, n);
-        k::layernorm_fwd(&s.x_in, p[0], p[1], &mut s.y1, &mut s.mean1, &mut s.rstd1, c, eps);
-        k::linear_fwd(&s.y1, p[2], Some(p[3]), sized(&mut s.qkv, n * 3 * c), c, 3 * c);
+        k::layernorm_fwd(
+            &s.x_in,
+            p[0],
+            p[1],
+            &mut s.y1,
+            &mut s.mean1,
+            &mut s.rstd1,
+            c,
+            eps,
+        );
+        k::linear_fwd(
+            &s.y1,
+            p[2],
+            Some(p[3]),
+            sized(&mut s.qkv, n * 3 * c),
+            c,
+            3 * c,
+        );
         sized(&mut s.yatt, n * c);
         sized(&mut s.att, b * sh.h * t * t);
         k::attention_fwd(&s.qkv, &mut s.yatt, &mut s.att, sh);
         sized(&mut s.x_mid, n * c);
         match site_seed(1 + 2 * l as u64) {
-            None => k::linear_fwd_residual(&s.yatt, p[4], Some(p[5]), Some(&s.x_in), &mut s.x_mid, c, c),
+            None => {
+                k::linear_fwd_residual(&s.yatt, p[4], Some(p[5]), Some(&s.x_in), &mut s.x_mid, c, c)
+            }
             Some(seed) => {
                 k::linear_fwd(&s.yatt, p[4], Some(p[5]), &mut s.x_mid, c, c);
                 k::dropout_inplace(&mut s.x_mid, p_drop, seed);
@@ -148,12 +199,30 @@ fn run<T: Real + WithDType>(
         sized(&mut s.y2, n * c);
         sized(&mut s.mean2, n);
         sized(&mut s.rstd2, n);
-        k::layernorm_fwd(&s.x_mid, p[6], p[7], &mut s.y2, &mut s.mean2, &mut s.rstd2, c, eps);
-        k::linear_fwd(&s.y2, p[8], Some(p[9]), sized(&mut s.h, n * 4 * c), c, 4 * c);
+        k::layernorm_fwd(
+            &s.x_mid,
+            p[6],
+            p[7],
+            &mut s.y2,
+            &mut s.mean2,
+            &mut s.rstd2,
+            c,
+            eps,
+        );
+        k::linear_fwd(
+            &s.y2,
+            p[8],
+            Some(p[9]),
+            sized(&mut s.h, n * 4 * c),
+            c,
+            4 * c,
+        );
         sized(&mut s.a, n * 4 * c);
         k::gelu_fwd(&s.h, &mut s.a);
         match site_seed(2 + 2 * l as u64) {
-            None => k::linear_fwd_residual(&s.a, p[10], Some(p[11]), Some(&s.x_mid), x_out, 4 * c, c),
+            None => {
+                k::linear_fwd_residual(&s.a, p[10], Some(p[11]), Some(&s.x_mid), x_out, 4 * c, c)
+            }
             Some(seed) => {
                 k::linear_fwd(&s.a, p[10], Some(p[11]), x_out, 4 * c, c);
                 k::dropout_inplace(x_out, p_drop, seed);
@@ -175,7 +244,12 @@ fn run<T: Real + WithDType>(
     // Backward.
     let mut grads: Vec<Vec<T>> = w.iter().map(|p| zeros(p.len())).collect();
     let ng = grads.len();
-    k::softmax_xent_bwd(logits, &batch.targets, v, <T as Real>::from_f64(1.0 / n as f64));
+    k::softmax_xent_bwd(
+        logits,
+        &batch.targets,
+        v,
+        <T as Real>::from_f64(1.0 / n as f64),
+    );
     let dxf = sized(dxf, n * c);
     k::linear_bwd(xf, w[0], logits, Some(dxf), &mut grads[0], None, c, v);
     // dx: the gradient of the residual stream, updated in place from the top down.
@@ -212,7 +286,9 @@ fn run<T: Real + WithDType>(
         }
         {
             let (gg, gb) = pair(&mut grads, gi + 6, gi + 7);
-            k::layernorm_bwd(&s.x_mid, p[6], &s.mean2, &s.rstd2, dtmp, dx, gg, gb, c, true);
+            k::layernorm_bwd(
+                &s.x_mid, p[6], &s.mean2, &s.rstd2, dtmp, dx, gg, gb, c, true,
+            );
         }
         // Attention branch: x_mid = x_in + drop(c_proj(attn(c_attn(ln_1(x_in))))).
         let d_mid: &[T] = match site_seed(1 + 2 * l as u64) {

@@ -850,37 +850,41 @@ pub fn gelu_bwd<T: Real>(h: &[T], dy: &[T], dh: &mut [T]) {
 
 /// `x = gelu'(h) * x` in place: [`gelu_bwd`] overwriting the incoming gradient.
 pub fn gelu_bwd_inplace<T: Real>(h: &[T], d: &mut [T]) {
-    d.par_chunks_mut(8192).zip(h.par_chunks(8192)).for_each(|(ds, hs)| {
-        simd(
-            #[inline(always)]
-            || {
-                let mut oc = ds.chunks_exact_mut(UNROLL);
-                let mut hc = hs.chunks_exact(UNROLL);
-                for (o, x) in (&mut oc).zip(&mut hc) {
-                    for k in 0..UNROLL {
-                        o[k] = gelu_grad_one(x[k], o[k]);
+    d.par_chunks_mut(8192)
+        .zip(h.par_chunks(8192))
+        .for_each(|(ds, hs)| {
+            simd(
+                #[inline(always)]
+                || {
+                    let mut oc = ds.chunks_exact_mut(UNROLL);
+                    let mut hc = hs.chunks_exact(UNROLL);
+                    for (o, x) in (&mut oc).zip(&mut hc) {
+                        for k in 0..UNROLL {
+                            o[k] = gelu_grad_one(x[k], o[k]);
+                        }
                     }
-                }
-                for (o, &x) in oc.into_remainder().iter_mut().zip(hc.remainder()) {
-                    *o = gelu_grad_one(x, *o);
-                }
-            },
-        )
-    });
+                    for (o, &x) in oc.into_remainder().iter_mut().zip(hc.remainder()) {
+                        *o = gelu_grad_one(x, *o);
+                    }
+                },
+            )
+        });
 }
 
 /// `dst += src` elementwise.
 pub fn add_inplace<T: Real>(dst: &mut [T], src: &[T]) {
-    dst.par_chunks_mut(16_384).zip(src.par_chunks(16_384)).for_each(|(d, s)| {
-        simd(
-            #[inline(always)]
-            || {
-                for (o, &v) in d.iter_mut().zip(s) {
-                    *o += v;
-                }
-            },
-        )
-    });
+    dst.par_chunks_mut(16_384)
+        .zip(src.par_chunks(16_384))
+        .for_each(|(d, s)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for (o, &v) in d.iter_mut().zip(s) {
+                        *o += v;
+                    }
+                },
+            )
+        });
 }
 
 /// Inverted dropout in place: element `i` is zeroed when `hash(seed, i)` falls below `p`,
@@ -889,16 +893,18 @@ pub fn add_inplace<T: Real>(dst: &mut [T], src: &[T]) {
 pub fn dropout_inplace<T: Real>(x: &mut [T], p: f64, seed: u64) {
     let keep = T::from_f64(1.0 / (1.0 - p));
     let threshold = (p * (u64::MAX as f64)) as u64;
-    x.par_chunks_mut(16_384).enumerate().for_each(|(chunk, xs)| {
-        let base = (chunk * 16_384) as u64;
-        for (i, v) in xs.iter_mut().enumerate() {
-            if super::rng::hash2(seed, base + i as u64) < threshold {
-                *v = T::ZERO;
-            } else {
-                *v *= keep;
+    x.par_chunks_mut(16_384)
+        .enumerate()
+        .for_each(|(chunk, xs)| {
+            let base = (chunk * 16_384) as u64;
+            for (i, v) in xs.iter_mut().enumerate() {
+                if super::rng::hash2(seed, base + i as u64) < threshold {
+                    *v = T::ZERO;
+                } else {
+                    *v *= keep;
+                }
             }
-        }
-    });
+        });
 }
 
 // ---------------------------------------------------------------------------------------------

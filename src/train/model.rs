@@ -383,7 +383,10 @@ impl Gpt {
         self.check_batch(batch)?;
         if mode == Mode::Eval && self.backend == Backend::Fused {
             // No graph to record: the hand-written pass, in reused buffers.
-            let mut slot = self.workspace.lock().map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
+            let mut slot = self
+                .workspace
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
             let loss = match self.wte().dtype() {
                 DType::F32 => super::fused::forward_loss::<f32>(self, batch, workspace(&mut slot))?,
                 DType::F64 => super::fused::forward_loss::<f64>(self, batch, workspace(&mut slot))?,
@@ -425,7 +428,10 @@ impl Gpt {
     pub fn forward_backward(&self, batch: &Batch, dropout_seed: u64) -> Result<(f64, Vec<Tensor>)> {
         self.check_batch(batch)?;
         if self.backend == Backend::Fused {
-            let mut slot = self.workspace.lock().map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
+            let mut slot = self
+                .workspace
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("workspace poisoned".into()))?;
             return match self.wte().dtype() {
                 DType::F32 => {
                     let ws = workspace::<f32>(&mut slot);
@@ -672,8 +678,13 @@ impl Gpt {
 
 /// The fused pass's buffers for element type `T`, created on first use (or when the dtype
 /// changed).
-fn workspace<T: kernels::Real>(slot: &mut Option<Box<dyn Any + Send>>) -> &mut super::fused::Workspace<T> {
-    if !slot.as_ref().is_some_and(|b| b.is::<super::fused::Workspace<T>>()) {
+fn workspace<T: kernels::Real>(
+    slot: &mut Option<Box<dyn Any + Send>>,
+) -> &mut super::fused::Workspace<T> {
+    if !slot
+        .as_ref()
+        .is_some_and(|b| b.is::<super::fused::Workspace<T>>())
+    {
         *slot = Some(Box::new(super::fused::Workspace::<T>::default()));
     }
     slot.as_mut()

@@ -69,7 +69,11 @@ pub fn find_eos(data: &Path, tok: &Tokenizer) -> Option<u32> {
                     }
                 }
                 // The tokenize stage's manifest: "eos": {"token": "<|endoftext|>", "id": 0}.
-                if let Some(id) = m.get("eos").and_then(|e| e.get("id")).and_then(|x| x.as_u64()) {
+                if let Some(id) = m
+                    .get("eos")
+                    .and_then(|e| e.get("id"))
+                    .and_then(|x| x.as_u64())
+                {
                     return u32::try_from(id).ok();
                 }
                 m.values().find_map(search)

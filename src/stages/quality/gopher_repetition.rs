@@ -208,8 +208,10 @@ struct Slot {
 #[derive(Default)]
 struct Scratch {
     table: Vec<Slot>,
-    /// Table of `dup_ngram_chars`.
+    /// Table of `dup_ngram_chars` and `mark_shared_windows`.
     dup_table: Vec<u64>,
+    /// Words whose 8-byte window starts another word too (see `mark_shared_windows`).
+    shared: Vec<bool>,
     /// Counts of the top n-gram table, by slot.
     counts: Vec<u32>,
     gen: u32,
@@ -391,6 +393,49 @@ impl Scratch {
         ((self.span_chars(best_pos, n) + n as u64 - 1) * best_count as u64, best_count)
     }
 
+    /// Marks the words whose next 8 bytes of the concatenation (a window starting at the
+    /// word) also start another word. Two equal concatenations of 8 bytes or more start with
+    /// equal windows, so an n-gram starting at an unmarked word is unique; in prose few words
+    /// are marked, which spares most hash-table work of the duplicated n-gram checks.
+    fn mark_shared_windows(&mut self) {
+        let words = self.off.len() - 1;
+        self.shared.clear();
+        self.shared.resize(words, false);
+        let cap = self.table.len();
+        let mut table = std::mem::take(&mut self.dup_table);
+        table.clear();
+        table.resize(cap, 0u64);
+        // Slots hold position + 1 of the first word with a window (0: empty).
+        let mask = cap - 1;
+        let buf = &self.buf;
+        let window = |i: usize| -> Option<u64> {
+            let a = self.off[i] as usize;
+            buf.get(a..a + 8).map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+        };
+        for i in 0..words {
+            let Some(w) = window(i) else {
+                // Too close to the end for a full window: treat as shared.
+                self.shared[i] = true;
+                continue;
+            };
+            let mut k = (mix(w) as usize) & mask;
+            loop {
+                let slot = table[k] as usize;
+                if slot == 0 {
+                    table[k] = i as u64 + 1;
+                    break;
+                }
+                if window(slot - 1) == Some(w) {
+                    self.shared[slot - 1] = true;
+                    self.shared[i] = true;
+                    break;
+                }
+                k = (k + 1) & mask;
+            }
+        }
+        self.dup_table = table;
+    }
+
     /// datatrove's `find_all_duplicate`: characters of n-grams (words concatenated) equal to
     /// one seen before; after a repeat the scan jumps `n` words, and jumped-over n-grams are
     /// not remembered.
@@ -410,6 +455,12 @@ impl Scratch {
         let mut repeated = 0u64;
         let mut i = 0;
         while i < m {
+            // An n-gram whose first 8 bytes start no other word can equal no other n-gram:
+            // it is neither a repeat nor worth remembering (see `mark_shared_windows`).
+            if !self.shared[i] && self.off[i + n] - self.off[i] >= 8 {
+                i += 1;
+                continue;
+            }
             // The high bits of a polynomial hash mix every byte: they pick the slot.
             let h = self.cat_hash_raw(i, n);
             let tag = (h & 0xffff_ffff) | 1;
@@ -530,9 +581,14 @@ impl GopherRepetition {
                     return true;
                 }
             }
+            let mut marked = false;
             for (t, (reason, signal)) in c.dup_n_grams.iter().zip(&self.dup_keys) {
                 if t.n == 0 {
                     continue;
+                }
+                if !marked {
+                    s.mark_shared_windows();
+                    marked = true;
                 }
                 let v = s.dup_ngram_chars(t.n);
                 if ev.test(signal, v as f64 / text_chars as f64, Some(t.max_frac), reason) {
