@@ -21,7 +21,11 @@ fn cpu_seconds() -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let field = |i: usize| {
+        f.get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (field(11) + field(12)) / 100.0
 }
 
@@ -38,7 +42,10 @@ fn main() {
         eprintln!("skipping: {} is not present", path.display());
         return;
     };
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let docs: Vec<String> = raw
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -46,16 +53,32 @@ fn main() {
         .filter(|t| (2000..=5000).contains(&t.len()))
         .collect();
     let bytes: usize = docs.iter().map(|d| d.len()).sum();
-    println!("{} documents of 2-5 KB, {:.1} MB, {rounds} rounds, 1 thread", docs.len(), bytes as f64 / 1e6);
+    println!(
+        "{} documents of 2-5 KB, {:.1} MB, {rounds} rounds, 1 thread",
+        docs.len(),
+        bytes as f64 / 1e6
+    );
 
     let stages: Vec<(&str, Box<dyn Filter>)> = vec![
-        ("gopher_repetition", Box::new(gopher_repetition::GopherRepetition::new(Default::default()))),
-        ("gopher_quality", Box::new(gopher_quality::GopherQuality::new(Default::default()))),
+        (
+            "gopher_repetition",
+            Box::new(gopher_repetition::GopherRepetition::new(Default::default())),
+        ),
+        (
+            "gopher_quality",
+            Box::new(gopher_quality::GopherQuality::new(Default::default())),
+        ),
         (
             "c4",
-            Box::new(c4::C4::new(c4::C4Config { filter_no_terminal_punct: false, ..Default::default() })),
+            Box::new(c4::C4::new(c4::C4Config {
+                filter_no_terminal_punct: false,
+                ..Default::default()
+            })),
         ),
-        ("fineweb", Box::new(fineweb::Fineweb::new(Default::default()))),
+        (
+            "fineweb",
+            Box::new(fineweb::Fineweb::new(Default::default())),
+        ),
     ];
     let source: Arc<str> = Arc::from("bench");
     let report = |name: &str, (wall, cpu): (f64, f64), n: usize, b: usize| {
@@ -75,14 +98,22 @@ fn main() {
             for text in &docs {
                 let mut d = Document::new("d", text.clone(), source.clone());
                 let mut c = Counters::default();
-                if stages.iter().all(|(_, s)| s.check(&mut d, &mut c) == Verdict::Keep) {
+                if stages
+                    .iter()
+                    .all(|(_, s)| s.check(&mut d, &mut c) == Verdict::Keep)
+                {
                     kept += 1;
                 }
             }
         }
     });
     report("chain (4 filters)", t, docs.len() * rounds, bytes * rounds);
-    println!("{:28} {} of {} documents kept", "", kept / rounds, docs.len());
+    println!(
+        "{:28} {} of {} documents kept",
+        "",
+        kept / rounds,
+        docs.len()
+    );
 
     if std::env::var("BENCH_CHAIN_ONLY").is_ok() {
         return;
@@ -106,5 +137,10 @@ fn main() {
             }
         }
     });
-    report("words (segmentation only)", t, docs.len() * rounds, bytes * rounds);
+    report(
+        "words (segmentation only)",
+        t,
+        docs.len() * rounds,
+        bytes * rounds,
+    );
 }

@@ -17,11 +17,14 @@ use corpusforge::stages::quality::{c4, fineweb, gopher_quality, gopher_repetitio
 fn filter(name: &str) -> Box<dyn Filter> {
     match name {
         "gopher_quality" => Box::new(gopher_quality::GopherQuality::new(Default::default())),
-        "gopher_repetition" => Box::new(gopher_repetition::GopherRepetition::new(Default::default())),
-        "c4" => Box::new(c4::C4::new(Default::default())),
-        "c4_no_punct" => {
-            Box::new(c4::C4::new(c4::C4Config { filter_no_terminal_punct: false, ..Default::default() }))
+        "gopher_repetition" => {
+            Box::new(gopher_repetition::GopherRepetition::new(Default::default()))
         }
+        "c4" => Box::new(c4::C4::new(Default::default())),
+        "c4_no_punct" => Box::new(c4::C4::new(c4::C4Config {
+            filter_no_terminal_punct: false,
+            ..Default::default()
+        })),
         "fineweb" => Box::new(fineweb::Fineweb::new(Default::default())),
         other => {
             eprintln!("unknown filter {other:?}");
@@ -38,14 +41,18 @@ fn main() {
     let mut out = std::io::BufWriter::new(std::io::stdout());
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         let text = v["text"].as_str().unwrap_or_default();
         let id = v["id"].clone();
         let rec = match mode.as_str() {
             "words" => serde_json::json!({"id": id, "words": corpusforge::text::words(text)}),
             "sentences" => {
                 let counts: Vec<usize> = corpusforge::text::py_splitlines(text)
-                    .map(|l| corpusforge::text::count_sentences(&corpusforge::text::words(l.trim())))
+                    .map(|l| {
+                        corpusforge::text::count_sentences(&corpusforge::text::words(l.trim()))
+                    })
                     .collect();
                 serde_json::json!({"id": id, "sentences": counts})
             }
@@ -56,7 +63,9 @@ fn main() {
             }
             "filter" => {
                 let mut d = Document::new("d", text, std::sync::Arc::from("stdin"));
-                let v = stage.as_ref().map(|f| f.check(&mut d, &mut Counters::default()));
+                let v = stage
+                    .as_ref()
+                    .map(|f| f.check(&mut d, &mut Counters::default()));
                 let reason = match v {
                     Some(Verdict::Drop(r)) => Some(r),
                     _ => None,

@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use corpusforge::config::{self, StageSpec};
 use corpusforge::document::Document;
+use corpusforge::stage::Filter;
 use corpusforge::stage::{registry, Counters, Stage, Verdict};
 use corpusforge::stages::clean::html_strip::{looks_like_html, strip_html, HtmlStripConfig};
 use corpusforge::stages::quality::c4::{C4Config, C4};
 use corpusforge::stages::quality::fineweb::{Fineweb, FinewebConfig};
 use corpusforge::stages::quality::gopher_quality::{GopherQuality, GopherQualityConfig};
-use corpusforge::stages::quality::gopher_repetition::{GopherRepetition, GopherRepetitionConfig, NGramThreshold};
-use corpusforge::stage::Filter;
+use corpusforge::stages::quality::gopher_repetition::{
+    GopherRepetition, GopherRepetitionConfig, NGramThreshold,
+};
 use corpusforge::text;
 
 fn doc(t: &str) -> Document {
@@ -39,7 +41,10 @@ fn run_stage(stage: &Stage, t: &str) -> (Verdict, String, Counters) {
 fn stages_from_yaml(stages: &str) -> Vec<(String, Stage)> {
     let yaml = format!("input: {{paths: [x.jsonl]}}\noutput: {{dir: out}}\nstages:\n{stages}");
     let p = config::load_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
-    p.stages.iter().map(|s| (s.type_name().to_string(), registry::build(s))).collect()
+    p.stages
+        .iter()
+        .map(|s| (s.type_name().to_string(), registry::build(s)))
+        .collect()
 }
 
 #[test]
@@ -48,22 +53,55 @@ fn every_stage_builds_from_yaml_with_datatrove_defaults() {
         "  - type: html_strip\n  - type: pii\n  - type: gopher_quality\n  - type: gopher_repetition\n  - type: c4\n  - type: fineweb\n",
     );
     let names: Vec<&str> = built.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["html_strip", "pii", "gopher_quality", "gopher_repetition", "c4", "fineweb"]);
+    assert_eq!(
+        names,
+        [
+            "html_strip",
+            "pii",
+            "gopher_quality",
+            "gopher_repetition",
+            "c4",
+            "fineweb"
+        ]
+    );
     let p = config::load_str(
         "input: {paths: [x.jsonl]}\noutput: {dir: out}\nstages:\n  - type: gopher_quality\n  - type: c4\n",
         "t.yaml",
     )
     .unwrap();
-    assert_eq!(p.stages[0], StageSpec::GopherQuality(GopherQualityConfig::default()));
+    assert_eq!(
+        p.stages[0],
+        StageSpec::GopherQuality(GopherQualityConfig::default())
+    );
     assert_eq!(p.stages[1], StageSpec::C4(C4Config::default()));
     let d = GopherQualityConfig::default();
-    assert_eq!((d.min_doc_words, d.max_doc_words), (Some(50), Some(100_000)));
-    assert_eq!((d.min_avg_word_length, d.max_avg_word_length), (Some(3.0), Some(10.0)));
+    assert_eq!(
+        (d.min_doc_words, d.max_doc_words),
+        (Some(50), Some(100_000))
+    );
+    assert_eq!(
+        (d.min_avg_word_length, d.max_avg_word_length),
+        (Some(3.0), Some(10.0))
+    );
     let r = GopherRepetitionConfig::default();
-    assert_eq!(r.top_n_grams.iter().map(|t| (t.n, t.max_frac)).collect::<Vec<_>>(), [(2, 0.2), (3, 0.18), (4, 0.16)]);
+    assert_eq!(
+        r.top_n_grams
+            .iter()
+            .map(|t| (t.n, t.max_frac))
+            .collect::<Vec<_>>(),
+        [(2, 0.2), (3, 0.18), (4, 0.16)]
+    );
     assert_eq!(r.dup_n_grams.len(), 6);
     let f = FinewebConfig::default();
-    assert_eq!((f.line_punct_thr, f.short_line_thr, f.char_duplicates_ratio, f.new_line_ratio), (Some(0.12), Some(0.67), Some(0.01), Some(0.3)));
+    assert_eq!(
+        (
+            f.line_punct_thr,
+            f.short_line_thr,
+            f.char_duplicates_ratio,
+            f.new_line_ratio
+        ),
+        (Some(0.12), Some(0.67), Some(0.01), Some(0.3))
+    );
 }
 
 #[test]
@@ -71,7 +109,10 @@ fn bad_configs_are_reported_with_the_stage() {
     let yaml = "input: {paths: [x.jsonl]}\noutput: {dir: out}\nstages:\n  - type: gopher_quality\n    min_doc_words: 10\n    max_doc_words: 5\n  - type: fineweb\n    new_line_ratio: -1\n  - type: c4\n    no_such_option: true\n";
     let err = config::load_str(yaml, "bad.yaml").expect_err("three problems");
     let msg = err.to_string();
-    assert!(msg.contains("min_doc_words (10) is greater than max_doc_words (5)"), "{msg}");
+    assert!(
+        msg.contains("min_doc_words (10) is greater than max_doc_words (5)"),
+        "{msg}"
+    );
     assert!(msg.contains("new_line_ratio"), "{msg}");
     assert!(msg.contains("no_such_option"), "{msg}");
 }
@@ -83,8 +124,14 @@ fn gopher_quality_thresholds_from_yaml() {
     );
     let s = &built[0].1;
     // 4 words: below min_doc_words; 5 with 1 stop word: below min_stop_words; 2 distinct: kept.
-    assert_eq!(run_stage(s, "the cat sat down").0, Verdict::Drop("min_doc_words"));
-    assert_eq!(run_stage(s, "the cat sat down the").0, Verdict::Drop("min_stop_words"));
+    assert_eq!(
+        run_stage(s, "the cat sat down").0,
+        Verdict::Drop("min_doc_words")
+    );
+    assert_eq!(
+        run_stage(s, "the cat sat down the").0,
+        Verdict::Drop("min_stop_words")
+    );
     assert_eq!(run_stage(s, "the cat sat down and").0, Verdict::Keep);
     // Contractions split as spaCy does: "don't" is "do" + "n't", two words.
     assert_eq!(run_stage(s, "don't don't the and").0, Verdict::Keep);
@@ -104,7 +151,11 @@ fn c4_rewrites_and_counts_removed_lines() {
     let (v, _, _) = run_stage(&built[0].1, "Only one sentence stays here.\nNavigation");
     assert_eq!(v, Verdict::Drop("too_few_sentences"));
     // FineWeb's setting: lines without terminal punctuation stay.
-    let off = C4::new(C4Config { filter_no_terminal_punct: false, min_num_sentences: None, ..Default::default() });
+    let off = C4::new(C4Config {
+        filter_no_terminal_punct: false,
+        min_num_sentences: None,
+        ..Default::default()
+    });
     let mut d = doc("a line without a stop\nanother such line here");
     assert_eq!(off.check(&mut d, &mut Counters::default()), Verdict::Keep);
     assert_eq!(d.text, "a line without a stop\nanother such line here");
@@ -115,16 +166,37 @@ fn fineweb_reasons_in_order() {
     let f = Fineweb::new(FinewebConfig::default());
     let check = |t: &str| f.check(&mut doc(t), &mut Counters::default());
     assert_eq!(check("\n \n"), Verdict::Drop("empty"));
-    assert_eq!(check("no stop here\nnor here"), Verdict::Drop("line_punct_ratio"));
+    assert_eq!(
+        check("no stop here\nnor here"),
+        Verdict::Drop("line_punct_ratio")
+    );
     // 3 of 4 lines are short (0.75 > 0.67); 2 of 3 (0.667) would not be.
-    assert_eq!(check("one.\ntwo.\nthree.\nthis one is long enough to not be a short line."), Verdict::Drop("short_line_ratio"));
-    assert_eq!(check("one.\ntwo.\nthis one is long enough to not be a short line."), Verdict::Keep);
+    assert_eq!(
+        check("one.\ntwo.\nthree.\nthis one is long enough to not be a short line."),
+        Verdict::Drop("short_line_ratio")
+    );
+    assert_eq!(
+        check("one.\ntwo.\nthis one is long enough to not be a short line."),
+        Verdict::Keep
+    );
     let long = "This is a long line that ends with a period, as prose does.";
-    assert_eq!(check(&format!("{long}\n{long}\nAnother long line that also ends in a period here.")), Verdict::Drop("char_dup_ratio"));
-    let list = "A list of things follows.\nalpha beta gamma delta\none\ntwo\nthree\nfour\nfive\nsix";
+    assert_eq!(
+        check(&format!(
+            "{long}\n{long}\nAnother long line that also ends in a period here."
+        )),
+        Verdict::Drop("char_dup_ratio")
+    );
+    let list =
+        "A list of things follows.\nalpha beta gamma delta\none\ntwo\nthree\nfour\nfive\nsix";
     assert_eq!(check(list), Verdict::Drop("short_line_ratio"));
-    let lister = FinewebConfig { short_line_thr: None, ..Default::default() };
-    assert_eq!(Fineweb::new(lister).check(&mut doc(list), &mut Counters::default()), Verdict::Drop("list_ratio"));
+    let lister = FinewebConfig {
+        short_line_thr: None,
+        ..Default::default()
+    };
+    assert_eq!(
+        Fineweb::new(lister).check(&mut doc(list), &mut Counters::default()),
+        Verdict::Drop("list_ratio")
+    );
 }
 
 /// A small deterministic generator (xorshift) for property tests.
@@ -143,8 +215,30 @@ impl Rng {
 }
 
 const VOCAB: [&str; 24] = [
-    "the", "cat", "and", "dog", "of", "with", "a", "house", "ran", "over", "hill", "don't", "e.g.", "3.14", "—", "...",
-    "(x)", "naïve", "日本", "https://a.org/x", "be", "to", "have", "that",
+    "the",
+    "cat",
+    "and",
+    "dog",
+    "of",
+    "with",
+    "a",
+    "house",
+    "ran",
+    "over",
+    "hill",
+    "don't",
+    "e.g.",
+    "3.14",
+    "—",
+    "...",
+    "(x)",
+    "naïve",
+    "日本",
+    "https://a.org/x",
+    "be",
+    "to",
+    "have",
+    "that",
 ];
 
 fn random_doc(rng: &mut Rng) -> String {
@@ -169,8 +263,12 @@ fn repetition_fractions_are_fractions_and_doubling_repeats() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let all_checks = GopherRepetitionConfig {
         signals: true,
-        top_n_grams: (1..=4).map(|n| NGramThreshold { n, max_frac: 1.0 }).collect(),
-        dup_n_grams: (1..=10).map(|n| NGramThreshold { n, max_frac: 1.0 }).collect(),
+        top_n_grams: (1..=4)
+            .map(|n| NGramThreshold { n, max_frac: 1.0 })
+            .collect(),
+        dup_n_grams: (1..=10)
+            .map(|n| NGramThreshold { n, max_frac: 1.0 })
+            .collect(),
         ..Default::default()
     };
     let f = GopherRepetition::new(all_checks);
@@ -196,23 +294,39 @@ fn repetition_fractions_are_fractions_and_doubling_repeats() {
         let twice = format!("{t}\n{t}");
         let mut d2 = doc(&twice);
         f.check(&mut d2, &mut Counters::default());
-        assert!(d2.signals["gopher_repetition.dup_line_frac"] >= 0.5 - 1e-9, "{twice:?}: {:?}", d2.signals);
-        assert!(d2.signals["gopher_repetition.duplicated_1_n_grams"] >= 0.3 || text::words(&t).len() < 2);
+        assert!(
+            d2.signals["gopher_repetition.dup_line_frac"] >= 0.5 - 1e-9,
+            "{twice:?}: {:?}",
+            d2.signals
+        );
+        assert!(
+            d2.signals["gopher_repetition.duplicated_1_n_grams"] >= 0.3
+                || text::words(&t).len() < 2
+        );
     }
 }
 
 #[test]
 fn quality_and_fineweb_signals_are_fractions() {
     let mut rng = Rng(0x0dd_ba11);
-    let q = GopherQuality::new(GopherQualityConfig { signals: true, ..Default::default() });
-    let fw = Fineweb::new(FinewebConfig { signals: true, ..Default::default() });
+    let q = GopherQuality::new(GopherQualityConfig {
+        signals: true,
+        ..Default::default()
+    });
+    let fw = Fineweb::new(FinewebConfig {
+        signals: true,
+        ..Default::default()
+    });
     for _ in 0..300 {
         let t = random_doc(&mut rng);
         let mut d = doc(&t);
         q.check(&mut d, &mut Counters::default());
         fw.check(&mut d, &mut Counters::default());
         for (k, v) in &d.signals {
-            let ratio = k.ends_with("_ratio") && !k.ends_with("list_ratio") && !k.ends_with("hash_ratio") && !k.ends_with("ellipsis_ratio");
+            let ratio = k.ends_with("_ratio")
+                && !k.ends_with("list_ratio")
+                && !k.ends_with("hash_ratio")
+                && !k.ends_with("ellipsis_ratio");
             if ratio {
                 assert!((0.0..=1.0).contains(v), "{k} = {v} for {t:?}");
             }
@@ -225,7 +339,10 @@ fn quality_and_fineweb_signals_are_fractions() {
 fn c4_output_reaches_a_fixed_point() {
     // Lines that survive once survive again: c4 applied to its own output changes nothing.
     let mut rng = Rng(42);
-    let c4 = C4::new(C4Config { min_num_sentences: None, ..Default::default() });
+    let c4 = C4::new(C4Config {
+        min_num_sentences: None,
+        ..Default::default()
+    });
     for _ in 0..300 {
         let t = random_doc(&mut rng);
         let mut d = doc(&t);
@@ -264,7 +381,9 @@ fn pii_placeholders_and_counts_from_yaml() {
 
 #[test]
 fn html_strip_on_real_python_doc_pages() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let raw = std::fs::read_to_string(data.join("html/pages.jsonl")).expect("pages.jsonl");
     let built = stages_from_yaml("  - type: html_strip\n");
     let mut n = 0;
@@ -274,8 +393,16 @@ fn html_strip_on_real_python_doc_pages() {
         assert!(looks_like_html(html));
         let (_, out, c) = run_stage(&built[0].1, html);
         assert_eq!(c.0["html"], 1);
-        assert!(!out.contains("<script") && !out.contains("</div>") && !out.contains("&amp;"), "{}", v["id"]);
-        assert!(!out.contains("documentation_options"), "script content left in {}", v["id"]);
+        assert!(
+            !out.contains("<script") && !out.contains("</div>") && !out.contains("&amp;"),
+            "{}",
+            v["id"]
+        );
+        assert!(
+            !out.contains("documentation_options"),
+            "script content left in {}",
+            v["id"]
+        );
         assert!(out.len() * 2 < html.len(), "{}", v["id"]);
         assert!(!out.starts_with(char::is_whitespace) && !out.lines().any(|l| l.ends_with(' ')));
         n += 1;
@@ -284,9 +411,15 @@ fn html_strip_on_real_python_doc_pages() {
     // The about page: its heading and first paragraph, as lines of their own.
     let about = raw.lines().next().expect("first page");
     let html: serde_json::Value = serde_json::from_str(about).expect("json");
-    let out = strip_html(html["text"].as_str().expect("text"), &HtmlStripConfig::default());
+    let out = strip_html(
+        html["text"].as_str().expect("text"),
+        &HtmlStripConfig::default(),
+    );
     assert!(out.lines().any(|l| l == "About these documents"), "{out}");
-    assert!(out.contains("These documents are generated from reStructuredText sources by Sphinx"), "{out}");
+    assert!(
+        out.contains("These documents are generated from reStructuredText sources by Sphinx"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -13,7 +13,15 @@ use corpusforge::runner::{self, RunOptions, RunStats};
 
 fn run_yaml(yaml: &str) -> runner::RunSummary {
     let p = config::load_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
-    runner::run(&p, Path::new("."), &RunOptions { threads: Some(2), ..Default::default() }).unwrap_or_else(|e| panic!("{e}"))
+    runner::run(
+        &p,
+        Path::new("."),
+        &RunOptions {
+            threads: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A pipeline over fixtures/jsonl (and a bad file), with dedup, language, a quality filter with
@@ -58,7 +66,8 @@ fn read_report(out: &Path) -> (Report, serde_json::Value, String, String) {
     let dir = out.join("report");
     let json = fs::read_to_string(dir.join("report.json")).expect("report.json");
     let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    let report: Report = serde_json::from_str(&json).expect("report.json parses as the report type");
+    let report: Report =
+        serde_json::from_str(&json).expect("report.json parses as the report type");
     let html = fs::read_to_string(dir.join("report.html")).expect("report.html");
     let md = fs::read_to_string(dir.join("report.md")).expect("report.md");
     (report, value, html, md)
@@ -66,35 +75,62 @@ fn read_report(out: &Path) -> (Report, serde_json::Value, String, String) {
 
 /// The chart ids the page lists in `<body data-charts="...">`.
 fn listed_charts(html: &str) -> Vec<String> {
-    let start = html.find("data-charts=\"").expect("data-charts attribute") + "data-charts=\"".len();
+    let start =
+        html.find("data-charts=\"").expect("data-charts attribute") + "data-charts=\"".len();
     let end = start + html[start..].find('"').expect("closing quote");
-    html[start..end].split_whitespace().map(str::to_string).collect()
+    html[start..end]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// No scripts and nothing fetched. Document text is escaped (no `<` or `"` survives in it), so
 /// tags and quoted attributes found here are markup.
 fn assert_self_contained(html: &str) {
     let lower = html.to_lowercase();
-    for bad in ["<script", "<link", "<iframe", "<object", "<embed", "<img", "<image", " src=\"", " href=\"http", "xlink:href", " on"] {
+    for bad in [
+        "<script",
+        "<link",
+        "<iframe",
+        "<object",
+        "<embed",
+        "<img",
+        "<image",
+        " src=\"",
+        " href=\"http",
+        "xlink:href",
+        " on",
+    ] {
         let markup_hit = match bad {
             // An event handler attribute would be ` on...="`.
             " on" => lower.match_indices(" on").any(|(i, _)| {
                 let rest = &lower[i + 3..];
-                let name: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphabetic())
+                    .collect();
                 !name.is_empty() && rest[name.len()..].starts_with("=\"")
             }),
             _ => lower.contains(bad),
         };
         assert!(!markup_hit, "report.html contains {bad:?}");
     }
-    let style = &lower[lower.find("<style>").expect("inline style")..lower.find("</style>").expect("style end")];
+    let style = &lower
+        [lower.find("<style>").expect("inline style")..lower.find("</style>").expect("style end")];
     assert!(!style.contains("url(") && !style.contains("@import") && !style.contains("@font-face"));
     // Every listed chart is an inline <svg> with that id, and every <svg> is listed.
     let charts = listed_charts(html);
     for id in &charts {
-        assert!(html.contains(&format!("<svg id=\"{id}\"")), "chart {id} is listed but not drawn");
+        assert!(
+            html.contains(&format!("<svg id=\"{id}\"")),
+            "chart {id} is listed but not drawn"
+        );
     }
-    assert_eq!(html.matches("<svg").count(), charts.len(), "every <svg> is a listed chart");
+    assert_eq!(
+        html.matches("<svg").count(),
+        charts.len(),
+        "every <svg> is a listed chart"
+    );
     assert!(html.contains("@media print"));
 }
 
@@ -105,10 +141,15 @@ fn report_of_a_full_run_matches_its_stats() {
     let s = run_yaml(&full_pipeline(&out, ""));
     let (r, _w) = report::generate(&s.out_dir, &ReportOptions::default()).unwrap();
     let (report, json, html, md) = read_report(&out);
-    assert_eq!(report, r);
+    let text = fs::read_to_string(out.join("report/report.json")).unwrap();
+    assert!(
+        text == serde_json::to_string_pretty(&r).unwrap() + "\n",
+        "report.json is the report"
+    );
 
     // The funnel is stats.json, exactly.
-    let stats: RunStats = serde_json::from_str(&fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    let stats: RunStats =
+        serde_json::from_str(&fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
     let f = &report.funnel;
     assert_eq!(f.input_records, stats.input);
     assert_eq!(f.documents_in, stats.input - stats.rejected_total());
@@ -119,17 +160,39 @@ fn report_of_a_full_run_matches_its_stats() {
     assert_eq!(f.rejected, stats.rejected_total());
     assert_eq!(f.stages.len(), stats.stages.len());
     for (a, b) in f.stages.iter().zip(&stats.stages) {
-        assert_eq!((a.index, &a.kind, a.seen, a.kept), (b.index as u64, &b.kind, b.seen, b.kept));
-        assert_eq!((a.dropped, a.bytes_in, a.bytes_out), (b.dropped_total(), b.bytes_in, b.bytes_out));
+        assert_eq!(
+            (a.index, &a.kind, a.seen, a.kept),
+            (b.index as u64, &b.kind, b.seen, b.kept)
+        );
+        assert_eq!(
+            (a.dropped, a.bytes_in, a.bytes_out),
+            (b.dropped_total(), b.bytes_in, b.bytes_out)
+        );
         assert_eq!(a.drop_reasons, b.dropped);
     }
-    let reasons: std::collections::BTreeMap<String, u64> = f.drop_reasons.iter().map(|d| (d.reason.clone(), d.count)).collect();
+    let reasons: std::collections::BTreeMap<String, u64> = f
+        .drop_reasons
+        .iter()
+        .map(|d| (d.reason.clone(), d.count))
+        .collect();
     assert_eq!(reasons, stats.dropped);
-    let rejected: std::collections::BTreeMap<String, u64> = f.rejected_reasons.iter().map(|d| (d.reason.clone(), d.count)).collect();
+    let rejected: std::collections::BTreeMap<String, u64> = f
+        .rejected_reasons
+        .iter()
+        .map(|d| (d.reason.clone(), d.count))
+        .collect();
     assert_eq!(rejected, stats.rejected);
-    assert!(f.rejected > 0 && f.dropped > 0 && f.kept > 0, "the fixture run should keep, drop and reject: {f:?}");
+    assert!(
+        f.rejected > 0 && f.dropped > 0 && f.kept > 0,
+        "the fixture run should keep, drop and reject: {f:?}"
+    );
     for d in &f.drop_reasons {
-        assert!(!d.examples.is_empty() && d.examples.len() <= 3, "{}: {} examples", d.reason, d.examples.len());
+        assert!(
+            !d.examples.is_empty() && d.examples.len() <= 3,
+            "{}: {} examples",
+            d.reason,
+            d.examples.len()
+        );
         assert!(d.examples.iter().all(|e| e.snippet.chars().count() <= 300));
         assert_eq!(d.share_of_input, d.count as f64 / f.documents_in as f64);
     }
@@ -139,17 +202,29 @@ fn report_of_a_full_run_matches_its_stats() {
 
     // Lengths cover every document; the sample is every document here (small run).
     assert_eq!(report.diversity.chars.kept.as_ref().unwrap().n, stats.kept);
-    assert_eq!(report.diversity.chars.dropped.as_ref().unwrap().n, stats.dropped_total());
+    assert_eq!(
+        report.diversity.chars.dropped.as_ref().unwrap().n,
+        stats.dropped_total()
+    );
     assert_eq!(report.sample.kept, stats.kept);
     assert_eq!(report.sample.dropped, stats.dropped_total());
     assert_eq!(report.sample.before, stats.kept + stats.dropped_total());
     assert_eq!(report.noise.len(), 10);
     for m in &report.noise {
         assert_eq!(m.after.as_ref().unwrap().n, stats.kept, "{}", m.key);
-        assert_eq!(m.before.as_ref().unwrap().n, stats.kept + stats.dropped_total(), "{}", m.key);
+        assert_eq!(
+            m.before.as_ref().unwrap().n,
+            stats.kept + stats.dropped_total(),
+            "{}",
+            m.key
+        );
     }
     // Quality signals of kept and dropped documents.
-    let stop = report.signals.iter().find(|s| s.key == "gopher_quality.stop_words").expect("stop-word signal");
+    let stop = report
+        .signals
+        .iter()
+        .find(|s| s.key == "gopher_quality.stop_words")
+        .expect("stop-word signal");
     assert!(stop.kept.is_some() && stop.dropped.is_some());
     // Diversity, duplicates, languages, tokenizer.
     let after = report.diversity.after.as_ref().unwrap();
@@ -163,9 +238,14 @@ fn report_of_a_full_run_matches_its_stats() {
     assert!(report.duplicates.clusters >= 1 && report.duplicates.largest >= 2);
     assert!(report.duplicates.top[0].members.len() >= 2);
     let tok = report.tokenizer.as_ref().expect("tokenizer section");
-    let manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    let manifest_tokens: u64 =
-        manifest["tokens"]["splits"].as_object().unwrap().values().map(|v| v["tokens"].as_u64().unwrap()).sum();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest_tokens: u64 = manifest["tokens"]["splits"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["tokens"].as_u64().unwrap())
+        .sum();
     assert_eq!(tok.tokens, manifest_tokens);
     assert_eq!(f.tokens, Some(manifest_tokens));
     assert_eq!(tok.docs, stats.kept);
@@ -193,11 +273,17 @@ fn report_of_a_full_run_matches_its_stats() {
         "chart-token-zipf",
         "chart-signal-0",
     ] {
-        assert!(charts.iter().any(|c| c == id), "missing chart {id}; have {charts:?}");
+        assert!(
+            charts.iter().any(|c| c == id),
+            "missing chart {id}; have {charts:?}"
+        );
     }
     // Markdown: tables with the same counts.
     assert!(md.contains("## Funnel"));
-    assert!(md.contains(&format!("| 0 | normalize | {} |", stats.stages[0].seen)), "{md}");
+    assert!(
+        md.contains(&format!("| 0 | normalize | {} |", stats.stages[0].seen)),
+        "{md}"
+    );
 }
 
 #[test]
@@ -227,14 +313,28 @@ output:
     assert!(r.tokenizer.is_none() && r.training.is_none() && r.diversity.languages.is_none());
     assert!(!r.duplicates.available);
     assert!(r.diversity.before.is_none());
-    assert!(r.noise.iter().all(|m| m.before.is_none() && m.after.is_some()));
-    assert_eq!(r.funnel.drop_reasons.iter().map(|d| d.count).sum::<u64>(), s.stats.dropped_total());
-    assert!(r.notes.iter().any(|n| n.contains("dropped/ was not written")), "{:?}", r.notes);
+    assert!(r
+        .noise
+        .iter()
+        .all(|m| m.before.is_none() && m.after.is_some()));
+    assert_eq!(
+        r.funnel.drop_reasons.iter().map(|d| d.count).sum::<u64>(),
+        s.stats.dropped_total()
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("dropped/ was not written")),
+        "{:?}",
+        r.notes
+    );
     assert_self_contained(&html);
 
     // Nothing kept at all: still a report, not a panic.
     let out2 = tmp.path().join("none");
-    let yaml = yaml.replace("min_words: 30", "min_words: 100000000").replace(&out.display().to_string(), &out2.display().to_string());
+    let yaml = yaml
+        .replace("min_words: 30", "min_words: 100000000")
+        .replace(&out.display().to_string(), &out2.display().to_string());
     let s = run_yaml(&yaml);
     assert_eq!(s.stats.kept, 0);
     report::generate(&out2, &ReportOptions::default()).unwrap();
@@ -282,8 +382,8 @@ fn known_noise_and_lexical_answers_through_the_whole_path() {
     let input = tmp.path().join("in.jsonl");
     let docs = [
         ("a", "the cat sat\nthe cat sat\nthe cat sat\nthe cat sat"), // 3 of 4 lines repeat
-        ("b", "ABC def"),                                              // 3 of 6 letters uppercase
-        ("c", "x1 y2"),                                                // 2 of 4 non-space chars digits
+        ("b", "ABC def"),                                            // 3 of 6 letters uppercase
+        ("c", "x1 y2"), // 2 of 4 non-space chars digits
     ];
     let mut s = String::new();
     for (id, t) in docs {
@@ -292,10 +392,22 @@ fn known_noise_and_lexical_answers_through_the_whole_path() {
     }
     fs::write(&input, s).unwrap();
     let out = tmp.path().join("out");
-    let yaml = format!("input:\n  paths: [\"{}\"]\nstages:\n  - type: normalize\noutput:\n  dir: \"{}\"\n", input.display(), out.display());
+    let yaml = format!(
+        "input:\n  paths: [\"{}\"]\nstages:\n  - type: normalize\noutput:\n  dir: \"{}\"\n",
+        input.display(),
+        out.display()
+    );
     run_yaml(&yaml);
     let r = report::build(&out, &ReportOptions::default()).unwrap();
-    let m = |k: &str| r.noise.iter().find(|m| m.key == k).unwrap().after.clone().unwrap();
+    let m = |k: &str| {
+        r.noise
+            .iter()
+            .find(|m| m.key == k)
+            .unwrap()
+            .after
+            .clone()
+            .unwrap()
+    };
     assert_eq!(m("dup_line_ratio").max, 0.75);
     assert_eq!(m("uppercase_ratio").max, 0.5);
     assert_eq!(m("digit_ratio").max, 0.5);
@@ -317,12 +429,22 @@ fn reports_are_deterministic_and_compare_side_by_side() {
     let b = tmp.path().join("b");
     run_yaml(&full_pipeline(&a, ""));
     // Recipe B: no quality filter.
-    let yaml_b = full_pipeline(&b, "").replace("  - type: gopher_quality\n    min_doc_words: 20\n    signals: true\n", "");
+    let yaml_b = full_pipeline(&b, "").replace(
+        "  - type: gopher_quality\n    min_doc_words: 20\n    signals: true\n",
+        "",
+    );
     run_yaml(&yaml_b);
-    let opts = ReportOptions { sample: 50, ..Default::default() };
+    let opts = ReportOptions {
+        sample: 50,
+        ..Default::default()
+    };
     let r1 = report::build(&a, &opts).unwrap();
     let r2 = report::build(&a, &opts).unwrap();
-    assert_eq!(serde_json::to_string(&r1).unwrap(), serde_json::to_string(&r2).unwrap());
+    let (j1, j2) = (
+        serde_json::to_string(&r1).unwrap(),
+        serde_json::to_string(&r2).unwrap(),
+    );
+    assert!(j1 == j2, "two reports of the same output differ");
     assert_eq!(r1.sample.kept, 50.min(r1.funnel.kept));
 
     let dir = tmp.path().join("cmp");
@@ -331,17 +453,29 @@ fn reports_are_deterministic_and_compare_side_by_side() {
     let rb = report::build(&b, &opts).unwrap();
     assert_eq!(kept.a, Some(r1.funnel.kept as f64));
     assert_eq!(kept.b, Some(rb.funnel.kept as f64));
-    assert_eq!(kept.diff, Some(rb.funnel.kept as f64 - r1.funnel.kept as f64));
+    assert_eq!(
+        kept.diff,
+        Some(rb.funnel.kept as f64 - r1.funnel.kept as f64)
+    );
     assert!(rb.funnel.kept > r1.funnel.kept);
     // A drop reason only A has is listed with no value for B.
-    let only_a = rows.iter().find(|d| d.key.starts_with("drop:gopher_quality:")).unwrap();
+    let only_a = rows
+        .iter()
+        .find(|d| d.key.starts_with("drop:gopher_quality:"))
+        .unwrap();
     assert!(only_a.a.is_some() && only_a.b.is_none());
     let html = fs::read_to_string(&w.html).unwrap();
     assert_self_contained(&html);
     assert!(listed_charts(&html).iter().any(|c| c == "chart-cmp-funnel"));
-    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&w.json).unwrap()).unwrap();
-    assert_eq!(json["a"]["funnel"]["kept"], serde_json::json!(r1.funnel.kept));
-    assert!(fs::read_to_string(&w.md).unwrap().contains("| documents kept |"));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&w.json).unwrap()).unwrap();
+    assert_eq!(
+        json["a"]["funnel"]["kept"],
+        serde_json::json!(r1.funnel.kept)
+    );
+    assert!(fs::read_to_string(&w.md)
+        .unwrap()
+        .contains("| documents kept |"));
 }
 
 #[test]
@@ -373,12 +507,17 @@ fn training_metrics_show_up() {
     report::generate(&out, &ReportOptions::default()).unwrap();
     let (r, _, html, _) = read_report(&out);
     let t = r.training.unwrap();
-    assert_eq!((t.steps, t.tokens, t.loss.len(), t.val_loss.len()), (20, 2000, 20, 3));
+    assert_eq!(
+        (t.steps, t.tokens, t.loss.len(), t.val_loss.len()),
+        (20, 2000, 20, 3)
+    );
     assert_eq!(t.initial_val_loss, Some(5.0));
     assert_eq!(t.best_val_loss, Some(3.0));
     assert_eq!(t.tokens_per_s_median, Some(1000.0));
     let charts = listed_charts(&html);
-    assert!(charts.iter().any(|c| c == "chart-loss") && charts.iter().any(|c| c == "chart-throughput"));
+    assert!(
+        charts.iter().any(|c| c == "chart-loss") && charts.iter().any(|c| c == "chart-throughput")
+    );
 }
 
 #[test]
@@ -388,22 +527,41 @@ fn the_cli_writes_the_report_after_a_run_and_on_demand() {
     let pipeline = tmp.path().join("p.yaml");
     fs::write(&pipeline, full_pipeline(&out, "")).unwrap();
     let bin = env!("CARGO_BIN_EXE_corpusforge");
-    let o = std::process::Command::new(bin).args(["run"]).arg(&pipeline).output().unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["run"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("report/report.html"));
     assert!(out.join("report/report.html").is_file());
-    let o = std::process::Command::new(bin).args(["report", "--sample", "10", "--out"]).arg(tmp.path().join("r")).arg(&out).output().unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["report", "--sample", "10", "--out"])
+        .arg(tmp.path().join("r"))
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Report = serde_json::from_str(&fs::read_to_string(tmp.path().join("r/report.json")).unwrap()).unwrap();
+    let r: Report =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("r/report.json")).unwrap())
+            .unwrap();
     assert_eq!(r.sample.size, 10);
     // Switched off in the YAML: no report.
     let out2 = tmp.path().join("out2");
     fs::write(&pipeline, full_pipeline(&out2, "  report: false")).unwrap();
-    let o = std::process::Command::new(bin).args(["run"]).arg(&pipeline).output().unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["run"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!out2.join("report").exists());
     // Not an output directory: a clear error, exit code 1.
-    let o = std::process::Command::new(bin).args(["report"]).arg(tmp.path()).output().unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["report"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("stats.json"));
 }

@@ -610,6 +610,17 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     )
     .unwrap();
     assert!(done.already_complete);
+    // Re-running the finished run is a no-op too; with other settings it is refused.
+    assert!(
+        train::train(&cfg, &parts, &TrainOptions::default())
+            .unwrap()
+            .already_complete
+    );
+    let other = TrainConfig {
+        seed: 6,
+        ..cfg.clone()
+    };
+    assert!(train::train(&other, &parts, &TrainOptions::default()).is_err());
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub fn fmt_int(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -125,9 +125,10 @@ svg .tk { fill: var(--muted); font-size: 10.5px; }
 svg .al { fill: var(--muted); font-size: 11px; }
 svg .vl { fill: var(--fg); font-size: 10.5px; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px 4px 0; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px 4px 0; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+td.b { overflow-wrap: anywhere; }
 th { color: var(--muted); font-weight: 600; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .wide { overflow-x: auto; } .wide table { max-width: 100%; }
 pre.snip { white-space: pre-wrap; word-break: break-word; background: var(--soft); border-left: 3px solid var(--line); margin: 4px 0 10px; padding: 6px 10px; font-size: 12px; max-height: 12em; overflow: hidden; }
 .ex { margin: 6px 0 14px; }
@@ -145,6 +146,10 @@ footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
   .grid { grid-template-columns: 1fr 1fr; }
   h2 { break-after: avoid; page-break-after: avoid; }
   pre.snip { max-height: none; }
+  .wide { overflow: visible; }
+  table { font-size: 9.5px; }
+  th, td { padding-right: 6px; }
+  svg.chart { max-width: 100%; }
   a { color: inherit; text-decoration: none; }
 }
 "#;
@@ -159,13 +164,22 @@ pub struct Page {
 impl Page {
     /// An empty page.
     pub fn new() -> Self {
-        Page { body: String::new(), charts: Vec::new(), toc: Vec::new() }
+        Page {
+            body: String::new(),
+            charts: Vec::new(),
+            toc: Vec::new(),
+        }
     }
 
     /// Starts a section with a heading and a table-of-contents entry.
     pub fn section(&mut self, id: &str, title: &str) {
         self.toc.push((id.to_string(), title.to_string()));
-        let _ = write!(self.body, r#"<section id="{}"><h2>{}</h2>"#, esc(id), esc(title));
+        let _ = write!(
+            self.body,
+            r#"<section id="{}"><h2>{}</h2>"#,
+            esc(id),
+            esc(title)
+        );
     }
 
     /// Ends the current section.
@@ -186,8 +200,16 @@ impl Page {
     /// A chart in a figure with a caption; `svg` must start with `<svg id="ID"`.
     pub fn chart(&mut self, id: &str, caption: &str, detail: &str, svg: String) {
         self.charts.push(id.to_string());
-        let d = if detail.is_empty() { String::new() } else { format!(r#"<span class="d">{}</span>"#, esc(detail)) };
-        let _ = write!(self.body, "<figure><figcaption>{}{d}</figcaption>{svg}</figure>", esc(caption));
+        let d = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(r#"<span class="d">{}</span>"#, esc(detail))
+        };
+        let _ = write!(
+            self.body,
+            "<figure><figcaption>{}{d}</figcaption>{svg}</figure>",
+            esc(caption)
+        );
     }
 
     /// Opens a grid of charts.
@@ -204,12 +226,16 @@ impl Page {
     /// already escaped cells (made numeric, right-aligned, by [`num`]).
     pub fn table(&mut self, head: &[&str], rows: &[Vec<String>]) {
         let cell = |tag: &str, c: &str, marker: char| -> String {
-            match c.strip_prefix(marker) {
-                Some(n) => format!(r#"<{tag} class="n">{n}</{tag}>"#),
-                None => format!("<{tag}>{c}</{tag}>"),
+            if let Some(n) = c.strip_prefix(marker) {
+                format!(r#"<{tag} class="n">{n}</{tag}>"#)
+            } else if let Some(b) = c.strip_prefix(BREAK) {
+                format!(r#"<{tag} class="b">{b}</{tag}>"#)
+            } else {
+                format!("<{tag}>{c}</{tag}>")
             }
         };
-        self.body.push_str(r#"<div class="wide"><table><thead><tr>"#);
+        self.body
+            .push_str(r#"<div class="wide"><table><thead><tr>"#);
         for h in head {
             self.body.push_str(&cell("th", &esc(h), '#'));
         }
@@ -256,6 +282,14 @@ impl Default for Page {
 /// control characters).
 const NUM: char = '\u{1}';
 
+/// Marks a table cell of long ids, paths or text that may break anywhere.
+const BREAK: char = '\u{2}';
+
+/// A table cell that may break anywhere (long ids, paths, snippets).
+pub fn brk(s: String) -> String {
+    format!("{BREAK}{s}")
+}
+
 /// A numeric (right-aligned) table cell.
 pub fn num(s: String) -> String {
     format!("{NUM}{s}")
@@ -268,25 +302,40 @@ fn n(s: String) -> String {
 fn cards(figs: &[(&str, String)]) -> String {
     let mut out = String::from(r#"<div class="cards">"#);
     for (k, v) in figs {
-        let _ = write!(out, r#"<div class="card"><div class="v">{}</div><div class="k">{}</div></div>"#, esc(v), esc(k));
+        let _ = write!(
+            out,
+            r#"<div class="card"><div class="v">{}</div><div class="k">{}</div></div>"#,
+            esc(v),
+            esc(k)
+        );
     }
     out.push_str("</div>");
     out
 }
 
-fn hist_series<'a>(named: &'a [(&'a str, &'a str, Option<&'a Dist>)]) -> Vec<(Series<'a>, &'a [u64])> {
+fn hist_series<'a>(
+    named: &'a [(&'a str, &'a str, Option<&'a Dist>)],
+) -> Vec<(Series<'a>, &'a [u64])> {
     named
         .iter()
-        .filter_map(|(name, color, d)| d.map(|d| (Series { name, color }, d.histogram.counts.as_slice())))
+        .filter_map(|(name, color, d)| {
+            d.map(|d| (Series { name, color }, d.histogram.counts.as_slice()))
+        })
         .collect()
 }
 
 fn first_edges<'a>(ds: &[Option<&'a Dist>]) -> Option<&'a [f64]> {
-    ds.iter().flatten().map(|d| d.histogram.edges.as_slice()).next()
+    ds.iter()
+        .flatten()
+        .map(|d| d.histogram.edges.as_slice())
+        .next()
 }
 
 /// Puts two histograms over log-spaced bins of the same grid onto common edges.
-pub fn align(a: Option<&Histogram>, b: Option<&Histogram>) -> Option<(Vec<f64>, Vec<u64>, Vec<u64>)> {
+pub fn align(
+    a: Option<&Histogram>,
+    b: Option<&Histogram>,
+) -> Option<(Vec<f64>, Vec<u64>, Vec<u64>)> {
     let edges_of = |h: Option<&Histogram>| h.map(|h| h.edges.clone()).unwrap_or_default();
     let mut edges: Vec<f64> = edges_of(a).into_iter().chain(edges_of(b)).collect();
     if edges.is_empty() {
@@ -299,7 +348,10 @@ pub fn align(a: Option<&Histogram>, b: Option<&Histogram>) -> Option<(Vec<f64>, 
         if let Some(h) = h {
             for (i, c) in h.counts.iter().enumerate() {
                 let lo = h.edges[i];
-                if let Some(j) = edges.iter().position(|e| (e - lo).abs() <= 1e-9 * lo.abs().max(1.0)) {
+                if let Some(j) = edges
+                    .iter()
+                    .position(|e| (e - lo).abs() <= 1e-9 * lo.abs().max(1.0))
+                {
                     if j < out.len() {
                         out[j] += c;
                     }
@@ -327,17 +379,20 @@ pub fn coarsen(edges: &[f64], counts: &[&[u64]], max_bins: usize) -> (Vec<f64>, 
         g.dedup();
         g.len()
     };
-    let k = [1i64, 2, 5, 10].into_iter().find(|&k| groups(k) <= max_bins).unwrap_or(10);
+    let k = [1i64, 2, 5, 10]
+        .into_iter()
+        .find(|&k| groups(k) <= max_bins)
+        .unwrap_or(10);
     if k == 1 || bins == 0 {
         return (edges.to_vec(), counts.iter().map(|c| c.to_vec()).collect());
     }
     let mut new_edges = Vec::new();
     let mut new_counts: Vec<Vec<u64>> = vec![Vec::new(); counts.len()];
     let mut last = None;
-    for i in 0..bins {
-        let g = group_of(edges[i], k);
+    for (i, &e) in edges[..bins].iter().enumerate() {
+        let g = group_of(e, k);
         if last != Some(g) {
-            new_edges.push(edges[i]);
+            new_edges.push(e);
             for c in new_counts.iter_mut() {
                 c.push(0);
             }
@@ -358,7 +413,12 @@ const MAX_LOG_BINS: usize = 24;
 
 fn noise_fmt(unit: &str) -> fn(f64) -> String {
     if unit == "ratio" {
-        |v| format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+        |v| {
+            format!("{v:.2}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        }
     } else {
         fmt_num
     }
@@ -374,13 +434,23 @@ fn unit_label(unit: &str) -> &'static str {
 
 fn dist_cells(d: Option<&Dist>) -> Vec<String> {
     match d {
-        Some(d) => vec![n(fmt_f(Some(d.p50))), n(fmt_f(Some(d.mean))), n(fmt_f(Some(d.p95))), n(fmt_pct(d.nonzero_share))],
+        Some(d) => vec![
+            n(fmt_f(Some(d.p50))),
+            n(fmt_f(Some(d.mean))),
+            n(fmt_f(Some(d.p95))),
+            n(fmt_pct(d.nonzero_share)),
+        ],
         None => vec!["–".into(), "–".into(), "–".into(), "–".into()],
     }
 }
 
 fn doc_example(e: &DocExample) -> String {
-    let mut meta = format!("{} · {} · {} chars", esc(&e.id), esc(&e.source), fmt_int(e.chars));
+    let mut meta = format!(
+        "{} · {} · {} chars",
+        esc(&e.id),
+        esc(&e.source),
+        fmt_int(e.chars)
+    );
     if let Some(d) = &e.duplicate_of {
         let _ = write!(meta, " · duplicate of {}", esc(d));
     }
@@ -395,10 +465,24 @@ fn doc_example(e: &DocExample) -> String {
 pub fn summary_cards(r: &Report) -> String {
     let mut figs: Vec<(&str, String)> = vec![
         ("documents in", fmt_int(r.funnel.documents_in)),
-        ("kept", format!("{} ({})", fmt_int(r.funnel.kept), r.funnel.kept_share.map_or("–".into(), fmt_pct))),
+        (
+            "kept",
+            format!(
+                "{} ({})",
+                fmt_int(r.funnel.kept),
+                r.funnel.kept_share.map_or("–".into(), fmt_pct)
+            ),
+        ),
         ("dropped", fmt_int(r.funnel.dropped)),
         ("rejected records", fmt_int(r.funnel.rejected)),
-        ("text kept", format!("{} of {}", fmt_bytes(r.funnel.kept_bytes), fmt_bytes(r.funnel.bytes_in))),
+        (
+            "text bytes kept",
+            format!(
+                "{} ({})",
+                fmt_bytes(r.funnel.kept_bytes),
+                r.funnel.kept_bytes_share.map_or("–".into(), fmt_pct)
+            ),
+        ),
     ];
     if let Some(t) = r.funnel.tokens {
         figs.push(("tokens written", fmt_int(t)));
@@ -433,16 +517,36 @@ fn funnel_section(p: &mut Page, r: &Report) {
                 note: Some(format!(
                     "{} kept{}",
                     fmt_num(s.kept as f64),
-                    if s.dropped > 0 { format!(", {} dropped", fmt_num(s.dropped as f64)) } else { String::new() }
+                    if s.dropped > 0 {
+                        format!(", {} dropped", fmt_num(s.dropped as f64))
+                    } else {
+                        String::new()
+                    }
                 )),
             })
             .collect();
-        let series = [Series { name: "kept", color: PALETTE[0] }, Series { name: "dropped", color: DROP_COLOR }];
+        let series = [
+            Series {
+                name: "kept",
+                color: PALETTE[0],
+            },
+            Series {
+                name: "dropped",
+                color: DROP_COLOR,
+            },
+        ];
         p.chart(
             "chart-funnel",
             "Documents through the stages",
             "Each bar is what entered the stage: kept (blue) and dropped (red).",
-            svg::bars("chart-funnel", "Documents through the stages", &rows, &series, true, fmt_num),
+            svg::bars(
+                "chart-funnel",
+                "Documents through the stages",
+                &rows,
+                &series,
+                true,
+                fmt_num,
+            ),
         );
     }
     let mut rows = Vec::new();
@@ -461,7 +565,18 @@ fn funnel_section(p: &mut Page, r: &Report) {
         ]);
     }
     p.table(
-        &["##", "stage", "#docs in", "#docs out", "#dropped", "#bytes in", "#bytes out", "#tokens in (est.)", "#tokens out (est.)", "#time"],
+        &[
+            "##",
+            "stage",
+            "#docs in",
+            "#docs out",
+            "#dropped",
+            "#bytes in",
+            "#bytes out",
+            "#tokens in (est.)",
+            "#tokens out (est.)",
+            "#time",
+        ],
         &rows,
     );
     if let Some(t) = f.tokens {
@@ -477,14 +592,28 @@ fn funnel_section(p: &mut Page, r: &Report) {
             .map(|d| BarRow {
                 label: d.reason.clone(),
                 values: vec![d.count as f64],
-                note: Some(format!("{} ({} of input)", fmt_int(d.count), fmt_pct(d.share_of_input))),
+                note: Some(format!(
+                    "{} ({} of input)",
+                    fmt_int(d.count),
+                    fmt_pct(d.share_of_input)
+                )),
             })
             .collect();
         p.chart(
             "chart-drop-reasons",
             "Dropped documents by reason",
             "",
-            svg::bars("chart-drop-reasons", "Dropped documents by reason", &rows, &[Series { name: "dropped", color: DROP_COLOR }], false, fmt_num),
+            svg::bars(
+                "chart-drop-reasons",
+                "Dropped documents by reason",
+                &rows,
+                &[Series {
+                    name: "dropped",
+                    color: DROP_COLOR,
+                }],
+                false,
+                fmt_num,
+            ),
         );
         let rows: Vec<Vec<String>> = f
             .drop_reasons
@@ -492,14 +621,19 @@ fn funnel_section(p: &mut Page, r: &Report) {
             .map(|d| {
                 vec![
                     format!("<code>{}</code>", esc(&d.reason)),
-                    d.stage.as_ref().map_or("–".into(), |s| format!("{} {}", d.stage_index.unwrap_or(0), esc(s))),
+                    d.stage.as_ref().map_or("–".into(), |s| {
+                        format!("{} {}", d.stage_index.unwrap_or(0), esc(s))
+                    }),
                     n(fmt_int(d.count)),
                     n(fmt_pct(d.share_of_input)),
                     n(fmt_pct(d.share_of_dropped)),
                 ]
             })
             .collect();
-        p.table(&["reason", "stage", "#documents", "#of input", "#of dropped"], &rows);
+        p.table(
+            &["reason", "stage", "#documents", "#of input", "#of dropped"],
+            &rows,
+        );
         if f.dropped_written {
             p.raw("<h3>Examples of dropped documents</h3>");
             p.p("note", "Up to three per reason (the documents with the smallest seeded hash of their id), cut to 300 characters, as they were when dropped.");
@@ -520,13 +654,45 @@ fn funnel_section(p: &mut Page, r: &Report) {
     } else {
         let mut rows = Vec::new();
         for rj in &f.rejected_reasons {
-            let ex = rj
+            let examples: Vec<String> = rj
                 .examples
-                .first()
-                .map_or(String::new(), |e| format!("{} ({}): {}", esc(&e.source), esc(&e.location), esc(&e.detail)));
-            rows.push(vec![format!("<code>{}</code>", esc(&rj.reason)), n(fmt_int(rj.count)), n(fmt_pct(rj.share_of_input)), ex]);
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({}): {}<br><code>{}</code>",
+                        esc(&e.source),
+                        esc(&e.location),
+                        esc(&e.detail),
+                        esc(&e.raw)
+                    )
+                })
+                .collect();
+            for i in 0..examples.len().max(1) {
+                let first = i == 0;
+                rows.push(vec![
+                    if first {
+                        format!("<code>{}</code>", esc(&rj.reason))
+                    } else {
+                        String::new()
+                    },
+                    if first {
+                        n(fmt_int(rj.count))
+                    } else {
+                        String::new()
+                    },
+                    if first {
+                        n(fmt_pct(rj.share_of_input))
+                    } else {
+                        String::new()
+                    },
+                    brk(examples.get(i).cloned().unwrap_or_default()),
+                ]);
+            }
         }
-        p.table(&["reason", "#records", "#of input", "first example"], &rows);
+        p.table(
+            &["reason", "#records", "#of input", "examples (first three)"],
+            &rows,
+        );
     }
     p.end();
 }
@@ -552,16 +718,37 @@ fn noise_section(p: &mut Page, r: &Report) {
         rows.push(row);
     }
     p.table(
-        &["metric", "unit", "#before: p50", "#mean", "#p95", "#non-zero", "#after: p50", "#mean", "#p95", "#non-zero"],
+        &[
+            "metric",
+            "unit",
+            "#before: p50",
+            "#mean",
+            "#p95",
+            "#non-zero",
+            "#after: p50",
+            "#mean",
+            "#p95",
+            "#non-zero",
+        ],
         &rows,
     );
     p.grid();
     for m in &r.noise {
-        let named = [("before", PALETTE[1], m.before.as_ref()), ("after", PALETTE[0], m.after.as_ref())];
+        let named = [
+            ("before", PALETTE[1], m.before.as_ref()),
+            ("after", PALETTE[0], m.after.as_ref()),
+        ];
         let series = hist_series(&named);
-        let Some(edges) = first_edges(&[m.before.as_ref(), m.after.as_ref()]) else { continue };
+        let Some(edges) = first_edges(&[m.before.as_ref(), m.after.as_ref()]) else {
+            continue;
+        };
         let id = format!("chart-noise-{}", m.key.replace('_', "-"));
-        let axis = XAxis { label: unit_label(&m.unit), fmt: noise_fmt(&m.unit), log: false, overflow: m.unit != "ratio" };
+        let axis = XAxis {
+            label: unit_label(&m.unit),
+            fmt: noise_fmt(&m.unit),
+            log: false,
+            overflow: m.unit != "ratio",
+        };
         let svg = svg::histogram(&id, &m.label, edges, &series, axis);
         p.chart(&id, &m.label, &m.description, svg);
     }
@@ -574,7 +761,11 @@ fn noise_section(p: &mut Page, r: &Report) {
             .map(|sg| {
                 let mut row = vec![format!("<code>{}</code>", esc(&sg.key))];
                 let part = |d: Option<&Dist>| match d {
-                    Some(d) => vec![n(fmt_int(d.n)), n(fmt_f(Some(d.p50))), n(fmt_f(Some(d.mean)))],
+                    Some(d) => vec![
+                        n(fmt_int(d.n)),
+                        n(fmt_f(Some(d.p50))),
+                        n(fmt_f(Some(d.mean))),
+                    ],
                     None => vec![n("0".into()), "–".into(), "–".into()],
                 };
                 row.extend(part(sg.kept.as_ref()));
@@ -582,14 +773,41 @@ fn noise_section(p: &mut Page, r: &Report) {
                 row
             })
             .collect();
-        p.table(&["signal", "#kept n", "#p50", "#mean", "#dropped n", "#p50", "#mean"], &rows);
+        p.table(
+            &[
+                "signal",
+                "#kept n",
+                "#p50",
+                "#mean",
+                "#dropped n",
+                "#p50",
+                "#mean",
+            ],
+            &rows,
+        );
         p.grid();
         for (i, sg) in r.signals.iter().enumerate() {
-            let named = [("kept", PALETTE[0], sg.kept.as_ref()), ("dropped", DROP_COLOR, sg.dropped.as_ref())];
+            let named = [
+                ("kept", PALETTE[0], sg.kept.as_ref()),
+                ("dropped", DROP_COLOR, sg.dropped.as_ref()),
+            ];
             let series = hist_series(&named);
-            let Some(edges) = first_edges(&[sg.kept.as_ref(), sg.dropped.as_ref()]) else { continue };
+            let Some(edges) = first_edges(&[sg.kept.as_ref(), sg.dropped.as_ref()]) else {
+                continue;
+            };
             let id = format!("chart-signal-{i}");
-            p.chart(&id, &sg.key, "", svg::histogram(&id, &sg.key, edges, &series, XAxis::linear("value", fmt_num)));
+            p.chart(
+                &id,
+                &sg.key,
+                "",
+                svg::histogram(
+                    &id,
+                    &sg.key,
+                    edges,
+                    &series,
+                    XAxis::linear("value", fmt_num),
+                ),
+            );
         }
         p.end_grid();
     } else {
@@ -604,7 +822,7 @@ fn breakdown_rows(b: &Breakdown, score: bool) -> Vec<Vec<String>> {
         .iter()
         .map(|s| {
             let mut r = vec![
-                esc(&s.name),
+                brk(esc(&s.name)),
                 n(fmt_int(s.kept)),
                 n(fmt_pct(s.kept_share)),
                 n(s.kept_bytes_share.map_or("–".into(), fmt_pct)),
@@ -617,7 +835,13 @@ fn breakdown_rows(b: &Breakdown, score: bool) -> Vec<Vec<String>> {
         })
         .collect();
     if b.other_kept + b.other_dropped > 0 {
-        let mut r = vec!["(others)".into(), n(fmt_int(b.other_kept)), "".into(), "".into(), n(fmt_int(b.other_dropped))];
+        let mut r = vec![
+            "(others)".into(),
+            n(fmt_int(b.other_kept)),
+            "".into(),
+            "".into(),
+            n(fmt_int(b.other_dropped)),
+        ];
         if score {
             r.push(String::new());
         }
@@ -635,54 +859,114 @@ fn breakdown_chart(p: &mut Page, id: &str, caption: &str, b: &Breakdown) {
             label: s.name.clone(),
             values: vec![s.kept as f64, s.dropped as f64],
             note: Some(if s.dropped > 0 {
-                format!("{} kept ({}), {} dropped", fmt_int(s.kept), fmt_pct(s.kept_share), fmt_int(s.dropped))
+                format!(
+                    "{} kept ({}), {} dropped",
+                    fmt_int(s.kept),
+                    fmt_pct(s.kept_share),
+                    fmt_int(s.dropped)
+                )
             } else {
                 format!("{} kept ({})", fmt_int(s.kept), fmt_pct(s.kept_share))
             }),
         })
         .collect();
-    let series = [Series { name: "kept", color: PALETTE[0] }, Series { name: "dropped", color: DROP_COLOR }];
+    let series = [
+        Series {
+            name: "kept",
+            color: PALETTE[0],
+        },
+        Series {
+            name: "dropped",
+            color: DROP_COLOR,
+        },
+    ];
     let detail = format!(
         "{} distinct among kept documents; entropy {} bits{}.",
         fmt_int(b.distinct_kept),
         fmt_f(Some(b.entropy_bits)),
-        b.evenness.map_or(String::new(), |e| format!(", evenness {}", fmt_f(Some(e))))
+        b.evenness
+            .map_or(String::new(), |e| format!(", evenness {}", fmt_f(Some(e))))
     );
-    p.chart(id, caption, &detail, svg::bars(id, caption, &rows, &series, true, fmt_num));
+    p.chart(
+        id,
+        caption,
+        &detail,
+        svg::bars(id, caption, &rows, &series, true, fmt_num),
+    );
 }
 
 fn length_chart(p: &mut Page, id: &str, caption: &str, d: &LengthDists, what: &str) {
-    let Some((edges, k, dr)) = align(d.kept.as_ref().map(|x| &x.histogram), d.dropped.as_ref().map(|x| &x.histogram)) else {
+    let Some((edges, k, dr)) = align(
+        d.kept.as_ref().map(|x| &x.histogram),
+        d.dropped.as_ref().map(|x| &x.histogram),
+    ) else {
         return;
     };
     let (edges, c) = coarsen(&edges, &[&k, &dr], MAX_LOG_BINS);
     let (k, dr) = (c[0].clone(), c[1].clone());
-    let mut series = vec![(Series { name: "kept", color: PALETTE[0] }, k.as_slice())];
+    let mut series = vec![(
+        Series {
+            name: "kept",
+            color: PALETTE[0],
+        },
+        k.as_slice(),
+    )];
     if d.dropped.is_some() {
-        series.push((Series { name: "dropped", color: DROP_COLOR }, dr.as_slice()));
+        series.push((
+            Series {
+                name: "dropped",
+                color: DROP_COLOR,
+            },
+            dr.as_slice(),
+        ));
     }
     let detail = match &d.kept {
-        Some(k) => format!("Kept: median {}, mean {}, p95 {} {what} (every document; log-spaced bins).", fmt_num(k.p50), fmt_num(k.mean), fmt_num(k.p95)),
+        Some(k) => format!(
+            "Kept: median {}, mean {}, p95 {} {what} (every document; log-spaced bins).",
+            fmt_num(k.p50),
+            fmt_num(k.mean),
+            fmt_num(k.p95)
+        ),
         None => String::new(),
     };
-    let axis = XAxis { label: what, fmt: fmt_num, log: true, overflow: false };
-    p.chart(id, caption, &detail, svg::histogram(id, caption, &edges, &series, axis));
+    let axis = XAxis {
+        label: what,
+        fmt: fmt_num,
+        log: true,
+        overflow: false,
+    };
+    p.chart(
+        id,
+        caption,
+        &detail,
+        svg::histogram(id, caption, &edges, &series, axis),
+    );
 }
 
+/// A row of the lexical-diversity table: its label and how to show the figure.
+pub type LexicalRow = (&'static str, fn(&Lexical) -> String);
+
+/// The rows of the lexical-diversity table (HTML and Markdown).
+pub const LEXICAL_ROWS: [LexicalRow; 9] = [
+    ("documents", |l| fmt_int(l.docs)),
+    ("words", |l| fmt_int(l.words)),
+    ("distinct words (types)", |l| fmt_int(l.types)),
+    ("distinct-1", |l| fmt_f(l.distinct_1)),
+    ("distinct-2", |l| fmt_f(l.distinct_2)),
+    ("distinct-3", |l| fmt_f(l.distinct_3)),
+    ("unigram entropy (bits)", |l| {
+        fmt_f(Some(l.unigram_entropy_bits))
+    }),
+    ("Heaps' law beta", |l| fmt_f(l.heaps_beta)),
+    ("zstd compression ratio", |l| fmt_f(l.compression_ratio)),
+];
+
 fn lexical_rows(after: Option<&Lexical>, before: Option<&Lexical>) -> Vec<Vec<String>> {
-    let get = |l: Option<&Lexical>, f: &dyn Fn(&Lexical) -> String| l.map_or("–".to_string(), f);
-    let rows: Vec<(&str, Box<dyn Fn(&Lexical) -> String>)> = vec![
-        ("documents", Box::new(|l| fmt_int(l.docs))),
-        ("words", Box::new(|l| fmt_int(l.words))),
-        ("distinct words (types)", Box::new(|l| fmt_int(l.types))),
-        ("distinct-1", Box::new(|l| fmt_f(l.distinct_1))),
-        ("distinct-2", Box::new(|l| fmt_f(l.distinct_2))),
-        ("distinct-3", Box::new(|l| fmt_f(l.distinct_3))),
-        ("unigram entropy (bits)", Box::new(|l| fmt_f(Some(l.unigram_entropy_bits)))),
-        ("Heaps' law beta", Box::new(|l| fmt_f(l.heaps_beta))),
-        ("zstd compression ratio", Box::new(|l| fmt_f(l.compression_ratio))),
-    ];
-    rows.iter().map(|(k, f)| vec![esc(k), n(get(after, f)), n(get(before, f))]).collect()
+    let get = |l: Option<&Lexical>, f: fn(&Lexical) -> String| l.map_or("–".to_string(), f);
+    LEXICAL_ROWS
+        .iter()
+        .map(|(k, f)| vec![esc(k), n(get(after, *f)), n(get(before, *f))])
+        .collect()
 }
 
 fn diversity_section(p: &mut Page, r: &Report) {
@@ -692,22 +976,65 @@ fn diversity_section(p: &mut Page, r: &Report) {
     if let Some(l) = &d.languages {
         breakdown_chart(p, "chart-languages", "Language mix", l);
     }
-    length_chart(p, "chart-len-chars", "Characters per document", &d.chars, "characters");
-    length_chart(p, "chart-len-words", "Words per document", &d.words, "words");
+    length_chart(
+        p,
+        "chart-len-chars",
+        "Characters per document",
+        &d.chars,
+        "characters",
+    );
+    length_chart(
+        p,
+        "chart-len-words",
+        "Words per document",
+        &d.words,
+        "words",
+    );
     if let Some(t) = &d.tokens {
         let caption = "Tokens per document";
-        let detail = format!("Median {}, mean {}, p95 {} (special tokens included).", fmt_num(t.p50), fmt_num(t.mean), fmt_num(t.p95));
+        let detail = format!(
+            "Median {}, mean {}, p95 {} (special tokens included).",
+            fmt_num(t.p50),
+            fmt_num(t.mean),
+            fmt_num(t.p95)
+        );
         let (edges, c) = coarsen(&t.histogram.edges, &[&t.histogram.counts], MAX_LOG_BINS);
-        let series = [(Series { name: "kept", color: PALETTE[0] }, c[0].as_slice())];
-        let axis = XAxis { label: "tokens", fmt: fmt_num, log: true, overflow: false };
-        p.chart("chart-len-tokens", caption, &detail, svg::histogram("chart-len-tokens", caption, &edges, &series, axis));
+        let series = [(
+            Series {
+                name: "kept",
+                color: PALETTE[0],
+            },
+            c[0].as_slice(),
+        )];
+        let axis = XAxis {
+            label: "tokens",
+            fmt: fmt_num,
+            log: true,
+            overflow: false,
+        };
+        p.chart(
+            "chart-len-tokens",
+            caption,
+            &detail,
+            svg::histogram("chart-len-tokens", caption, &edges, &series, axis),
+        );
     }
     let mut lines = Vec::new();
     if let Some(a) = &d.after {
-        lines.push(Line { name: "after (kept)", color: PALETTE[0], points: a.type_token_curve.iter().map(|p| (p.x, p.y)).collect(), dashed: false });
+        lines.push(Line {
+            name: "after (kept)",
+            color: PALETTE[0],
+            points: a.type_token_curve.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: false,
+        });
     }
     if let Some(b) = &d.before {
-        lines.push(Line { name: "before", color: PALETTE[1], points: b.type_token_curve.iter().map(|p| (p.x, p.y)).collect(), dashed: true });
+        lines.push(Line {
+            name: "before",
+            color: PALETTE[1],
+            points: b.type_token_curve.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: true,
+        });
     }
     if !lines.is_empty() {
         let cap = "Type–token growth";
@@ -721,12 +1048,28 @@ fn diversity_section(p: &mut Page, r: &Report) {
     p.end_grid();
     if let Some(l) = &d.languages {
         p.raw("<h3>Languages</h3>");
-        p.table(&["language", "#kept", "#share", "#bytes share", "#dropped", "#mean score (all)"], &breakdown_rows(l, true));
+        p.table(
+            &[
+                "language",
+                "#kept",
+                "#share",
+                "#bytes share",
+                "#dropped",
+                "#mean score (all)",
+            ],
+            &breakdown_rows(l, true),
+        );
     } else {
-        p.p("na", "No language was identified (no language stage in this run).");
+        p.p(
+            "na",
+            "No language was identified (no language stage in this run).",
+        );
     }
     p.raw("<h3>Lexical diversity and compression (sample)</h3>");
-    p.table(&["figure", "#after (kept)", "#before"], &lexical_rows(d.after.as_ref(), d.before.as_ref()));
+    p.table(
+        &["figure", "#after (kept)", "#before"],
+        &lexical_rows(d.after.as_ref(), d.before.as_ref()),
+    );
     p.end();
 }
 
@@ -746,20 +1089,38 @@ fn duplicates_section(p: &mut Page, r: &Report) {
     ]));
     if d.clusters > 0 {
         // Bins up to the largest cluster's.
-        let shown = d.size_histogram.iter().rposition(|b| b.clusters > 0).map_or(0, |i| i + 1);
+        let shown = d
+            .size_histogram
+            .iter()
+            .rposition(|b| b.clusters > 0)
+            .map_or(0, |i| i + 1);
         let rows: Vec<BarRow> = d.size_histogram[..shown]
             .iter()
             .map(|b| BarRow {
                 label: format!("size {}", b.label),
                 values: vec![b.clusters as f64],
-                note: Some(format!("{} clusters, {} documents", fmt_int(b.clusters), fmt_int(b.documents))),
+                note: Some(format!(
+                    "{} clusters, {} documents",
+                    fmt_int(b.clusters),
+                    fmt_int(b.documents)
+                )),
             })
             .collect();
         p.chart(
             "chart-clusters",
             "Duplicate clusters by size",
             "",
-            svg::bars("chart-clusters", "Duplicate clusters by size", &rows, &[Series { name: "clusters", color: PALETTE[3] }], false, fmt_num),
+            svg::bars(
+                "chart-clusters",
+                "Duplicate clusters by size",
+                &rows,
+                &[Series {
+                    name: "clusters",
+                    color: PALETTE[3],
+                }],
+                false,
+                fmt_num,
+            ),
         );
         p.raw("<h3>Largest clusters</h3>");
         let mut rows = Vec::new();
@@ -768,11 +1129,19 @@ fn duplicates_section(p: &mut Page, r: &Report) {
                 let one_line: String = m.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
                 let (text, cut) = super::metrics::snippet(&one_line, 110);
                 rows.push(vec![
-                    if i == 0 { format!("<code>{}</code>", esc(&c.cluster_id)) } else { String::new() },
-                    if i == 0 { n(fmt_int(c.size)) } else { String::new() },
-                    esc(&m.id),
-                    esc(&m.status),
-                    format!("{}{}", esc(&text), if cut { "…" } else { "" }),
+                    if i == 0 {
+                        format!("<code>{}</code>", esc(&c.cluster_id))
+                    } else {
+                        String::new()
+                    },
+                    if i == 0 {
+                        n(fmt_int(c.size))
+                    } else {
+                        String::new()
+                    },
+                    brk(esc(&m.id)),
+                    brk(esc(&m.status)),
+                    brk(format!("{}{}", esc(&text), if cut { "…" } else { "" })),
                 ]);
             }
         }
@@ -796,12 +1165,21 @@ fn sources_section(p: &mut Page, r: &Report) {
     p.end_grid();
     if let Some(f) = &s.files {
         p.raw("<h3>Input files</h3>");
-        p.table(&["source", "#kept", "#share", "#bytes share", "#dropped"], &breakdown_rows(f, false));
+        p.table(
+            &["source", "#kept", "#share", "#bytes share", "#dropped"],
+            &breakdown_rows(f, false),
+        );
     }
     if let Some(d) = &s.domains {
         p.raw("<h3>Domains</h3>");
-        p.p("note", &format!("{} kept documents have a url.", fmt_int(s.kept_with_url)));
-        p.table(&["domain", "#kept", "#share", "#bytes share", "#dropped"], &breakdown_rows(d, false));
+        p.p(
+            "note",
+            &format!("{} kept documents have a url.", fmt_int(s.kept_with_url)),
+        );
+        p.table(
+            &["domain", "#kept", "#share", "#bytes share", "#dropped"],
+            &breakdown_rows(d, false),
+        );
     } else {
         p.p("na", "No document has a url in its metadata.");
     }
@@ -810,7 +1188,14 @@ fn sources_section(p: &mut Page, r: &Report) {
 
 fn token_rows(v: &[TokenEntry]) -> Vec<Vec<String>> {
     v.iter()
-        .map(|t| vec![n(t.id.to_string()), format!("<code>{}</code>", esc(&visible(&t.text))), n(t.bytes.to_string()), n(fmt_int(t.count))])
+        .map(|t| {
+            vec![
+                n(t.id.to_string()),
+                format!("<code>{}</code>", esc(&visible(&t.text))),
+                n(t.bytes.to_string()),
+                n(fmt_int(t.count)),
+            ]
+        })
         .collect()
 }
 
@@ -823,24 +1208,64 @@ fn tokenizer_section(p: &mut Page, r: &Report) {
     };
     p.raw(&cards(&[
         ("vocabulary", fmt_int(t.vocab_size)),
-        ("vocabulary used", format!("{} ({})", fmt_int(t.used), t.used_share.map_or("–".into(), fmt_pct))),
+        (
+            "vocabulary used",
+            format!(
+                "{} ({})",
+                fmt_int(t.used),
+                t.used_share.map_or("–".into(), fmt_pct)
+            ),
+        ),
         ("tokens", fmt_int(t.tokens)),
         ("bytes per token", fmt_f(t.bytes_per_token)),
         ("tokens per word", fmt_f(t.tokens_per_word)),
     ]));
-    let splits: Vec<Vec<String>> = t.splits.iter().map(|(k, v)| vec![esc(k), n(fmt_int(*v))]).collect();
+    let splits: Vec<Vec<String>> = t
+        .splits
+        .iter()
+        .map(|(k, v)| vec![esc(k), n(fmt_int(*v))])
+        .collect();
     p.table(&["split", "#tokens"], &splits);
     if !t.rank_frequency.is_empty() {
-        let line = Line { name: "tokens", color: PALETTE[3], points: t.rank_frequency.iter().map(|p| (p.x, p.y)).collect(), dashed: false };
+        let line = Line {
+            name: "tokens",
+            color: PALETTE[3],
+            points: t.rank_frequency.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: false,
+        };
         let cap = "Token frequency by rank";
-        p.chart("chart-token-zipf", cap, "Log–log (Zipf) plot over the token shards.", svg::lines("chart-token-zipf", cap, &[line], "rank", "occurrences", true, true));
+        p.chart(
+            "chart-token-zipf",
+            cap,
+            "Log–log (Zipf) plot over the token shards.",
+            svg::lines(
+                "chart-token-zipf",
+                cap,
+                &[line],
+                "rank",
+                "occurrences",
+                true,
+                true,
+            ),
+        );
     }
     if !t.longest.is_empty() {
         p.raw("<h3>Longest tokens</h3>");
-        p.table(&["#id", "token (␣ = space, ⏎ = newline)", "#bytes", "#occurrences"], &token_rows(&t.longest));
+        p.table(
+            &[
+                "#id",
+                "token (␣ = space, ⏎ = newline)",
+                "#bytes",
+                "#occurrences",
+            ],
+            &token_rows(&t.longest),
+        );
     }
     p.raw("<h3>Most frequent tokens</h3>");
-    p.table(&["#id", "token", "#bytes", "#occurrences"], &token_rows(&t.most_frequent));
+    p.table(
+        &["#id", "token", "#bytes", "#occurrences"],
+        &token_rows(&t.most_frequent),
+    );
     p.end();
 }
 
@@ -855,20 +1280,71 @@ fn training_section(p: &mut Page, r: &Report) {
         ("steps", fmt_int(t.steps)),
         ("tokens trained", fmt_int(t.tokens)),
         ("final loss", fmt_f(t.final_loss)),
-        ("val loss", format!("{} → {}", fmt_f(t.initial_val_loss), fmt_f(t.final_val_loss))),
+        (
+            "val loss",
+            format!(
+                "{} → {}",
+                fmt_f(t.initial_val_loss),
+                fmt_f(t.final_val_loss)
+            ),
+        ),
         ("final perplexity", fmt_f(t.final_perplexity)),
-        ("tokens/s (median)", t.tokens_per_s_median.map_or("–".into(), fmt_num)),
+        (
+            "tokens/s (median)",
+            t.tokens_per_s_median.map_or("–".into(), fmt_num),
+        ),
         ("MFU (median)", t.mfu_median.map_or("–".into(), fmt_pct)),
     ]));
     p.grid();
     let lines = vec![
-        Line { name: "train loss", color: PALETTE[0], points: t.loss.iter().map(|p| (p.x, p.y)).collect(), dashed: false },
-        Line { name: "val loss", color: PALETTE[1], points: t.val_loss.iter().map(|p| (p.x, p.y)).collect(), dashed: false },
+        Line {
+            name: "train loss",
+            color: PALETTE[0],
+            points: t.loss.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: false,
+        },
+        Line {
+            name: "val loss",
+            color: PALETTE[1],
+            points: t.val_loss.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: false,
+        },
     ];
-    p.chart("chart-loss", "Loss", &format!("From {}.", t.metrics_file), svg::lines("chart-loss", "Loss", &lines, "step", "cross-entropy", false, false));
+    p.chart(
+        "chart-loss",
+        "Loss",
+        &format!("From {}.", t.metrics_file),
+        svg::lines(
+            "chart-loss",
+            "Loss",
+            &lines,
+            "step",
+            "cross-entropy",
+            false,
+            false,
+        ),
+    );
     if !t.tokens_per_s.is_empty() {
-        let l = [Line { name: "tokens/s", color: PALETTE[4], points: t.tokens_per_s.iter().map(|p| (p.x, p.y)).collect(), dashed: false }];
-        p.chart("chart-throughput", "Training throughput", "", svg::lines("chart-throughput", "Training throughput", &l, "step", "tokens per second", false, false));
+        let l = [Line {
+            name: "tokens/s",
+            color: PALETTE[4],
+            points: t.tokens_per_s.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: false,
+        }];
+        p.chart(
+            "chart-throughput",
+            "Training throughput",
+            "",
+            svg::lines(
+                "chart-throughput",
+                "Training throughput",
+                &l,
+                "step",
+                "tokens per second",
+                false,
+                false,
+            ),
+        );
     }
     p.end_grid();
     p.end();
@@ -913,15 +1389,25 @@ pub fn render(r: &Report) -> String {
         "Figures are in report.json (schema: schemas/report.schema.json, version {}). Run time {:.1}s.",
         r.schema_version, r.run.seconds
     );
-    p.finish(&format!("corpusforge report — {}", r.run.out_dir), &header(r), &esc(&footer))
+    p.finish(
+        &format!("corpusforge report — {}", r.run.out_dir),
+        &header(r),
+        &esc(&footer),
+    )
 }
 
 /// The comparison page of two reports.
 pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String {
     let mut p = Page::new();
     let (na, nb) = ("A", "B");
-    let sa = Series { name: na, color: PALETTE[0] };
-    let sb = Series { name: nb, color: PALETTE[1] };
+    let sa = Series {
+        name: na,
+        color: PALETTE[0],
+    };
+    let sb = Series {
+        name: nb,
+        color: PALETTE[1],
+    };
     p.section("figures", "Figures side by side");
     let _ = write!(
         p.body,
@@ -948,8 +1434,16 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
         let delta = match (d.diff, d.fmt) {
             (Some(x), Fmt::Pct) => format!("{:+.1} pp", x * 100.0),
             (Some(x), Fmt::Int) => format!("{:+}", x.round() as i64),
-            (Some(x), Fmt::Bytes) => format!("{}{}", if x < 0.0 { "−" } else { "+" }, fmt_bytes(x.abs().round() as u64)),
-            (Some(x), Fmt::Float) => format!("{}{}", if x < 0.0 { "−" } else { "+" }, fmt_f(Some(x.abs()))),
+            (Some(x), Fmt::Bytes) => format!(
+                "{}{}",
+                if x < 0.0 { "−" } else { "+" },
+                fmt_bytes(x.abs().round() as u64)
+            ),
+            (Some(x), Fmt::Float) => format!(
+                "{}{}",
+                if x < 0.0 { "−" } else { "+" },
+                fmt_f(Some(x.abs()))
+            ),
             (None, _) => "–".into(),
         };
         table.push(vec![
@@ -957,7 +1451,8 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
             n(fmt_fig(d.a, d.fmt)),
             n(fmt_fig(d.b, d.fmt)),
             n(esc(&delta)),
-            n(d.rel_diff.map_or("–".into(), |x| format!("{:+.1}%", x * 100.0))),
+            n(d.rel_diff
+                .map_or("–".into(), |x| format!("{:+.1}%", x * 100.0))),
         ]);
     }
     flush(&mut p, section, &mut table);
@@ -969,22 +1464,78 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
     let fa = &a.funnel;
     let fb = &b.funnel;
     let rows = vec![
-        BarRow { label: "documents in".into(), values: vec![fa.documents_in as f64, fb.documents_in as f64], note: None },
-        BarRow { label: "kept".into(), values: vec![fa.kept as f64, fb.kept as f64], note: None },
-        BarRow { label: "dropped".into(), values: vec![fa.dropped as f64, fb.dropped as f64], note: None },
-        BarRow { label: "rejected".into(), values: vec![fa.rejected as f64, fb.rejected as f64], note: None },
+        BarRow {
+            label: "documents in".into(),
+            values: vec![fa.documents_in as f64, fb.documents_in as f64],
+            note: None,
+        },
+        BarRow {
+            label: "kept".into(),
+            values: vec![fa.kept as f64, fb.kept as f64],
+            note: None,
+        },
+        BarRow {
+            label: "dropped".into(),
+            values: vec![fa.dropped as f64, fb.dropped as f64],
+            note: None,
+        },
+        BarRow {
+            label: "rejected".into(),
+            values: vec![fa.rejected as f64, fb.rejected as f64],
+            note: None,
+        },
     ];
     let series = [sa.clone(), sb.clone()];
-    p.chart("chart-cmp-funnel", "Documents", "", svg::bars("chart-cmp-funnel", "Documents", &rows, &series, false, fmt_num));
+    p.chart(
+        "chart-cmp-funnel",
+        "Documents",
+        "",
+        svg::bars(
+            "chart-cmp-funnel",
+            "Documents",
+            &rows,
+            &series,
+            false,
+            fmt_num,
+        ),
+    );
     // Drop reasons, union.
-    let mut reasons: Vec<String> = fa.drop_reasons.iter().chain(&fb.drop_reasons).map(|d| d.reason.clone()).collect();
+    let mut reasons: Vec<String> = fa
+        .drop_reasons
+        .iter()
+        .chain(&fb.drop_reasons)
+        .map(|d| d.reason.clone())
+        .collect();
     reasons.sort();
     reasons.dedup();
     if !reasons.is_empty() {
-        let count = |f: &Funnel, r: &str| f.drop_reasons.iter().find(|d| d.reason == r).map_or(0.0, |d| d.count as f64);
-        let rows: Vec<BarRow> =
-            reasons.iter().map(|r| BarRow { label: r.clone(), values: vec![count(fa, r), count(fb, r)], note: None }).collect();
-        p.chart("chart-cmp-drop-reasons", "Dropped by reason", "", svg::bars("chart-cmp-drop-reasons", "Dropped by reason", &rows, &series, false, fmt_num));
+        let count = |f: &Funnel, r: &str| {
+            f.drop_reasons
+                .iter()
+                .find(|d| d.reason == r)
+                .map_or(0.0, |d| d.count as f64)
+        };
+        let rows: Vec<BarRow> = reasons
+            .iter()
+            .map(|r| BarRow {
+                label: r.clone(),
+                values: vec![count(fa, r), count(fb, r)],
+                note: None,
+            })
+            .collect();
+        p.chart(
+            "chart-cmp-drop-reasons",
+            "Dropped by reason",
+            "",
+            svg::bars(
+                "chart-cmp-drop-reasons",
+                "Dropped by reason",
+                &rows,
+                &series,
+                false,
+                fmt_num,
+            ),
+        );
     }
     // Noise: mean per metric, after.
     let rows: Vec<BarRow> = a
@@ -992,8 +1543,18 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
         .iter()
         .filter(|m| m.unit == "ratio")
         .map(|m| {
-            let mean = |r: &Report| r.noise.iter().find(|x| x.key == m.key).and_then(|x| x.after.as_ref()).map_or(0.0, |d| d.mean);
-            BarRow { label: m.label.clone(), values: vec![mean(a), mean(b)], note: None }
+            let mean = |r: &Report| {
+                r.noise
+                    .iter()
+                    .find(|x| x.key == m.key)
+                    .and_then(|x| x.after.as_ref())
+                    .map_or(0.0, |d| d.mean)
+            };
+            BarRow {
+                label: m.label.clone(),
+                values: vec![mean(a), mean(b)],
+                note: None,
+            }
         })
         .collect();
     if !rows.is_empty() {
@@ -1001,75 +1562,271 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
             "chart-cmp-noise",
             "Noise ratios after the pipeline (mean over the sample)",
             "",
-            svg::bars("chart-cmp-noise", "Noise ratios (mean)", &rows, &series, false, |v| format!("{v:.3}")),
+            svg::bars(
+                "chart-cmp-noise",
+                "Noise ratios (mean)",
+                &rows,
+                &series,
+                false,
+                fmt_num,
+            ),
         );
     }
     for m in a.noise.iter().filter(|m| m.unit == "ratio") {
         let other = b.noise.iter().find(|x| x.key == m.key);
         let (ha, hb) = (m.after.as_ref(), other.and_then(|x| x.after.as_ref()));
-        let Some(edges) = first_edges(&[ha, hb]) else { continue };
+        let Some(edges) = first_edges(&[ha, hb]) else {
+            continue;
+        };
         let named = [(na, PALETTE[0], ha), (nb, PALETTE[1], hb)];
         let s = hist_series(&named);
         let id = format!("chart-cmp-noise-{}", m.key.replace('_', "-"));
-        p.chart(&id, &format!("{} (after)", m.label), &m.description, svg::histogram(&id, &m.label, edges, &s, XAxis::linear("ratio", noise_fmt("ratio"))));
+        p.chart(
+            &id,
+            &format!("{} (after)", m.label),
+            &m.description,
+            svg::histogram(
+                &id,
+                &m.label,
+                edges,
+                &s,
+                XAxis::linear("ratio", noise_fmt("ratio")),
+            ),
+        );
     }
     for (id, cap, da, db, what) in [
-        ("chart-cmp-len-chars", "Characters per kept document", a.diversity.chars.kept.as_ref(), b.diversity.chars.kept.as_ref(), "characters"),
-        ("chart-cmp-len-words", "Words per kept document", a.diversity.words.kept.as_ref(), b.diversity.words.kept.as_ref(), "words"),
-        ("chart-cmp-len-tokens", "Tokens per document", a.diversity.tokens.as_ref(), b.diversity.tokens.as_ref(), "tokens"),
+        (
+            "chart-cmp-len-chars",
+            "Characters per kept document",
+            a.diversity.chars.kept.as_ref(),
+            b.diversity.chars.kept.as_ref(),
+            "characters",
+        ),
+        (
+            "chart-cmp-len-words",
+            "Words per kept document",
+            a.diversity.words.kept.as_ref(),
+            b.diversity.words.kept.as_ref(),
+            "words",
+        ),
+        (
+            "chart-cmp-len-tokens",
+            "Tokens per document",
+            a.diversity.tokens.as_ref(),
+            b.diversity.tokens.as_ref(),
+            "tokens",
+        ),
     ] {
         if let Some((edges, ca, cb)) = align(da.map(|d| &d.histogram), db.map(|d| &d.histogram)) {
             let (edges, c) = coarsen(&edges, &[&ca, &cb], MAX_LOG_BINS);
             let s = [(sa.clone(), c[0].as_slice()), (sb.clone(), c[1].as_slice())];
-            let axis = XAxis { label: what, fmt: fmt_num, log: true, overflow: false };
+            let axis = XAxis {
+                label: what,
+                fmt: fmt_num,
+                log: true,
+                overflow: false,
+            };
             p.chart(id, cap, "", svg::histogram(id, cap, &edges, &s, axis));
         }
     }
     if let (Some(la), Some(lb)) = (&a.diversity.languages, &b.diversity.languages) {
-        let mut names: Vec<String> = la.top.iter().chain(&lb.top).map(|s| s.name.clone()).collect();
+        let mut names: Vec<String> = la
+            .top
+            .iter()
+            .chain(&lb.top)
+            .map(|s| s.name.clone())
+            .collect();
         names.sort();
         names.dedup();
-        let share = |l: &Breakdown, n: &str| l.top.iter().find(|s| s.name == n).map_or(0.0, |s| s.kept_share);
-        let mut rows: Vec<BarRow> = names.iter().map(|n| BarRow { label: n.clone(), values: vec![share(la, n), share(lb, n)], note: None }).collect();
+        let share = |l: &Breakdown, n: &str| {
+            l.top
+                .iter()
+                .find(|s| s.name == n)
+                .map_or(0.0, |s| s.kept_share)
+        };
+        let mut rows: Vec<BarRow> = names
+            .iter()
+            .map(|n| BarRow {
+                label: n.clone(),
+                values: vec![share(la, n), share(lb, n)],
+                note: None,
+            })
+            .collect();
         rows.sort_by(|x, y| (y.values[0] + y.values[1]).total_cmp(&(x.values[0] + x.values[1])));
         rows.truncate(15);
-        p.chart("chart-cmp-languages", "Language share of kept documents", "", svg::bars("chart-cmp-languages", "Language share", &rows, &series, false, fmt_pct));
+        p.chart(
+            "chart-cmp-languages",
+            "Language share of kept documents",
+            "",
+            svg::bars(
+                "chart-cmp-languages",
+                "Language share",
+                &rows,
+                &series,
+                false,
+                fmt_pct,
+            ),
+        );
     }
-    let tt = |r: &Report| r.diversity.after.as_ref().map(|l| l.type_token_curve.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>()).unwrap_or_default();
+    let tt = |r: &Report| {
+        r.diversity
+            .after
+            .as_ref()
+            .map(|l| {
+                l.type_token_curve
+                    .iter()
+                    .map(|p| (p.x, p.y))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
     let lines = [
-        Line { name: na, color: PALETTE[0], points: tt(a), dashed: false },
-        Line { name: nb, color: PALETTE[1], points: tt(b), dashed: false },
+        Line {
+            name: na,
+            color: PALETTE[0],
+            points: tt(a),
+            dashed: false,
+        },
+        Line {
+            name: nb,
+            color: PALETTE[1],
+            points: tt(b),
+            dashed: false,
+        },
     ];
-    p.chart("chart-cmp-type-token", "Type–token growth (kept sample)", "", svg::lines("chart-cmp-type-token", "Type–token growth", &lines, "words read", "distinct words", true, true));
+    p.chart(
+        "chart-cmp-type-token",
+        "Type–token growth (kept sample)",
+        "",
+        svg::lines(
+            "chart-cmp-type-token",
+            "Type–token growth",
+            &lines,
+            "words read",
+            "distinct words",
+            true,
+            true,
+        ),
+    );
     if a.duplicates.available || b.duplicates.available {
         let rows: Vec<BarRow> = a
             .duplicates
             .size_histogram
             .iter()
             .zip(&b.duplicates.size_histogram)
-            .map(|(x, y)| BarRow { label: format!("size {}", x.label), values: vec![x.clusters as f64, y.clusters as f64], note: None })
+            .map(|(x, y)| BarRow {
+                label: format!("size {}", x.label),
+                values: vec![x.clusters as f64, y.clusters as f64],
+                note: None,
+            })
             .collect();
-        p.chart("chart-cmp-clusters", "Duplicate clusters by size", "", svg::bars("chart-cmp-clusters", "Duplicate clusters", &rows, &series, false, fmt_num));
+        p.chart(
+            "chart-cmp-clusters",
+            "Duplicate clusters by size",
+            "",
+            svg::bars(
+                "chart-cmp-clusters",
+                "Duplicate clusters",
+                &rows,
+                &series,
+                false,
+                fmt_num,
+            ),
+        );
     }
     if a.tokenizer.is_some() || b.tokenizer.is_some() {
-        let z = |r: &Report| r.tokenizer.as_ref().map(|t| t.rank_frequency.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>()).unwrap_or_default();
-        let lines = [Line { name: na, color: PALETTE[0], points: z(a), dashed: false }, Line { name: nb, color: PALETTE[1], points: z(b), dashed: false }];
-        p.chart("chart-cmp-token-zipf", "Token frequency by rank", "", svg::lines("chart-cmp-token-zipf", "Token frequency", &lines, "rank", "occurrences", true, true));
+        let z = |r: &Report| {
+            r.tokenizer
+                .as_ref()
+                .map(|t| {
+                    t.rank_frequency
+                        .iter()
+                        .map(|p| (p.x, p.y))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let lines = [
+            Line {
+                name: na,
+                color: PALETTE[0],
+                points: z(a),
+                dashed: false,
+            },
+            Line {
+                name: nb,
+                color: PALETTE[1],
+                points: z(b),
+                dashed: false,
+            },
+        ];
+        p.chart(
+            "chart-cmp-token-zipf",
+            "Token frequency by rank",
+            "",
+            svg::lines(
+                "chart-cmp-token-zipf",
+                "Token frequency",
+                &lines,
+                "rank",
+                "occurrences",
+                true,
+                true,
+            ),
+        );
     }
     if a.training.is_some() || b.training.is_some() {
         let pts = |r: &Report, val: bool| {
             r.training
                 .as_ref()
-                .map(|t| (if val { &t.val_loss } else { &t.loss }).iter().map(|p| (p.x, p.y)).collect::<Vec<_>>())
+                .map(|t| {
+                    (if val { &t.val_loss } else { &t.loss })
+                        .iter()
+                        .map(|p| (p.x, p.y))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         };
         let lines = [
-            Line { name: "A train", color: PALETTE[0], points: pts(a, false), dashed: false },
-            Line { name: "A val", color: PALETTE[0], points: pts(a, true), dashed: true },
-            Line { name: "B train", color: PALETTE[1], points: pts(b, false), dashed: false },
-            Line { name: "B val", color: PALETTE[1], points: pts(b, true), dashed: true },
+            Line {
+                name: "A train",
+                color: PALETTE[0],
+                points: pts(a, false),
+                dashed: false,
+            },
+            Line {
+                name: "A val",
+                color: PALETTE[0],
+                points: pts(a, true),
+                dashed: true,
+            },
+            Line {
+                name: "B train",
+                color: PALETTE[1],
+                points: pts(b, false),
+                dashed: false,
+            },
+            Line {
+                name: "B val",
+                color: PALETTE[1],
+                points: pts(b, true),
+                dashed: true,
+            },
         ];
-        p.chart("chart-cmp-loss", "Loss", "", svg::lines("chart-cmp-loss", "Loss", &lines, "step", "cross-entropy", false, false));
+        p.chart(
+            "chart-cmp-loss",
+            "Loss",
+            "",
+            svg::lines(
+                "chart-cmp-loss",
+                "Loss",
+                &lines,
+                "step",
+                "cross-entropy",
+                false,
+                false,
+            ),
+        );
     }
     p.end_grid();
     p.end();
@@ -1078,7 +1835,11 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
         esc(&a.run.out_dir),
         esc(&b.run.out_dir)
     );
-    p.finish("corpusforge comparison", &header, "Figures are in compare.json.")
+    p.finish(
+        "corpusforge comparison",
+        &header,
+        "Figures are in compare.json.",
+    )
 }
 
 #[cfg(test)]
@@ -1087,7 +1848,10 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(esc("a\u{0}b\nc"), "a\u{fffd}b\nc");
         assert_eq!(visible(" a\n"), "␣a⏎");
     }
@@ -1104,8 +1868,14 @@ mod tests {
 
     #[test]
     fn histograms_align_on_a_common_grid() {
-        let a = Histogram { edges: vec![1.0, 2.0, 3.0], counts: vec![1, 2] };
-        let b = Histogram { edges: vec![2.0, 3.0, 4.0], counts: vec![5, 6] };
+        let a = Histogram {
+            edges: vec![1.0, 2.0, 3.0],
+            counts: vec![1, 2],
+        };
+        let b = Histogram {
+            edges: vec![2.0, 3.0, 4.0],
+            counts: vec![5, 6],
+        };
         let (e, ca, cb) = align(Some(&a), Some(&b)).unwrap();
         assert_eq!(e, vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(ca, vec![1, 2, 0]);
@@ -1124,6 +1894,9 @@ mod tests {
         assert_eq!(edges, vec![0.0, 1.0, 10.0, 100.0]);
         assert_eq!(c[0], vec![1, 5, 3]);
         let (e2, c2) = coarsen(&hist.edges, &[&hist.counts], 100);
-        assert_eq!((e2, c2[0].clone()), (hist.edges.clone(), hist.counts.clone()));
+        assert_eq!(
+            (e2, c2[0].clone()),
+            (hist.edges.clone(), hist.counts.clone())
+        );
     }
 }

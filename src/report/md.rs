@@ -15,8 +15,8 @@ pub fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+' | '-' | '!' | '|' | '~'
-            | '&' | '$' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+'
+            | '-' | '!' | '|' | '~' | '&' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -41,7 +41,16 @@ pub fn fence(text: &str) -> String {
         }
     }
     let f = "`".repeat((longest + 1).max(3));
-    let body: String = text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect();
+    let body: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
     format!("{f}text\n{}\n{f}\n", body.trim_end_matches('\n'))
 }
 
@@ -49,8 +58,22 @@ fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(out, "| {} |", head.iter().map(|h| h.trim_start_matches('#')).collect::<Vec<_>>().join(" | "));
-    let _ = writeln!(out, "|{}|", head.iter().map(|h| if h.starts_with('#') { "---:" } else { "---" }).collect::<Vec<_>>().join("|"));
+    let _ = writeln!(
+        out,
+        "| {} |",
+        head.iter()
+            .map(|h| h.strip_prefix('#').unwrap_or(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|{}|",
+        head.iter()
+            .map(|h| if h.starts_with('#') { "---:" } else { "---" })
+            .collect::<Vec<_>>()
+            .join("|")
+    );
     for r in rows {
         let _ = writeln!(out, "| {} |", r.join(" | "));
     }
@@ -59,7 +82,12 @@ fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
 
 fn dist4(d: Option<&Dist>) -> Vec<String> {
     match d {
-        Some(d) => vec![fmt_f(Some(d.p50)), fmt_f(Some(d.mean)), fmt_f(Some(d.p95)), fmt_pct(d.nonzero_share)],
+        Some(d) => vec![
+            fmt_f(Some(d.p50)),
+            fmt_f(Some(d.mean)),
+            fmt_f(Some(d.p95)),
+            fmt_pct(d.nonzero_share),
+        ],
         None => vec!["–".into(); 4],
     }
 }
@@ -71,7 +99,8 @@ fn breakdown(out: &mut String, name: &str, b: &Breakdown, score: bool) {
         fmt_int(b.distinct_kept),
         fmt_int(b.distinct_all),
         fmt_f(Some(b.entropy_bits)),
-        b.evenness.map_or(String::new(), |e| format!(", evenness {}", fmt_f(Some(e))))
+        b.evenness
+            .map_or(String::new(), |e| format!(", evenness {}", fmt_f(Some(e))))
     );
     let mut rows: Vec<Vec<String>> = b
         .top
@@ -91,7 +120,13 @@ fn breakdown(out: &mut String, name: &str, b: &Breakdown, score: bool) {
         })
         .collect();
     if b.other_kept + b.other_dropped > 0 {
-        let mut r = vec!["(others)".into(), fmt_int(b.other_kept), String::new(), String::new(), fmt_int(b.other_dropped)];
+        let mut r = vec![
+            "(others)".into(),
+            fmt_int(b.other_kept),
+            String::new(),
+            String::new(),
+            fmt_int(b.other_dropped),
+        ];
         if score {
             r.push(String::new());
         }
@@ -107,15 +142,48 @@ fn breakdown(out: &mut String, name: &str, b: &Breakdown, score: bool) {
 fn lengths(out: &mut String, name: &str, d: &LengthDists) {
     let row = |k: &str, x: Option<&Dist>| -> Vec<String> {
         match x {
-            Some(x) => vec![k.into(), fmt_int(x.n), fmt_num(x.min), fmt_num(x.p05), fmt_num(x.p50), fmt_num(x.mean), fmt_num(x.p95), fmt_num(x.max)],
-            None => vec![k.into(), "0".into(), "–".into(), "–".into(), "–".into(), "–".into(), "–".into(), "–".into()],
+            Some(x) => vec![
+                k.into(),
+                fmt_int(x.n),
+                fmt_num(x.min),
+                fmt_num(x.p05),
+                fmt_num(x.p50),
+                fmt_num(x.mean),
+                fmt_num(x.p95),
+                fmt_num(x.max),
+            ],
+            None => vec![
+                k.into(),
+                "0".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+            ],
         }
     };
-    let _ = writeln!(out, "{name} per document (every document; quantiles from log-spaced bins):\n");
+    let _ = writeln!(
+        out,
+        "{name} per document (every document; quantiles from log-spaced bins):\n"
+    );
     table(
         out,
-        &["", "#documents", "#min", "#p5", "#median", "#mean", "#p95", "#max"],
-        &[row("kept", d.kept.as_ref()), row("dropped", d.dropped.as_ref())],
+        &[
+            "",
+            "#documents",
+            "#min",
+            "#p5",
+            "#median",
+            "#mean",
+            "#p95",
+            "#max",
+        ],
+        &[
+            row("kept", d.kept.as_ref()),
+            row("dropped", d.dropped.as_ref()),
+        ],
     );
 }
 
@@ -133,13 +201,22 @@ pub fn render(r: &Report) -> String {
         r.run.config_hash.as_deref().unwrap_or("–"),
         r.version
     );
-    let _ = writeln!(o, "HTML version with charts: `report.html`; all figures: `report.json`.\n");
+    let _ = writeln!(
+        o,
+        "HTML version with charts: `report.html`; all figures: `report.json`.\n"
+    );
 
     let _ = writeln!(o, "## Summary\n");
     let rows: Vec<Vec<String>> = figures::figures(r)
         .into_iter()
         .filter(|x| x.section != "Drop reasons" && !x.section.starts_with("Noise"))
-        .map(|x| vec![cell(x.section), cell(&x.label), fmt_fig(x.value, x.fmt)])
+        .map(|x| {
+            vec![
+                x.section.to_string(),
+                x.label.clone(),
+                fmt_fig(x.value, x.fmt),
+            ]
+        })
         .collect();
     table(&mut o, &["section", "figure", "#value"], &rows);
 
@@ -164,7 +241,18 @@ pub fn render(r: &Report) -> String {
         .collect();
     table(
         &mut o,
-        &["#", "stage", "#docs in", "#docs out", "#dropped", "#bytes in", "#bytes out", "#tokens in (est.)", "#tokens out (est.)", "#time"],
+        &[
+            "##",
+            "stage",
+            "#docs in",
+            "#docs out",
+            "#dropped",
+            "#bytes in",
+            "#bytes out",
+            "#tokens in (est.)",
+            "#tokens out (est.)",
+            "#time",
+        ],
         &rows,
     );
     let _ = writeln!(
@@ -190,20 +278,43 @@ pub fn render(r: &Report) -> String {
         .map(|d| {
             vec![
                 format!("`{}`", d.reason.replace('`', "'")),
-                d.stage.as_ref().map_or("–".into(), |s| format!("{} {}", d.stage_index.unwrap_or(0), cell(s))),
+                d.stage.as_ref().map_or("–".into(), |s| {
+                    format!("{} {}", d.stage_index.unwrap_or(0), cell(s))
+                }),
                 fmt_int(d.count),
                 fmt_pct(d.share_of_input),
                 fmt_pct(d.share_of_dropped),
             ]
         })
         .collect();
-    table(&mut o, &["reason", "stage", "#documents", "#of input", "#of dropped"], &rows);
+    table(
+        &mut o,
+        &["reason", "stage", "#documents", "#of input", "#of dropped"],
+        &rows,
+    );
     for d in f.drop_reasons.iter().filter(|d| !d.examples.is_empty()) {
-        let _ = writeln!(o, "<details><summary>Examples: {}</summary>\n", super::html::esc(&d.reason));
+        let _ = writeln!(
+            o,
+            "<details><summary>Examples: {}</summary>\n",
+            super::html::esc(&d.reason)
+        );
         for e in &d.examples {
-            let dup = e.duplicate_of.as_ref().map_or(String::new(), |x| format!(" · duplicate of {}", cell(x)));
-            let _ = writeln!(o, "{} · {} · {} chars{dup}\n", cell(&e.id), cell(&e.source), fmt_int(e.chars));
-            let snippet = if e.truncated { format!("{}…", e.snippet) } else { e.snippet.clone() };
+            let dup = e
+                .duplicate_of
+                .as_ref()
+                .map_or(String::new(), |x| format!(" · duplicate of {}", cell(x)));
+            let _ = writeln!(
+                o,
+                "{} · {} · {} chars{dup}\n",
+                cell(&e.id),
+                cell(&e.source),
+                fmt_int(e.chars)
+            );
+            let snippet = if e.truncated {
+                format!("{}…", e.snippet)
+            } else {
+                e.snippet.clone()
+            };
             let _ = writeln!(o, "{}", fence(&snippet));
         }
         let _ = writeln!(o, "</details>\n");
@@ -216,11 +327,22 @@ pub fn render(r: &Report) -> String {
         .rejected_reasons
         .iter()
         .map(|x| {
-            let ex = x.examples.first().map_or(String::new(), |e| cell(&format!("{} ({}): {}", e.source, e.location, e.detail)));
-            vec![format!("`{}`", x.reason.replace('`', "'")), fmt_int(x.count), fmt_pct(x.share_of_input), ex]
+            let ex = x.examples.first().map_or(String::new(), |e| {
+                cell(&format!("{} ({}): {}", e.source, e.location, e.detail))
+            });
+            vec![
+                format!("`{}`", x.reason.replace('`', "'")),
+                fmt_int(x.count),
+                fmt_pct(x.share_of_input),
+                ex,
+            ]
         })
         .collect();
-    table(&mut o, &["reason", "#records", "#of input", "first example"], &rows);
+    table(
+        &mut o,
+        &["reason", "#records", "#of input", "first example"],
+        &rows,
+    );
 
     let _ = writeln!(o, "## Noise\n");
     let s = &r.sample;
@@ -243,7 +365,18 @@ pub fn render(r: &Report) -> String {
         .collect();
     table(
         &mut o,
-        &["metric", "unit", "#before p50", "#mean", "#p95", "#non-zero", "#after p50", "#mean", "#p95", "#non-zero"],
+        &[
+            "metric",
+            "unit",
+            "#before p50",
+            "#mean",
+            "#p95",
+            "#non-zero",
+            "#after p50",
+            "#mean",
+            "#p95",
+            "#non-zero",
+        ],
         &rows,
     );
     if !r.signals.is_empty() {
@@ -262,7 +395,19 @@ pub fn render(r: &Report) -> String {
                 row
             })
             .collect();
-        table(&mut o, &["signal", "#kept n", "#p50", "#mean", "#dropped n", "#p50", "#mean"], &rows);
+        table(
+            &mut o,
+            &[
+                "signal",
+                "#kept n",
+                "#p50",
+                "#mean",
+                "#dropped n",
+                "#p50",
+                "#mean",
+            ],
+            &rows,
+        );
     }
 
     let _ = writeln!(o, "## Diversity\n");
@@ -275,23 +420,27 @@ pub fn render(r: &Report) -> String {
     lengths(&mut o, "Characters", &d.chars);
     lengths(&mut o, "Words", &d.words);
     if let Some(t) = &d.tokens {
-        let _ = writeln!(o, "Tokens per document: median {}, mean {}, p95 {}, max {}.\n", fmt_num(t.p50), fmt_num(t.mean), fmt_num(t.p95), fmt_num(t.max));
+        let _ = writeln!(
+            o,
+            "Tokens per document: median {}, mean {}, p95 {}, max {}.\n",
+            fmt_num(t.p50),
+            fmt_num(t.mean),
+            fmt_num(t.p95),
+            fmt_num(t.max)
+        );
     }
     let _ = writeln!(o, "### Lexical diversity and compression (sample)\n");
     let lx = |l: Option<&Lexical>, f: fn(&Lexical) -> String| l.map_or("–".to_string(), f);
-    let items: [(&str, fn(&Lexical) -> String); 9] = [
-        ("documents", |l| fmt_int(l.docs)),
-        ("words", |l| fmt_int(l.words)),
-        ("distinct words", |l| fmt_int(l.types)),
-        ("distinct-1", |l| fmt_f(l.distinct_1)),
-        ("distinct-2", |l| fmt_f(l.distinct_2)),
-        ("distinct-3", |l| fmt_f(l.distinct_3)),
-        ("unigram entropy (bits)", |l| fmt_f(Some(l.unigram_entropy_bits))),
-        ("Heaps' law beta", |l| fmt_f(l.heaps_beta)),
-        ("zstd compression ratio", |l| fmt_f(l.compression_ratio)),
-    ];
-    let rows: Vec<Vec<String>> =
-        items.iter().map(|(k, f)| vec![k.to_string(), lx(d.after.as_ref(), *f), lx(d.before.as_ref(), *f)]).collect();
+    let rows: Vec<Vec<String>> = super::html::LEXICAL_ROWS
+        .iter()
+        .map(|(k, f)| {
+            vec![
+                k.to_string(),
+                lx(d.after.as_ref(), *f),
+                lx(d.before.as_ref(), *f),
+            ]
+        })
+        .collect();
     table(&mut o, &["figure", "#after (kept)", "#before"], &rows);
 
     let _ = writeln!(o, "## Duplicates\n");
@@ -307,16 +456,31 @@ pub fn render(r: &Report) -> String {
             fmt_int(u.dropped_as_duplicates),
             fmt_int(u.largest)
         );
-        let rows: Vec<Vec<String>> =
-            u.size_histogram.iter().map(|b| vec![b.label.clone(), fmt_int(b.clusters), fmt_int(b.documents)]).collect();
+        let rows: Vec<Vec<String>> = u
+            .size_histogram
+            .iter()
+            .map(|b| vec![b.label.clone(), fmt_int(b.clusters), fmt_int(b.documents)])
+            .collect();
         table(&mut o, &["size", "#clusters", "#documents"], &rows);
         let rows: Vec<Vec<String>> = u
             .top
             .iter()
             .map(|c| {
-                let members = c.members.iter().map(|m| format!("{} ({})", cell(&m.id), cell(&m.status))).collect::<Vec<_>>().join("; ");
-                let snip = c.members.first().map_or(String::new(), |m| cell(&crate::report::metrics::snippet(&m.snippet, 80).0));
-                vec![format!("`{}`", c.cluster_id), fmt_int(c.size), members, snip]
+                let members = c
+                    .members
+                    .iter()
+                    .map(|m| format!("{} ({})", cell(&m.id), cell(&m.status)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let snip = c.members.first().map_or(String::new(), |m| {
+                    cell(&crate::report::metrics::snippet(&m.snippet, 80).0)
+                });
+                vec![
+                    format!("`{}`", c.cluster_id),
+                    fmt_int(c.size),
+                    members,
+                    snip,
+                ]
             })
             .collect();
         table(&mut o, &["cluster", "#size", "members", "text"], &rows);
@@ -339,7 +503,14 @@ pub fn render(r: &Report) -> String {
         Some(t) => {
             let rows = vec![
                 vec!["vocabulary".to_string(), fmt_int(t.vocab_size)],
-                vec!["vocabulary used".into(), format!("{} ({})", fmt_int(t.used), t.used_share.map_or("–".into(), fmt_pct))],
+                vec![
+                    "vocabulary used".into(),
+                    format!(
+                        "{} ({})",
+                        fmt_int(t.used),
+                        t.used_share.map_or("–".into(), fmt_pct)
+                    ),
+                ],
                 vec!["documents".into(), fmt_int(t.docs)],
                 vec!["tokens".into(), fmt_int(t.tokens)],
                 vec!["bytes per token".into(), fmt_f(t.bytes_per_token)],
@@ -347,14 +518,34 @@ pub fn render(r: &Report) -> String {
             ];
             table(&mut o, &["figure", "#value"], &rows);
             let tok = |v: &[TokenEntry]| -> Vec<Vec<String>> {
-                v.iter().map(|e| vec![e.id.to_string(), format!("<code>{}</code>", super::html::esc(&visible(&e.text)).replace('|', "&#124;")), e.bytes.to_string(), fmt_int(e.count)]).collect()
+                v.iter()
+                    .map(|e| {
+                        vec![
+                            e.id.to_string(),
+                            format!(
+                                "<code>{}</code>",
+                                super::html::esc(&visible(&e.text)).replace('|', "&#124;")
+                            ),
+                            e.bytes.to_string(),
+                            fmt_int(e.count),
+                        ]
+                    })
+                    .collect()
             };
             if !t.longest.is_empty() {
                 let _ = writeln!(o, "Longest tokens (␣ = space, ⏎ = newline):\n");
-                table(&mut o, &["#id", "token", "#bytes", "#occurrences"], &tok(&t.longest));
+                table(
+                    &mut o,
+                    &["#id", "token", "#bytes", "#occurrences"],
+                    &tok(&t.longest),
+                );
             }
             let _ = writeln!(o, "Most frequent tokens:\n");
-            table(&mut o, &["#id", "token", "#bytes", "#occurrences"], &tok(&t.most_frequent));
+            table(
+                &mut o,
+                &["#id", "token", "#bytes", "#occurrences"],
+                &tok(&t.most_frequent),
+            );
         }
     }
 
@@ -368,15 +559,32 @@ pub fn render(r: &Report) -> String {
                 vec!["steps".to_string(), fmt_int(t.steps)],
                 vec!["tokens trained".into(), fmt_int(t.tokens)],
                 vec!["final training loss".into(), fmt_f(t.final_loss)],
-                vec!["val loss, first → last".into(), format!("{} → {}", fmt_f(t.initial_val_loss), fmt_f(t.final_val_loss))],
+                vec![
+                    "val loss, first → last".into(),
+                    format!(
+                        "{} → {}",
+                        fmt_f(t.initial_val_loss),
+                        fmt_f(t.final_val_loss)
+                    ),
+                ],
                 vec!["best val loss".into(), fmt_f(t.best_val_loss)],
                 vec!["final perplexity".into(), fmt_f(t.final_perplexity)],
-                vec!["tokens/s (median)".into(), t.tokens_per_s_median.map_or("–".into(), fmt_num)],
-                vec!["MFU (median)".into(), t.mfu_median.map_or("–".into(), fmt_pct)],
+                vec![
+                    "tokens/s (median)".into(),
+                    t.tokens_per_s_median.map_or("–".into(), fmt_num),
+                ],
+                vec![
+                    "MFU (median)".into(),
+                    t.mfu_median.map_or("–".into(), fmt_pct),
+                ],
             ];
             table(&mut o, &["figure", "#value"], &rows);
-            let rows: Vec<Vec<String>> =
-                t.val_loss.iter().zip(&t.perplexity).map(|(v, p)| vec![fmt_num(v.x), fmt_f(Some(v.y)), fmt_f(Some(p.y))]).collect();
+            let rows: Vec<Vec<String>> = t
+                .val_loss
+                .iter()
+                .zip(&t.perplexity)
+                .map(|(v, p)| vec![fmt_num(v.x), fmt_f(Some(v.y)), fmt_f(Some(p.y))])
+                .collect();
             table(&mut o, &["#step", "#val loss", "#perplexity"], &rows);
         }
     }
@@ -393,9 +601,22 @@ pub fn render(r: &Report) -> String {
 pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Corpus comparison\n");
-    let _ = writeln!(o, "- A: {} ({})", cell(&a.run.out_dir), cell(&a.run.stages.join(" → ")));
-    let _ = writeln!(o, "- B: {} ({})\n", cell(&b.run.out_dir), cell(&b.run.stages.join(" → ")));
-    let _ = writeln!(o, "Δ = B − A. Charts: `compare.html`; figures: `compare.json`.\n");
+    let _ = writeln!(
+        o,
+        "- A: {} ({})",
+        cell(&a.run.out_dir),
+        cell(&a.run.stages.join(" → "))
+    );
+    let _ = writeln!(
+        o,
+        "- B: {} ({})\n",
+        cell(&b.run.out_dir),
+        cell(&b.run.stages.join(" → "))
+    );
+    let _ = writeln!(
+        o,
+        "Δ = B − A. Charts: `compare.html`; figures: `compare.json`.\n"
+    );
     let mut section = "";
     let mut t: Vec<Vec<String>> = Vec::new();
     let flush = |o: &mut String, s: &str, t: &mut Vec<Vec<String>>| {
@@ -413,7 +634,11 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
         let delta = match (d.diff, d.fmt) {
             (Some(x), Fmt::Pct) => format!("{:+.1} pp", x * 100.0),
             (Some(x), Fmt::Int) => format!("{:+}", x.round() as i64),
-            (Some(x), _) => format!("{}{}", if x < 0.0 { "−" } else { "+" }, fmt_f(Some(x.abs()))),
+            (Some(x), _) => format!(
+                "{}{}",
+                if x < 0.0 { "−" } else { "+" },
+                fmt_f(Some(x.abs()))
+            ),
             (None, _) => "–".into(),
         };
         t.push(vec![
@@ -421,7 +646,8 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
             fmt_fig(d.a, d.fmt),
             fmt_fig(d.b, d.fmt),
             delta,
-            d.rel_diff.map_or("–".into(), |x| format!("{:+.1}%", x * 100.0)),
+            d.rel_diff
+                .map_or("–".into(), |x| format!("{:+.1}%", x * 100.0)),
         ]);
     }
     flush(&mut o, section, &mut t);
@@ -434,7 +660,10 @@ mod tests {
 
     #[test]
     fn cells_cannot_break_tables_or_inject_markup() {
-        assert_eq!(cell("a|b\nc <img src=x> *x*"), "a\\|b c \\<img src=x\\> \\*x\\*");
+        assert_eq!(
+            cell("a|b\nc <img src=x> *x*"),
+            "a\\|b c \\<img src=x\\> \\*x\\*"
+        );
         assert_eq!(cell("`x`"), "\\`x\\`");
     }
 

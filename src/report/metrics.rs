@@ -145,7 +145,8 @@ fn ratio(num: usize, den: usize) -> f64 {
 
 /// The noise metrics of one text, in the order of [`NOISE`].
 pub fn noise(text: &str) -> [f64; 10] {
-    let (mut chars, mut non_ws, mut alpha, mut alnum, mut digit, mut upper, mut invalid) = (0, 0, 0, 0, 0, 0, 0);
+    let (mut chars, mut non_ws, mut alpha, mut alnum, mut digit, mut upper, mut invalid) =
+        (0, 0, 0, 0, 0, 0, 0);
     for c in text.chars() {
         chars += 1;
         if is_invalid_char(c) {
@@ -167,10 +168,19 @@ pub fn noise(text: &str) -> [f64; 10] {
         }
     }
     let (short, dup, lines) = line_stats(text);
-    let per_1k = |n: usize| if chars == 0 { 0.0 } else { n as f64 * 1000.0 / chars as f64 };
+    let per_1k = |n: usize| {
+        if chars == 0 {
+            0.0
+        } else {
+            n as f64 * 1000.0 / chars as f64
+        }
+    };
     let placeholders = placeholder_regex().find_iter(text).count();
     let pii_left = if text.contains('@') || text.contains('.') {
-        pii_regex().find_iter(text).filter(|m| !placeholder_regex().is_match(m.as_str())).count()
+        pii_regex()
+            .find_iter(text)
+            .filter(|m| !placeholder_regex().is_match(m.as_str()))
+            .count()
     } else {
         0
     };
@@ -248,16 +258,22 @@ pub fn distinct_n(docs: &[Vec<String>], n: usize) -> Option<f64> {
 
 /// Shannon entropy in bits of the distribution given by `counts`.
 pub fn entropy_bits(counts: impl IntoIterator<Item = u64>) -> f64 {
-    let counts: Vec<u64> = counts.into_iter().filter(|&c| c > 0).collect();
+    let mut counts: Vec<u64> = counts.into_iter().filter(|&c| c > 0).collect();
+    // A fixed summation order: the same counts give the same bits whatever order they came in
+    // (hash-map iteration order differs between processes).
+    counts.sort_unstable();
     let total: u64 = counts.iter().sum();
     if total == 0 {
         return 0.0;
     }
     let t = total as f64;
-    let h: f64 = counts.iter().map(|&c| {
-        let p = c as f64 / t;
-        -p * p.log2()
-    }).sum();
+    let h: f64 = counts
+        .iter()
+        .map(|&c| {
+            let p = c as f64 / t;
+            -p * p.log2()
+        })
+        .sum();
     h.max(0.0)
 }
 
@@ -296,7 +312,10 @@ pub fn type_token_curve(docs: &[Vec<String>], points: usize) -> Vec<CurvePoint> 
         n += 1;
         while next.peek().is_some_and(|&&m| m == n) {
             next.next();
-            out.push(CurvePoint { x: n as f64, y: seen.len() as f64 });
+            out.push(CurvePoint {
+                x: n as f64,
+                y: seen.len() as f64,
+            });
         }
     }
     out
@@ -305,7 +324,11 @@ pub fn type_token_curve(docs: &[Vec<String>], points: usize) -> Vec<CurvePoint> 
 /// Heaps' law `types = K * tokens^beta`, fitted by least squares on the log–log curve (points
 /// with at least 100 tokens). `None` with fewer than three such points.
 pub fn heaps_fit(curve: &[CurvePoint]) -> Option<(f64, f64)> {
-    let pts: Vec<(f64, f64)> = curve.iter().filter(|p| p.x >= 100.0 && p.y > 0.0).map(|p| (p.x.ln(), p.y.ln())).collect();
+    let pts: Vec<(f64, f64)> = curve
+        .iter()
+        .filter(|p| p.x >= 100.0 && p.y > 0.0)
+        .map(|p| (p.x.ln(), p.y.ln()))
+        .collect();
     if pts.len() < 3 {
         return None;
     }
@@ -332,7 +355,9 @@ pub fn zstd_sizes<S: AsRef<str>>(texts: &[S]) -> (u64, u64) {
         joined.push(b'\n');
     }
     let raw = joined.len() as u64;
-    let packed = zstd::bulk::compress(&joined, ZSTD_LEVEL).map(|v| v.len() as u64).unwrap_or(raw);
+    let packed = zstd::bulk::compress(&joined, ZSTD_LEVEL)
+        .map(|v| v.len() as u64)
+        .unwrap_or(raw);
     (raw, packed)
 }
 
@@ -355,11 +380,17 @@ pub fn histogram(values: &[f64], edges: &[f64]) -> Histogram {
     let mut counts = vec![0u64; bins];
     if bins > 0 {
         for &v in values {
-            let i = edges.partition_point(|&e| e <= v).saturating_sub(1).min(bins - 1);
+            let i = edges
+                .partition_point(|&e| e <= v)
+                .saturating_sub(1)
+                .min(bins - 1);
             counts[i] += 1;
         }
     }
-    Histogram { edges: edges.to_vec(), counts }
+    Histogram {
+        edges: edges.to_vec(),
+        counts,
+    }
 }
 
 /// `n` equal bins from 0 to 1.
@@ -441,7 +472,13 @@ pub struct LogHist {
 
 impl Default for LogHist {
     fn default() -> Self {
-        LogHist { counts: vec![0; 1 + LOG_BINS_PER_DECADE * LOG_DECADES], n: 0, sum: 0, min: 0, max: 0 }
+        LogHist {
+            counts: vec![0; 1 + LOG_BINS_PER_DECADE * LOG_DECADES],
+            n: 0,
+            sum: 0,
+            min: 0,
+            max: 0,
+        }
     }
 }
 
@@ -514,7 +551,11 @@ impl LogHist {
             if (cum + c) as f64 >= target {
                 let frac = ((target - cum as f64) / c as f64).clamp(0.0, 1.0);
                 let (lo, hi) = (log_edge(i), log_edge(i + 1));
-                let v = if i == 0 { 0.0 } else { lo * (hi / lo).powf(frac) };
+                let v = if i == 0 {
+                    0.0
+                } else {
+                    lo * (hi / lo).powf(frac)
+                };
                 return v.clamp(self.min as f64, self.max as f64);
             }
             cum += c;
@@ -531,7 +572,10 @@ impl LogHist {
                 edges: (a..=b + 1).map(log_edge).collect(),
                 counts: self.counts[a..=b].to_vec(),
             },
-            _ => Histogram { edges: Vec::new(), counts: Vec::new() },
+            _ => Histogram {
+                edges: Vec::new(),
+                counts: Vec::new(),
+            },
         }
     }
 
@@ -613,10 +657,16 @@ mod tests {
 
     #[test]
     fn histogram_bins() {
-        let h = histogram(&[0.0, 0.1, 0.25, 0.5, 0.99, 1.0, 7.0, -1.0], &[0.0, 0.25, 0.5, 0.75, 1.0]);
+        let h = histogram(
+            &[0.0, 0.1, 0.25, 0.5, 0.99, 1.0, 7.0, -1.0],
+            &[0.0, 0.25, 0.5, 0.75, 1.0],
+        );
         assert_eq!(h.counts, vec![3, 1, 1, 3]);
         assert_eq!(unit_edges(4), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
-        assert_eq!(zero_to_max_edges(3.2, 5), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            zero_to_max_edges(3.2, 5),
+            vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        );
         assert_eq!(nice_ceil(0.0031), 0.005);
         assert_eq!(nice_ceil(20.0), 20.0);
         assert_eq!(nice_ceil(21.0), 25.0);
@@ -629,14 +679,18 @@ mod tests {
         assert_eq!(quantile(&v, 0.25), 2.0);
         assert_eq!(quantile(&v, 0.1), 1.4);
         let d = dist(&[0.0, 0.0, 1.0, 3.0], &unit_edges(2)).unwrap();
-        assert_eq!((d.n, d.mean, d.min, d.max, d.p50, d.nonzero_share), (4, 1.0, 0.0, 3.0, 0.5, 0.5));
+        assert_eq!(
+            (d.n, d.mean, d.min, d.max, d.p50, d.nonzero_share),
+            (4, 1.0, 0.0, 3.0, 0.5, 0.5)
+        );
         assert_eq!(d.histogram.counts, vec![2, 2]);
         assert_eq!(dist(&[], &unit_edges(2)), None);
     }
 
     #[test]
     fn line_ratios() {
-        let text = "alpha\n\nbeta\nalpha\n  alpha  \nthis line is certainly longer than thirty characters";
+        let text =
+            "alpha\n\nbeta\nalpha\n  alpha  \nthis line is certainly longer than thirty characters";
         // 5 non-empty lines; "alpha" repeats twice; 4 lines are short.
         assert_eq!(line_stats(text), (4, 2, 5));
         assert_eq!(dup_line_ratio(text), 0.4);
@@ -676,10 +730,18 @@ mod tests {
         assert_eq!(c.last(), Some(&CurvePoint { x: 6.0, y: 4.0 }));
         assert_eq!(c.first(), Some(&CurvePoint { x: 1.0, y: 1.0 }));
         // An exact power law is recovered.
-        let curve: Vec<CurvePoint> =
-            [100.0, 1000.0, 10000.0].iter().map(|&x: &f64| CurvePoint { x, y: 3.0 * x.powf(0.5) }).collect();
+        let curve: Vec<CurvePoint> = [100.0, 1000.0, 10000.0]
+            .iter()
+            .map(|&x: &f64| CurvePoint {
+                x,
+                y: 3.0 * x.powf(0.5),
+            })
+            .collect();
         let (k, beta) = heaps_fit(&curve).unwrap();
-        assert!((k - 3.0).abs() < 1e-9 && (beta - 0.5).abs() < 1e-12, "{k} {beta}");
+        assert!(
+            (k - 3.0).abs() < 1e-9 && (beta - 0.5).abs() < 1e-12,
+            "{k} {beta}"
+        );
     }
 
     #[test]
@@ -717,8 +779,14 @@ mod tests {
 
     #[test]
     fn domains_and_snippets() {
-        assert_eq!(url_domain("https://www.Example.com:8080/a?b").as_deref(), Some("example.com"));
-        assert_eq!(url_domain("docs.python.org/3/"), Some("docs.python.org".into()));
+        assert_eq!(
+            url_domain("https://www.Example.com:8080/a?b").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            url_domain("docs.python.org/3/"),
+            Some("docs.python.org".into())
+        );
         assert_eq!(url_domain("not a url"), None);
         assert_eq!(snippet("héllo", 2), ("hé".to_string(), true));
         assert_eq!(snippet("hé", 2), ("hé".to_string(), false));

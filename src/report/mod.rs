@@ -47,7 +47,11 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { sample: DEFAULT_SAMPLE, seed: None, train_dir: None }
+        ReportOptions {
+            sample: DEFAULT_SAMPLE,
+            seed: None,
+            train_dir: None,
+        }
     }
 }
 
@@ -113,8 +117,10 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
 }
 
 fn to_json(value: &impl serde::Serialize, path: &Path) -> Result<String, ReportError> {
-    let mut s = serde_json::to_string_pretty(value)
-        .map_err(|e| ReportError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut s = serde_json::to_string_pretty(value).map_err(|e| ReportError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     s.push('\n');
     Ok(s)
 }
@@ -126,7 +132,11 @@ pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
 
 /// Writes `report.{json,md,html}` of `report` into `dir`.
 pub fn write(report: &Report, dir: &Path) -> Result<Written, ReportError> {
-    let w = Written { json: dir.join("report.json"), md: dir.join("report.md"), html: dir.join("report.html") };
+    let w = Written {
+        json: dir.join("report.json"),
+        md: dir.join("report.md"),
+        html: dir.join("report.html"),
+    };
     write_atomic(&w.json, &to_json(report, &w.json)?)?;
     write_atomic(&w.md, &md::render(report))?;
     write_atomic(&w.html, &html::render(report))?;
@@ -155,12 +165,26 @@ pub struct Comparison<'a> {
 
 /// Computes the reports of `a` and `b` (with the same options) and writes
 /// `compare.{json,md,html}` into `dir`.
-pub fn compare(a: &Path, b: &Path, dir: &Path, opts: &ReportOptions) -> Result<(Vec<figures::Diff>, Written), ReportError> {
+pub fn compare(
+    a: &Path,
+    b: &Path,
+    dir: &Path,
+    opts: &ReportOptions,
+) -> Result<(Vec<figures::Diff>, Written), ReportError> {
     let ra = build(a, opts)?;
     let rb = build(b, opts)?;
     let rows = figures::diff(&ra, &rb);
-    let w = Written { json: dir.join("compare.json"), md: dir.join("compare.md"), html: dir.join("compare.html") };
-    let c = Comparison { schema_version: model::SCHEMA_VERSION, figures: rows.clone(), a: &ra, b: &rb };
+    let w = Written {
+        json: dir.join("compare.json"),
+        md: dir.join("compare.md"),
+        html: dir.join("compare.html"),
+    };
+    let c = Comparison {
+        schema_version: model::SCHEMA_VERSION,
+        figures: rows.clone(),
+        a: &ra,
+        b: &rb,
+    };
     write_atomic(&w.json, &to_json(&c, &w.json)?)?;
     write_atomic(&w.md, &md::render_compare(&ra, &rb, &rows))?;
     write_atomic(&w.html, &html::render_compare(&ra, &rb, &rows))?;

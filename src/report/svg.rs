@@ -78,7 +78,11 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         format!("{x:.1e}")
     };
-    let s = if s.contains('.') && !s.contains('e') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     format!("{s}{suffix}")
 }
 
@@ -98,7 +102,11 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
     let raw = (hi - lo) / target.max(1) as f64;
     let p = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw * 0.999).unwrap_or(10.0 * p);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw * 0.999)
+        .unwrap_or(10.0 * p);
     let start = (lo / step).floor() * step;
     let mut ticks = Vec::new();
     let mut t = start;
@@ -158,12 +166,24 @@ fn legend(out: &mut String, series: &[Series<'_>], right: f64, y: f64) {
 
 /// Horizontal bars, one row per item. `stacked`: the values of a row add up along one bar
 /// (e.g. kept + dropped); otherwise each series gets its own thinner bar.
-pub fn bars(id: &str, title: &str, rows: &[BarRow], series: &[Series<'_>], stacked: bool, fmt: fn(f64) -> String) -> String {
+pub fn bars(
+    id: &str,
+    title: &str,
+    rows: &[BarRow],
+    series: &[Series<'_>],
+    stacked: bool,
+    fmt: fn(f64) -> String,
+) -> String {
     let mut out = String::new();
     if rows.is_empty() {
         return empty(id, title, "no data");
     }
-    let label_chars = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4).clamp(4, 34);
+    let label_chars = rows
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 34);
     let left = 8.0 + label_chars as f64 * CHAR_W + 8.0;
     let note_w = 150.0;
     let plot_w = (WIDTH - left - note_w).max(120.0);
@@ -174,7 +194,13 @@ pub fn bars(id: &str, title: &str, rows: &[BarRow], series: &[Series<'_>], stack
     let h = top + row_h * rows.len() as f64 + 28.0;
     let max = rows
         .iter()
-        .map(|r| if stacked { r.values.iter().sum::<f64>() } else { r.values.iter().copied().fold(0.0, f64::max) })
+        .map(|r| {
+            if stacked {
+                r.values.iter().sum::<f64>()
+            } else {
+                r.values.iter().copied().fold(0.0, f64::max)
+            }
+        })
         .fold(0.0, f64::max)
         .max(1e-12);
     let ticks = nice_ticks(0.0, max, 4);
@@ -238,7 +264,13 @@ pub fn bars(id: &str, title: &str, rows: &[BarRow], series: &[Series<'_>], stack
                 end = end.max(left + w);
             }
         }
-        let note = r.note.clone().unwrap_or_else(|| r.values.iter().map(|v| fmt(*v)).collect::<Vec<_>>().join(" / "));
+        let note = r.note.clone().unwrap_or_else(|| {
+            r.values
+                .iter()
+                .map(|v| fmt(*v))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}" class="vl">{}</text>"#,
@@ -247,7 +279,11 @@ pub fn bars(id: &str, title: &str, rows: &[BarRow], series: &[Series<'_>], stack
             esc(&note)
         );
     }
-    let _ = write!(out, r#"<line x1="{left:.1}" y1="{axis_y:.1}" x2="{:.1}" y2="{axis_y:.1}" class="ax"/>"#, left + plot_w);
+    let _ = write!(
+        out,
+        r#"<line x1="{left:.1}" y1="{axis_y:.1}" x2="{:.1}" y2="{axis_y:.1}" class="ax"/>"#,
+        left + plot_w
+    );
     out.push_str("</svg>");
     out
 }
@@ -268,14 +304,25 @@ pub struct XAxis<'a> {
 impl<'a> XAxis<'a> {
     /// A linear axis of values in a closed range.
     pub fn linear(label: &'a str, fmt: fn(f64) -> String) -> Self {
-        XAxis { label, fmt, log: false, overflow: false }
+        XAxis {
+            label,
+            fmt,
+            log: false,
+            overflow: false,
+        }
     }
 }
 
 /// A histogram: bins as equal-width slots (log-spaced edges give a log x axis), one bar per
 /// series in each slot; heights are each series' share of its own total, so samples of
 /// different sizes compare.
-pub fn histogram(id: &str, title: &str, edges: &[f64], series: &[(Series<'_>, &[u64])], axis: XAxis<'_>) -> String {
+pub fn histogram(
+    id: &str,
+    title: &str,
+    edges: &[f64],
+    series: &[(Series<'_>, &[u64])],
+    axis: XAxis<'_>,
+) -> String {
     let bins = edges.len().saturating_sub(1);
     if bins == 0 || series.iter().all(|(_, c)| c.iter().sum::<u64>() == 0) {
         return empty(id, title, "no data");
@@ -291,7 +338,12 @@ pub fn histogram(id: &str, title: &str, edges: &[f64], series: &[(Series<'_>, &[
             c.iter().map(|&x| x as f64 / t).collect()
         })
         .collect();
-    let max = shares.iter().flatten().copied().fold(0.0, f64::max).max(1e-9);
+    let max = shares
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(1e-9);
     let ticks = nice_ticks(0.0, max, 4);
     let ymax = ticks.last().copied().unwrap_or(max).max(max);
     let sy = |v: f64| top + plot_h - v / ymax * plot_h;
@@ -360,7 +412,11 @@ pub fn histogram(id: &str, title: &str, edges: &[f64], series: &[(Series<'_>, &[
             esc(&fmt(edges[i]))
         );
     }
-    let last = if axis.overflow { format!("{}+", fmt(edges[bins])) } else { fmt(edges[bins]) };
+    let last = if axis.overflow {
+        format!("{}+", fmt(edges[bins]))
+    } else {
+        fmt(edges[bins])
+    };
     let _ = write!(
         out,
         r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" class="ax"/><text x="{x:.1}" y="{:.1}" class="tk" text-anchor="end">{}</text>"#,
@@ -400,17 +456,31 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
     let mut t: Vec<f64> = (a..=b).map(|e| 10f64.powi(e)).collect();
     if b - a <= 2 {
-        t = (a..=b).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e))).collect();
+        t = (a..=b)
+            .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+            .collect();
     }
-    t.into_iter().filter(|v| *v >= lo * 0.999 && *v <= hi * 1.001).collect()
+    t.into_iter()
+        .filter(|v| *v >= lo * 0.999 && *v <= hi * 1.001)
+        .collect()
 }
 
 /// A line chart; `log_x` / `log_y` use log scales (non-positive values are skipped).
-pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label: &str, log_x: bool, log_y: bool) -> String {
+pub fn lines(
+    id: &str,
+    title: &str,
+    series: &[Line<'_>],
+    x_label: &str,
+    y_label: &str,
+    log_x: bool,
+    log_y: bool,
+) -> String {
     let pts: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0) && (!log_y || *y > 0.0))
+        .filter(|(x, y)| {
+            x.is_finite() && y.is_finite() && (!log_x || *x > 0.0) && (!log_y || *y > 0.0)
+        })
         .collect();
     if pts.is_empty() {
         return empty(id, title, "no data");
@@ -421,8 +491,16 @@ pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label:
     let plot_h = h - top - bottom;
     let fx = |v: f64| if log_x { v.log10() } else { v };
     let fy = |v: f64| if log_y { v.log10() } else { v };
-    let (mut x0, mut x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (mut x0, mut x1) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+    let (mut y0, mut y1) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
     let xt = if log_x {
         x0 = 10f64.powf(x0.log10().floor());
         x1 = (x1 * 1.05).max(x0 * 10.0);
@@ -438,7 +516,11 @@ pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label:
         y1 = (y1 * 1.1).max(y0 * 10.0);
         log_ticks(y0, y1)
     } else {
-        let lo = if y0 > 0.0 && y0 < (y1 - y0) * 0.5 { 0.0 } else { y0 };
+        let lo = if y0 > 0.0 && y0 < (y1 - y0) * 0.5 {
+            0.0
+        } else {
+            y0
+        };
         let t = nice_ticks(lo, y1, 5);
         y0 = t[0];
         y1 = *t.last().unwrap_or(&y1);
@@ -449,7 +531,13 @@ pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label:
     let sy = move |v: f64| top + plot_h - (fy(v) - fy0) / (fy1 - fy0).max(1e-12) * plot_h;
     let mut out = String::new();
     open(&mut out, id, title, h);
-    let names: Vec<Series<'_>> = series.iter().map(|s| Series { name: s.name, color: s.color }).collect();
+    let names: Vec<Series<'_>> = series
+        .iter()
+        .map(|s| Series {
+            name: s.name,
+            color: s.color,
+        })
+        .collect();
     legend(&mut out, &names, WIDTH - right, 14.0);
     for t in &yt {
         let y = sy(*t);
@@ -479,13 +567,22 @@ pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label:
             .points
             .iter()
             .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0) && (!log_y || *y > 0.0))
+            .filter(|(x, y)| {
+                x.is_finite() && y.is_finite() && (!log_x || *x > 0.0) && (!log_y || *y > 0.0)
+            })
             .collect();
         if p.is_empty() {
             continue;
         }
-        let d: Vec<String> = p.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
-        let dash = if s.dashed { r#" stroke-dasharray="5 3""# } else { "" };
+        let d: Vec<String> = p
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
         let _ = write!(
             out,
             r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.8"{dash}><title>{}</title></polyline>"#,
@@ -526,7 +623,12 @@ pub fn lines(id: &str, title: &str, series: &[Line<'_>], x_label: &str, y_label:
 pub fn empty(id: &str, title: &str, why: &str) -> String {
     let mut out = String::new();
     open(&mut out, id, title, 60.0);
-    let _ = write!(out, r#"<text x="{:.1}" y="34" class="lb" text-anchor="middle">{}</text></svg>"#, WIDTH / 2.0, esc(why));
+    let _ = write!(
+        out,
+        r#"<text x="{:.1}" y="34" class="lb" text-anchor="middle">{}</text></svg>"#,
+        WIDTH / 2.0,
+        esc(why)
+    );
     out
 }
 
@@ -555,14 +657,59 @@ mod tests {
 
     #[test]
     fn charts_escape_text_and_have_ids() {
-        let rows = vec![BarRow { label: "<script>&".into(), values: vec![3.0, 1.0], note: None }];
-        let s = bars("c1", "t<", &rows, &[Series { name: "a", color: "#000" }, Series { name: "b", color: "#111" }], true, fmt_num);
+        let rows = vec![BarRow {
+            label: "<script>&".into(),
+            values: vec![3.0, 1.0],
+            note: None,
+        }];
+        let s = bars(
+            "c1",
+            "t<",
+            &rows,
+            &[
+                Series {
+                    name: "a",
+                    color: "#000",
+                },
+                Series {
+                    name: "b",
+                    color: "#111",
+                },
+            ],
+            true,
+            fmt_num,
+        );
         assert!(s.starts_with(r#"<svg id="c1""#));
         assert!(s.contains("&lt;script&gt;&amp;"));
         assert!(!s.contains("<script"));
-        let h = histogram("h", "h", &[0.0, 0.5, 1.0], &[(Series { name: "x", color: "#000" }, &[1, 3])], XAxis::linear("v", fmt_num));
+        let h = histogram(
+            "h",
+            "h",
+            &[0.0, 0.5, 1.0],
+            &[(
+                Series {
+                    name: "x",
+                    color: "#000",
+                },
+                &[1, 3],
+            )],
+            XAxis::linear("v", fmt_num),
+        );
         assert_eq!(h.matches("<rect").count(), 2);
-        let l = lines("l", "l", &[Line { name: "a", color: "#000", points: vec![(1.0, 2.0), (10.0, 3.0)], dashed: false }], "x", "y", true, false);
+        let l = lines(
+            "l",
+            "l",
+            &[Line {
+                name: "a",
+                color: "#000",
+                points: vec![(1.0, 2.0), (10.0, 3.0)],
+                dashed: false,
+            }],
+            "x",
+            "y",
+            true,
+            false,
+        );
         assert!(l.contains("<polyline"));
         assert!(empty("e", "e", "why").contains("why"));
         assert_eq!(truncate_label("/a/b/c/file.txt", 9), "…file.txt");

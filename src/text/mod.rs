@@ -19,7 +19,9 @@
 mod tables;
 pub mod words;
 
-pub use words::{count_sentences, remember_words, split_sentences, split_words, split_words_cached, words};
+pub use words::{
+    count_sentences, remember_words, split_sentences, split_words, split_words_cached, words,
+};
 
 /// Whether `c` lies in one of the sorted, disjoint inclusive `ranges`.
 #[inline]
@@ -45,8 +47,15 @@ pub fn is_py_space(c: char) -> bool {
     match c {
         '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f' | ' ' => true,
         c if (c as u32) < 0x80 => false,
-        '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}'
-        | '\u{205f}' | '\u{3000}' => true,
+        '\u{85}'
+        | '\u{a0}'
+        | '\u{1680}'
+        | '\u{2000}'..='\u{200a}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{202f}'
+        | '\u{205f}'
+        | '\u{3000}' => true,
         _ => false,
     }
 }
@@ -68,8 +77,28 @@ pub fn is_unicode_punct(c: char) -> bool {
         // ASCII punctuation minus the symbols $ + < = > ^ ` | ~ (categories Sc, Sm, Sk).
         matches!(
             c,
-            '!' | '"' | '#' | '%' | '&' | '\'' | '(' | ')' | '*' | ',' | '-' | '.' | '/' | ':' | ';' | '?' | '@'
-                | '[' | '\\' | ']' | '_' | '{' | '}'
+            '!' | '"'
+                | '#'
+                | '%'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | ','
+                | '-'
+                | '.'
+                | '/'
+                | ':'
+                | ';'
+                | '?'
+                | '@'
+                | '['
+                | '\\'
+                | ']'
+                | '_'
+                | '{'
+                | '}'
         )
     } else {
         in_ranges(tables::UNI_PUNCT, c)
@@ -164,7 +193,11 @@ impl<'a> Iterator for PySplitLines<'a> {
                 }
                 // U+0085 is C2 85; U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
                 0xC2 if bytes.get(i + 1) == Some(&0x85) => 2,
-                0xE2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8) | Some(0xA9)) => 3,
+                0xE2 if bytes.get(i + 1) == Some(&0x80)
+                    && matches!(bytes.get(i + 2), Some(0xA8) | Some(0xA9)) =>
+                {
+                    3
+                }
                 _ => 0,
             };
             if term_len > 0 {
@@ -196,7 +229,9 @@ mod tests {
     #[test]
     fn python_predicates() {
         assert!(is_py_space('\x1f') && is_py_space('\u{a0}') && !is_py_space('\u{200b}'));
-        assert!(is_py_alpha('é') && is_py_alpha('中') && !is_py_alpha('1') && !is_py_alpha('\u{301}'));
+        assert!(
+            is_py_alpha('é') && is_py_alpha('中') && !is_py_alpha('1') && !is_py_alpha('\u{301}')
+        );
         assert!(is_unicode_punct('!') && is_unicode_punct('—') && !is_unicode_punct('$'));
         assert!(is_symbol_word("...") && is_symbol_word("—") && !is_symbol_word("a."));
         assert_eq!(char_len("héllo 中"), 7);

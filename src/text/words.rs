@@ -45,8 +45,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::tables::{
-    EN_SPECIALS, SENT_PUNCT, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS, SP_LOWER, SP_PUNCT, SP_QUOTES, SP_UNITS,
-    SP_UPPER,
+    EN_SPECIALS, SENT_PUNCT, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS, SP_LOWER, SP_PUNCT,
+    SP_QUOTES, SP_UNITS, SP_UPPER,
 };
 use super::{in_ranges, is_py_space, is_unicode_punct};
 
@@ -71,7 +71,8 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
         // into the next byte); the class table decides.
         if let Some(chunk8) = bytes.get(i..i + 8) {
             let x = u64::from_le_bytes([
-                chunk8[0], chunk8[1], chunk8[2], chunk8[3], chunk8[4], chunk8[5], chunk8[6], chunk8[7],
+                chunk8[0], chunk8[1], chunk8[2], chunk8[3], chunk8[4], chunk8[5], chunk8[6],
+                chunk8[7],
             ]);
             const ONES: u64 = 0x0101_0101_0101_0101;
             const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -135,7 +136,10 @@ static ASCII_CLASS: [u8; 256] = {
     while i < 256 {
         t[i] = if i >= 0x80 {
             2
-        } else if matches!(i as u8, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ') {
+        } else if matches!(
+            i as u8,
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' '
+        ) {
             1
         } else {
             0
@@ -249,7 +253,9 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
 fn is_sentence_end(t: &str) -> bool {
     let mut it = t.chars();
     match (it.next(), it.next()) {
-        (Some(c), None) => matches!(c, '.' | '!' | '?') || (!c.is_ascii() && in_ranges(SENT_PUNCT, c)),
+        (Some(c), None) => {
+            matches!(c, '.' | '!' | '?') || (!c.is_ascii() && in_ranges(SENT_PUNCT, c))
+        }
         _ => false,
     }
 }
@@ -302,7 +308,8 @@ fn specials() -> &'static Specials {
             let bit = bloom_bit(k);
             bloom[bit / 64] |= 1 << (bit % 64);
         }
-        let mut multi: FxMap<&'static str, Vec<(Vec<&'static str>, &'static str)>> = FxMap::default();
+        let mut multi: FxMap<&'static str, Vec<(Vec<&'static str>, &'static str)>> =
+            FxMap::default();
         let mut scratch = Scratch::default();
         for &(k, _) in EN_SPECIALS {
             let mut toks = Vec::new();
@@ -311,7 +318,12 @@ fn specials() -> &'static Specials {
                 multi.entry(toks[0]).or_default().push((toks, k));
             }
         }
-        Specials { map, max_len, bloom, multi }
+        Specials {
+            map,
+            max_len,
+            bloom,
+            multi,
+        }
     })
 }
 
@@ -352,9 +364,13 @@ fn apply_multi_specials<'a>(sp: &Specials, chunk: &'a str, out: &mut Vec<&'a str
     let toks = &out[from..];
     let mut found: Vec<(usize, usize, &'static str)> = Vec::new();
     for i in 0..toks.len() {
-        let Some(cands) = sp.multi.get(toks[i]) else { continue };
+        let Some(cands) = sp.multi.get(toks[i]) else {
+            continue;
+        };
         for (pat, key) in cands {
-            if i + pat.len() <= toks.len() && toks[i..i + pat.len()].iter().zip(pat).all(|(a, b)| a == b) {
+            if i + pat.len() <= toks.len()
+                && toks[i..i + pat.len()].iter().zip(pat).all(|(a, b)| a == b)
+            {
                 found.push((i, i + pat.len(), key));
             }
         }
@@ -404,7 +420,12 @@ fn push_special<'a>(s: &'a str, pieces: &[&str], out: &mut Vec<&'a str>) {
     }
 }
 
-fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>, scratch: &mut Scratch, sp: Option<&Specials>) {
+fn tokenize_chunk<'a>(
+    chunk: &'a str,
+    out: &mut Vec<&'a str>,
+    scratch: &mut Scratch,
+    sp: Option<&Specials>,
+) {
     if let Some(p) = special(sp, chunk) {
         push_special(chunk, p, out);
         return;
@@ -421,11 +442,13 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>, scratch: &mut Scra
     if letters + 1 == b.len() && letters > 0 {
         let last = b[letters];
         let splits = match last {
-            b',' | b';' | b':' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'' | b'>' | b'*' | b'&' | b'#' | b'_'
-            | b'`' => true,
+            b',' | b';' | b':' | b'!' | b'?' | b')' | b']' | b'}' | b'"' | b'\'' | b'>' | b'*'
+            | b'&' | b'#' | b'_' | b'`' => true,
             b'.' => {
                 b[letters - 1].is_ascii_lowercase()
-                    || (letters >= 2 && b[letters - 1].is_ascii_uppercase() && b[letters - 2].is_ascii_uppercase())
+                    || (letters >= 2
+                        && b[letters - 1].is_ascii_uppercase()
+                        && b[letters - 2].is_ascii_uppercase())
             }
             _ => false,
         };
@@ -608,14 +631,32 @@ fn sp_upper(c: char) -> bool {
 fn one_char_list_contains(list: &[&str], c: char) -> bool {
     let mut buf = [0u8; 4];
     let s: &str = c.encode_utf8(&mut buf);
-    list.iter().any(|x| *x == s)
+    list.contains(&s)
 }
 
 /// spaCy's `LIST_PUNCT` single characters.
 #[inline]
 fn is_sp_punct(c: char) -> bool {
     if c.is_ascii() {
-        matches!(c, ',' | ':' | ';' | '!' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '_' | '#' | '*' | '&')
+        matches!(
+            c,
+            ',' | ':'
+                | ';'
+                | '!'
+                | '?'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '_'
+                | '#'
+                | '*'
+                | '&'
+        )
     } else {
         one_char_list_contains(SP_PUNCT, c)
     }
@@ -638,7 +679,11 @@ fn find_prefix(s: &str) -> usize {
         '§' | '%' | '=' | '—' | '–' => return c.len_utf8(),
         '+' => {
             let next = s[1..].bytes().next();
-            return if next.is_some_and(|b| b.is_ascii_digit()) { 0 } else { 1 };
+            return if next.is_some_and(|b| b.is_ascii_digit()) {
+                0
+            } else {
+                1
+            };
         }
         '.' => {
             let run = s.bytes().take_while(|&b| b == b'.').count();
@@ -668,22 +713,77 @@ fn find_suffix(s: &str) -> usize {
     }
     let bytes = s.as_bytes();
     if let Some(&last) = bytes.last() {
+        // Closing punctuation: no rule of two or more characters ends with one of these, so
+        // the suffix is that one character.
+        if matches!(
+            last,
+            b',' | b':'
+                | b';'
+                | b'!'
+                | b'?'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'<'
+                | b'>'
+                | b'_'
+                | b'#'
+                | b'*'
+                | b'&'
+                | b'\''
+                | b'"'
+                | b'`'
+        ) {
+            return 1;
+        }
+        if last == b'.' {
+            let dots = bytes.iter().rev().take_while(|&&b| b == b'.').count();
+            if dots >= 2 {
+                return dots;
+            }
+            return if s.len() >= 2 && suffix_at(s, s.len() - 1) {
+                1
+            } else {
+                0
+            };
+        }
         if last.is_ascii_alphanumeric() {
             // Only `'s` / `’s` and units after a number end in a letter or digit.
-            if matches!(last, b's' | b'S') && (s[..s.len() - 1].ends_with('\'') || s[..s.len() - 1].ends_with('’')) {
-                return if s[..s.len() - 1].ends_with('\'') { 2 } else { 4 };
+            if matches!(last, b's' | b'S')
+                && (s[..s.len() - 1].ends_with('\'') || s[..s.len() - 1].ends_with('’'))
+            {
+                return if s[..s.len() - 1].ends_with('\'') {
+                    2
+                } else {
+                    4
+                };
             }
-            let tail = bytes.iter().rev().take_while(|b| !b.is_ascii_digit()).count();
+            let tail = bytes
+                .iter()
+                .rev()
+                .take_while(|b| !b.is_ascii_digit())
+                .count();
             if tail == 0 || tail == bytes.len() {
                 return 0;
             }
             let rest = &s[s.len() - tail..];
-            return if s.is_char_boundary(s.len() - tail) && SP_UNITS.contains(&rest) { tail } else { 0 };
+            return if s.is_char_boundary(s.len() - tail) && SP_UNITS.contains(&rest) {
+                tail
+            } else {
+                0
+            };
         }
     }
     // A trailing run of two or more dots is one suffix wherever it starts.
     let dots = bytes.iter().rev().take_while(|&&b| b == b'.').count();
-    let dot_start = if dots >= 2 { Some(s.len() - dots) } else { None };
+    let dot_start = if dots >= 2 {
+        Some(s.len() - dots)
+    } else {
+        None
+    };
     // Other rules span at most 6 characters.
     let mut starts = [0usize; 6];
     let mut n = 0;
@@ -715,7 +815,8 @@ fn suffix_at(s: &str, p: usize) -> bool {
     let single = c0.is_some() && rc.next().is_none();
     if single {
         let c = c0.unwrap_or(' ');
-        if is_sp_punct(c) || is_sp_quote(c) || is_icon(c) || c == '—' || c == '–' || c == '…' {
+        if is_sp_punct(c) || is_sp_quote(c) || is_icon(c) || c == '—' || c == '–' || c == '…'
+        {
             return true;
         }
         if c == '+' && prev.is_some_and(|p| p.is_ascii_digit()) {
@@ -745,7 +846,9 @@ fn suffix_at(s: &str, p: usize) -> bool {
     if rest.len() >= 2 && rest.bytes().all(|b| b == b'.') {
         return true;
     }
-    if prev.is_some_and(|p| p.is_ascii_digit()) && (SP_CURRENCY.contains(&rest) || SP_UNITS.contains(&rest)) {
+    if prev.is_some_and(|p| p.is_ascii_digit())
+        && (SP_CURRENCY.contains(&rest) || SP_UNITS.contains(&rest))
+    {
         return true;
     }
     false
@@ -779,7 +882,9 @@ fn infix_at(s: &str, i: usize) -> Option<usize> {
     let prev = last_char(&s[..i])?;
     let after = &rest[c.len_utf8()..];
     let next = first_char(after);
-    if prev.is_ascii_digit() && matches!(c, '+' | '-' | '*' | '^') && next.is_some_and(|n| n.is_ascii_digit() || n == '-')
+    if prev.is_ascii_digit()
+        && matches!(c, '+' | '-' | '*' | '^')
+        && next.is_some_and(|n| n.is_ascii_digit() || n == '-')
     {
         return Some(i + 1);
     }
@@ -801,7 +906,9 @@ fn infix_at(s: &str, i: usize) -> Option<usize> {
             }
         }
     }
-    if (sp_alpha(prev) || prev.is_ascii_digit()) && matches!(c, ':' | '<' | '>' | '=' | '/') && next.is_some_and(sp_alpha)
+    if (sp_alpha(prev) || prev.is_ascii_digit())
+        && matches!(c, ':' | '<' | '>' | '=' | '/')
+        && next.is_some_and(sp_alpha)
     {
         return Some(i + 1);
     }
@@ -818,7 +925,11 @@ fn is_url(s: &str) -> bool {
     let mut n = 1;
     if let Some(k) = s.find("://") {
         let scheme = &s[..k];
-        if scheme.chars().count() >= 2 && scheme.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')) {
+        if scheme.chars().count() >= 2
+            && scheme
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+        {
             starts[1] = k + 3;
             n = 2;
         }
@@ -839,7 +950,9 @@ fn is_url(s: &str) -> bool {
 
 #[inline]
 fn host_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || ('\u{a1}'..='\u{ffff}').contains(&c)
+    c.is_ascii_alphanumeric()
+        || matches!(c, '_' | '-' | '.')
+        || ('\u{a1}'..='\u{ffff}').contains(&c)
 }
 
 #[inline]
@@ -848,7 +961,10 @@ fn label_edge_char(c: char) -> bool {
 }
 
 fn host_ok(h: &str) -> bool {
-    let end = h.char_indices().find(|&(_, c)| !host_char(c)).map_or(h.len(), |(i, _)| i);
+    let end = h
+        .char_indices()
+        .find(|&(_, c)| !host_char(c))
+        .map_or(h.len(), |(i, _)| i);
     let (host, tail) = h.split_at(end);
     if !tail_ok(tail) || host.is_empty() {
         return false;
@@ -862,14 +978,20 @@ fn tail_ok(t: &str) -> bool {
         Some(b'/' | b'?' | b'#') => true,
         Some(b':') => {
             let digits = t[1..].bytes().take_while(|b| b.is_ascii_digit()).count();
-            (2..=5).contains(&digits) && matches!(t.as_bytes().get(1 + digits), None | Some(b'/' | b'?' | b'#'))
+            (2..=5).contains(&digits)
+                && matches!(
+                    t.as_bytes().get(1 + digits),
+                    None | Some(b'/' | b'?' | b'#')
+                )
         }
         _ => false,
     }
 }
 
 fn domain_ok(host: &str) -> bool {
-    let Some(d) = host.rfind('.') else { return false };
+    let Some(d) = host.rfind('.') else {
+        return false;
+    };
     let tld = &host[d + 1..];
     let tld_len = tld.chars().count();
     if !(2..=63).contains(&tld_len) || !tld.chars().all(sp_lower) {
@@ -880,7 +1002,9 @@ fn domain_ok(host: &str) -> bool {
         return false;
     }
     labels.split('.').all(|l| {
-        let (Some(a), Some(z)) = (first_char(l), last_char(l)) else { return false };
+        let (Some(a), Some(z)) = (first_char(l), last_char(l)) else {
+            return false;
+        };
         label_edge_char(a) && label_edge_char(z) && l.chars().count() <= 64
     })
 }
@@ -929,7 +1053,10 @@ mod tests {
     fn contractions_split_like_spacy() {
         assert_eq!(
             w("Don't stop. I can't! John's car isn't here."),
-            ["Do", "n't", "stop", ".", "I", "ca", "n't", "!", "John", "'s", "car", "is", "n't", "here", "."]
+            [
+                "Do", "n't", "stop", ".", "I", "ca", "n't", "!", "John", "'s", "car", "is", "n't",
+                "here", "."
+            ]
         );
         assert_eq!(w("rock'n'roll 'tis"), ["rock'n'roll", "'", "tis"]);
     }
@@ -938,9 +1065,19 @@ mod tests {
     fn urls_and_emails_stay_whole() {
         assert_eq!(
             w("Visit https://example.com/path?x=1 or www.foo.org now."),
-            ["Visit", "https://example.com/path?x=1", "or", "www.foo.org", "now", "."]
+            [
+                "Visit",
+                "https://example.com/path?x=1",
+                "or",
+                "www.foo.org",
+                "now",
+                "."
+            ]
         );
-        assert_eq!(w("email me: foo.bar@baz.com"), ["email", "me", ":", "foo.bar@baz.com"]);
+        assert_eq!(
+            w("email me: foo.bar@baz.com"),
+            ["email", "me", ":", "foo.bar@baz.com"]
+        );
         assert_eq!(w("(http://x.y)"), ["(", "http://x.y", ")"]);
     }
 
@@ -948,28 +1085,49 @@ mod tests {
     fn numbers_and_units() {
         assert_eq!(
             w("It costs $1,000.50 (approx.) e.g. 10km 5pm 3.14"),
-            ["It", "costs", "$", "1,000.50", "(", "approx", ".", ")", "e.g.", "10", "km", "5", "pm", "3.14"]
+            [
+                "It", "costs", "$", "1,000.50", "(", "approx", ".", ")", "e.g.", "10", "km", "5",
+                "pm", "3.14"
+            ]
         );
-        assert_eq!(w("x=1 100% 1.2.3.4 v1.2 12:30 3/4"), ["x=1", "100", "%", "1.2.3.4", "v1.2", "12:30", "3/4"]);
+        assert_eq!(
+            w("x=1 100% 1.2.3.4 v1.2 12:30 3/4"),
+            ["x=1", "100", "%", "1.2.3.4", "v1.2", "12:30", "3/4"]
+        );
     }
 
     #[test]
     fn punctuation_runs() {
         assert_eq!(
             w("Wait... what?! Yes---no -- maybe... ok…"),
-            ["Wait", "...", "what", "?", "!", "Yes", "---", "no", "--", "maybe", "...", "ok", "…"]
+            [
+                "Wait", "...", "what", "?", "!", "Yes", "---", "no", "--", "maybe", "...", "ok",
+                "…"
+            ]
         );
-        assert_eq!(w("==== ---- ****"), ["=", "=", "=", "=", "----", "*", "*", "*", "*"]);
-        assert_eq!(w("#hashtag ## heading"), ["#", "hashtag", "#", "#", "heading"]);
+        assert_eq!(
+            w("==== ---- ****"),
+            ["=", "=", "=", "=", "----", "*", "*", "*", "*"]
+        );
+        assert_eq!(
+            w("#hashtag ## heading"),
+            ["#", "hashtag", "#", "#", "heading"]
+        );
     }
 
     #[test]
     fn infixes() {
         assert_eq!(
             w("well-known a/b foo.bar foo.Bar end.Next U.S.A. Mr. Smith"),
-            ["well", "-", "known", "a", "/", "b", "foo.bar", "foo", ".", "Bar", "end", ".", "Next", "U.S.A.", "Mr.", "Smith"]
+            [
+                "well", "-", "known", "a", "/", "b", "foo.bar", "foo", ".", "Bar", "end", ".",
+                "Next", "U.S.A.", "Mr.", "Smith"
+            ]
         );
-        assert_eq!(w("Hello.World hello,world a:b"), ["Hello", ".", "World", "hello", ",", "world", "a", ":", "b"]);
+        assert_eq!(
+            w("Hello.World hello,world a:b"),
+            ["Hello", ".", "World", "hello", ",", "world", "a", ":", "b"]
+        );
     }
 
     #[test]
@@ -979,7 +1137,10 @@ mod tests {
 
     #[test]
     fn cjk_per_character_hangul_by_space() {
-        assert_eq!(w("中文 カナ 한국어 텍스트"), ["中", "文", "カ", "ナ", "한국어", "텍스트"]);
+        assert_eq!(
+            w("中文 カナ 한국어 텍스트"),
+            ["中", "文", "カ", "ナ", "한국어", "텍스트"]
+        );
         assert_eq!(w("mixed日本abc"), ["mixed", "日", "本", "abc"]);
     }
 
@@ -992,7 +1153,8 @@ mod tests {
 
     #[test]
     fn sentences_like_the_sentencizer() {
-        let t = w("Hello world. This is e.g. a test! Another one? Yes. Mr. Smith went. 3.14 is pi.");
+        let t =
+            w("Hello world. This is e.g. a test! Another one? Yes. Mr. Smith went. 3.14 is pi.");
         assert_eq!(count_sentences(&t), 6);
         assert_eq!(count_sentences(&w("one two three")), 1);
         assert_eq!(count_sentences(&w("He said \"stop.\" Then left.")), 2);
@@ -1016,7 +1178,10 @@ mod tests {
 
     #[test]
     fn sentence_parts_cover_the_text() {
-        assert_eq!(split_sentences("Hi there. How are you?  Fine."), ["Hi there.", " How are you?", "  Fine."]);
+        assert_eq!(
+            split_sentences("Hi there. How are you?  Fine."),
+            ["Hi there.", " How are you?", "  Fine."]
+        );
         assert_eq!(split_sentences("no end"), ["no end"]);
         assert_eq!(split_sentences(""), [""]);
     }

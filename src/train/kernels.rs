@@ -4,7 +4,13 @@
 //! gradient checks) and works on contiguous row-major buffers. Matrix products go straight to
 //! the `gemm` crate (the one candle's CPU backend uses) with explicit strides, so transposed
 //! operands, head slices of the fused `qkv` buffer and accumulation into an existing gradient
-//! need no copies. Row-wise kernels run in parallel over fixed chunks of rows; reductions over
+//! need no copies. Threads never share one product: a linear layer's forward splits its rows
+//! among the threads, its backward runs `dx = dy W` and `dW = dy^T x` (equal cost) side by side,
+//! attention runs one (batch, head) per task, and every `gemm` call is single-threaded — so no
+//! core waits inside a product, which on two cores is worth more than `gemm`'s own threading.
+//! Loops that must vectorize (exp, softmax, LayerNorm, GELU) run compiled for AVX2 + FMA when
+//! the CPU has them ([`simd`]), with reductions kept in independent lanes.
+//! Row-wise kernels run in parallel over fixed chunks of rows; reductions over
 //! rows (bias and norm gradients) sum fixed chunks and then combine the partial sums in chunk
 //! order, so every result is bitwise reproducible for a given thread count — resumed training
 //! depends on that.

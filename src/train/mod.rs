@@ -80,8 +80,12 @@ pub enum TrainError {
         /// The cause.
         source: candle_core::Error,
     },
-    /// The output directory already holds a run and `--resume` was not given.
-    #[error("{0}: holds checkpoints of an earlier run; pass --resume to continue it, or remove the directory")]
+    /// The output directory holds an unfinished or different run and `--resume` was not
+    /// given.
+    #[error(
+        "{0}: holds checkpoints of an earlier run (unfinished, or with other settings); pass --resume to \
+         continue it, or remove the directory"
+    )]
     Exists(PathBuf),
 }
 

@@ -368,7 +368,31 @@ fn run(
                 ck.state.elapsed_s,
             )
         }
-        (Some(_), false) => return Err(TrainError::Exists(paths.out.clone())),
+        (Some(dir), false) => {
+            // Re-running a finished run with the same settings is a no-op (as re-running a
+            // pipeline is); anything else needs an explicit --resume or a fresh directory.
+            let state_path = dir.join("state.json");
+            let done = std::fs::read_to_string(&state_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
+                .filter(|st| st.config == *cfg && st.model == model_cfg && st.step >= total_steps);
+            return match done {
+                Some(st) => Ok(TrainSummary {
+                    steps: st.step,
+                    total_steps,
+                    tokens: st.tokens,
+                    last_loss: None,
+                    initial_val_loss: None,
+                    final_val_loss: None,
+                    tokens_per_s: 0.0,
+                    mfu: 0.0,
+                    checkpoint: Some(dir.clone()),
+                    out_dir: paths.out.clone(),
+                    already_complete: true,
+                }),
+                None => Err(TrainError::Exists(paths.out.clone())),
+            };
+        }
         (None, _) => {
             let model = Gpt::new(model_cfg.clone(), cfg.seed, &device, DType::F32)
                 .map_err(ctx("initialising the model"))?;

@@ -72,7 +72,11 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 walk(base, &p, m);
             } else {
-                let rel = p.strip_prefix(base).expect("under base").to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(base)
+                    .expect("under base")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 m.insert(rel, fs::read(&p).expect("read"));
             }
         }
@@ -87,6 +91,11 @@ pub fn shards(dir: &Path) -> BTreeMap<String, (usize, String)> {
     tree(dir)
         .into_iter()
         .filter(|(k, _)| k.ends_with(".parquet"))
-        .map(|(k, v)| (k, (v.len(), format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v)))))
+        .map(|(k, v)| {
+            (
+                k,
+                (v.len(), format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v))),
+            )
+        })
         .collect()
 }

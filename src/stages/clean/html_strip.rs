@@ -46,7 +46,11 @@ pub struct HtmlStripConfig {
 
 impl Default for HtmlStripConfig {
     fn default() -> Self {
-        HtmlStripConfig { detect: true, paragraph_breaks: false, keep_title: false }
+        HtmlStripConfig {
+            detect: true,
+            paragraph_breaks: false,
+            keep_title: false,
+        }
     }
 }
 
@@ -84,9 +88,46 @@ const DOCUMENT_TAGS: [&str; 3] = ["html", "head", "body"];
 
 /// Common element names; three occurrences of these (start or end tags) make a document HTML.
 const KNOWN_TAGS: [&str; 40] = [
-    "p", "div", "br", "span", "a", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
-    "img", "script", "style", "meta", "link", "title", "section", "article", "header", "footer", "nav", "pre",
-    "code", "em", "strong", "b", "i", "form", "input", "blockquote", "hr", "iframe",
+    "p",
+    "div",
+    "br",
+    "span",
+    "a",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "img",
+    "script",
+    "style",
+    "meta",
+    "link",
+    "title",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "pre",
+    "code",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "form",
+    "input",
+    "blockquote",
+    "hr",
+    "iframe",
 ];
 
 /// Whether `text` looks like HTML: it has a doctype, an `<html>`, `<head>` or `<body>` tag, or
@@ -104,19 +145,31 @@ pub fn looks_like_html(text: &str) -> bool {
             return true;
         }
         let name_start = if rest.first() == Some(&b'/') { 1 } else { 0 };
-        let name_len = rest[name_start..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        let name_len = rest[name_start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
         if name_len == 0 {
             continue;
         }
         let after = rest.get(name_start + name_len).copied();
-        if !matches!(after, None | Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r')) {
+        if !matches!(
+            after,
+            None | Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r')
+        ) {
             continue;
         }
         let name = &rest[name_start..name_start + name_len];
-        if DOCUMENT_TAGS.iter().any(|t| name.eq_ignore_ascii_case(t.as_bytes())) {
+        if DOCUMENT_TAGS
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+        {
             return true;
         }
-        if KNOWN_TAGS.iter().any(|t| name.eq_ignore_ascii_case(t.as_bytes())) {
+        if KNOWN_TAGS
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+        {
             known += 1;
             if known >= 3 {
                 return true;
@@ -149,19 +202,20 @@ enum Kind {
 
 fn kind(name: &str) -> Kind {
     match name {
-        "script" | "style" | "textarea" | "xmp" | "noembed" | "noframes" | "iframe" => Kind::RawSkip,
+        "script" | "style" | "textarea" | "xmp" | "noembed" | "noframes" | "iframe" => {
+            Kind::RawSkip
+        }
         "noscript" | "template" | "svg" | "math" | "object" | "canvas" | "select" => Kind::Skip,
         "title" => Kind::Title,
         "br" => Kind::Br,
         "td" | "th" => Kind::Cell,
         "pre" | "listing" | "plaintext" => Kind::Pre,
-        "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "table" | "ul" | "ol" | "dl" | "section"
-        | "article" | "header" | "footer" | "nav" | "aside" | "main" | "figure" | "form" | "hr" | "details"
-        | "address" | "fieldset" => Kind::Para,
-        "div" | "li" | "dt" | "dd" | "tr" | "thead" | "tbody" | "tfoot" | "caption" | "center" | "dialog"
-        | "dir" | "figcaption" | "hgroup" | "legend" | "menu" | "option" | "summary" | "body" | "html" => {
-            Kind::Block
-        }
+        "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "table" | "ul" | "ol"
+        | "dl" | "section" | "article" | "header" | "footer" | "nav" | "aside" | "main"
+        | "figure" | "form" | "hr" | "details" | "address" | "fieldset" => Kind::Para,
+        "div" | "li" | "dt" | "dd" | "tr" | "thead" | "tbody" | "tfoot" | "caption" | "center"
+        | "dialog" | "dir" | "figcaption" | "hgroup" | "legend" | "menu" | "option" | "summary"
+        | "body" | "html" => Kind::Block,
         _ => Kind::Inline,
     }
 }
@@ -254,7 +308,9 @@ fn find_end_tag(b: &[u8], from: usize, name: &str) -> Option<usize> {
         if b.get(at + 1) == Some(&b'/')
             && b.len() >= at + 2 + n.len()
             && b[at + 2..at + 2 + n.len()].eq_ignore_ascii_case(n)
-            && !b.get(at + 2 + n.len()).is_some_and(|c| c.is_ascii_alphanumeric())
+            && !b
+                .get(at + 2 + n.len())
+                .is_some_and(|c| c.is_ascii_alphanumeric())
         {
             return Some(at);
         }
@@ -289,7 +345,12 @@ fn tag_end(b: &[u8], start: usize) -> Option<usize> {
 /// The visible text of `html`.
 pub fn strip_html(html: &str, cfg: &HtmlStripConfig) -> String {
     let b = html.as_bytes();
-    let mut out = Out { s: String::with_capacity(html.len() / 3), pending: 0, space: false, line_start: true };
+    let mut out = Out {
+        s: String::with_capacity(html.len() / 3),
+        pending: 0,
+        space: false,
+        line_start: true,
+    };
     let para: u8 = if cfg.paragraph_breaks { 2 } else { 1 };
     let mut pre_depth = 0usize;
     // (element, depth of nested same-name elements) whose content is being skipped.
@@ -330,11 +391,17 @@ pub fn strip_html(html: &str, cfg: &HtmlStripConfig) -> String {
             continue;
         }
         if markup {
-            i = b[i..].iter().position(|&c| c == b'>').map_or(b.len(), |e| i + e + 1);
+            i = b[i..]
+                .iter()
+                .position(|&c| c == b'>')
+                .map_or(b.len(), |e| i + e + 1);
             text_start = i;
             continue;
         }
-        let name_len = b[name_at..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':').count();
+        let name_len = b[name_at..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':')
+            .count();
         name_buf.clear();
         name_buf.push_str(&html[name_at..name_at + name_len]);
         name_buf.make_ascii_lowercase();
@@ -385,11 +452,7 @@ pub fn strip_html(html: &str, cfg: &HtmlStripConfig) -> String {
             Kind::Para => out.brk(para),
             Kind::Block => out.brk(1),
             Kind::Br => out.brk(1),
-            Kind::Cell => {
-                if !out.line_start {
-                    out.space = true;
-                }
-            }
+            Kind::Cell if !out.line_start => out.space = true,
             Kind::Pre => {
                 out.brk(para);
                 if is_end {
@@ -428,8 +491,16 @@ fn decode_entity(s: &str) -> Option<(String, usize)> {
             Some(b'x' | b'X') => (true, 2),
             _ => (false, 1),
         };
-        let digits =
-            b[start..].iter().take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() }).count();
+        let digits = b[start..]
+            .iter()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
         if digits == 0 {
             return None;
         }
@@ -461,11 +532,15 @@ fn decode_entity(s: &str) -> Option<(String, usize)> {
 
 fn numeric_char(v: u32) -> char {
     const CP1252: [u32; 32] = [
-        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
-        0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A,
-        0x0153, 0x9D, 0x017E, 0x0178,
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013,
+        0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
     ];
-    let v = if (0x80..=0x9F).contains(&v) { CP1252[(v - 0x80) as usize] } else { v };
+    let v = if (0x80..=0x9F).contains(&v) {
+        CP1252[(v - 0x80) as usize]
+    } else {
+        v
+    };
     if v == 0 {
         return '\u{fffd}';
     }
@@ -706,7 +781,13 @@ mod tests {
                  <noscript><p>enable js</p></noscript><template><p>t</p></template>\
                  <svg><title>icon</title><path d='M0'/></svg><p>visible</p></body></html>";
         assert_eq!(strip(h), "visible");
-        let kept = strip_html(h, &HtmlStripConfig { keep_title: true, ..Default::default() });
+        let kept = strip_html(
+            h,
+            &HtmlStripConfig {
+                keep_title: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(kept, "T\nvisible");
     }
 
@@ -714,7 +795,10 @@ mod tests {
     fn entities() {
         let h = "<p>a &amp; b &lt;c&gt; &quot;d&quot; &#8212; &#x2014; &mdash; caf&eacute; &#146; &bogus; AT&T &copy 2024</p>";
         assert_eq!(strip(h), "a & b <c> \"d\" — — — café ’ &bogus; AT&T © 2024");
-        assert_eq!(strip("<p>x&nbsp;y &#0; &#xD800;</p>"), "x\u{a0}y \u{fffd} \u{fffd}");
+        assert_eq!(
+            strip("<p>x&nbsp;y &#0; &#xD800;</p>"),
+            "x\u{a0}y \u{fffd} \u{fffd}"
+        );
     }
 
     #[test]
@@ -727,8 +811,14 @@ mod tests {
 
     #[test]
     fn paragraph_breaks_option() {
-        let cfg = HtmlStripConfig { paragraph_breaks: true, ..Default::default() };
-        assert_eq!(strip_html("<body><p>a</p><p>b</p><div>c</div>d</body>", &cfg), "a\n\nb\n\nc\nd");
+        let cfg = HtmlStripConfig {
+            paragraph_breaks: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            strip_html("<body><p>a</p><p>b</p><div>c</div>d</body>", &cfg),
+            "a\n\nb\n\nc\nd"
+        );
     }
 
     #[test]
@@ -741,9 +831,15 @@ mod tests {
     #[test]
     fn tolerant_of_broken_markup() {
         // "c<d" opens an element named "d", as in browsers.
-        assert_eq!(strip("<body><p>a < b and c<d</p><p>unclosed <b>bold"), "a < b and c\nunclosed bold");
+        assert_eq!(
+            strip("<body><p>a < b and c<d</p><p>unclosed <b>bold"),
+            "a < b and c\nunclosed bold"
+        );
         assert_eq!(strip("<html><body><p>x</p><div class=\"never closed"), "x");
-        assert_eq!(strip("<html><head><title>t</title><body><p>no head end</p>"), "no head end");
+        assert_eq!(
+            strip("<html><head><title>t</title><body><p>no head end</p>"),
+            "no head end"
+        );
         assert_eq!(strip("<html><body>a<!-- never closed"), "a");
     }
 
@@ -752,7 +848,9 @@ mod tests {
         assert!(looks_like_html("<!doctype html><p>x"));
         assert!(looks_like_html("<HTML>"));
         assert!(looks_like_html("<p>a</p><br>"));
-        assert!(!looks_like_html("use a <div> element for that, or a <span>."));
+        assert!(!looks_like_html(
+            "use a <div> element for that, or a <span>."
+        ));
         assert!(!looks_like_html("if a < b and c > d then x<y"));
         assert!(!looks_like_html("plain text"));
         let mut doc = Document::new("d", "a <div> b", std::sync::Arc::from("t"));

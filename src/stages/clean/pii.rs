@@ -17,13 +17,23 @@ fn yes() -> bool {
     true
 }
 fn d_email() -> Vec<String> {
-    vec!["email@example.com".into(), "firstname.lastname@example.org".into()]
+    vec![
+        "email@example.com".into(),
+        "firstname.lastname@example.org".into(),
+    ]
 }
 fn d_ip() -> Vec<String> {
-    ["22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "22.214.171.124",
+        "126.96.36.199",
+        "188.8.131.52",
+        "184.108.40.206",
+        "220.127.116.11",
+        "18.104.22.168",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Config of the `pii` stage. Counters: `emails`, `ipv4`, `ipv6` (replacements made).
@@ -78,10 +88,16 @@ impl Check for PiiConfig {
     fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if self.emails && self.email_replacement.is_empty() {
-            p.push(Problem::at("email_replacement", "email_replacement needs at least one string"));
+            p.push(Problem::at(
+                "email_replacement",
+                "email_replacement needs at least one string",
+            ));
         }
         if (self.ipv4 || self.ipv6) && self.ip_replacement.is_empty() {
-            p.push(Problem::at("ip_replacement", "ip_replacement needs at least one string"));
+            p.push(Problem::at(
+                "ip_replacement",
+                "ip_replacement needs at least one string",
+            ));
         }
         p
     }
@@ -98,7 +114,9 @@ fn email_regex() -> &'static Regex {
         let atom = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
         let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?";
         let octet = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)";
-        let pattern = format!(r"\b{atom}(?:\.{atom})*@(?:(?:{label}\.)+{label}|\[(?:{octet}\.){{3}}{octet}\])");
+        let pattern = format!(
+            r"\b{atom}(?:\.{atom})*@(?:(?:{label}\.)+{label}|\[(?:{octet}\.){{3}}{octet}\])"
+        );
         // The pattern is a constant; it compiles.
         Regex::new(&pattern).unwrap_or_else(|e| panic!("email pattern: {e}"))
     })
@@ -149,7 +167,11 @@ pub fn ipv6_is_global(ip: Ipv6Addr) -> bool {
     ];
     let v = u128::from(ip);
     !PRIVATE.iter().any(|&(net, len)| {
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
         v & mask == net & mask
     })
 }
@@ -164,7 +186,8 @@ fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut n = 0;
     for part in s.split('.') {
-        if n == 4 || part.is_empty() || part.len() > 3 || (part.len() > 1 && part.starts_with('0')) {
+        if n == 4 || part.is_empty() || part.len() > 3 || (part.len() > 1 && part.starts_with('0'))
+        {
             return None;
         }
         if !part.bytes().all(|b| b.is_ascii_digit()) {
@@ -254,16 +277,20 @@ impl Pii {
             // (counter, replace?, bytes of the address within `cand`)
             let mut found = None;
             if c.ipv6 && cand.contains(':') {
-                found = parse_ipv6(cand).map(|ip| ("ipv6", !c.only_public_ips || ipv6_is_global(ip), cand.len()));
+                found = parse_ipv6(cand)
+                    .map(|ip| ("ipv6", !c.only_public_ips || ipv6_is_global(ip), cand.len()));
             }
             if found.is_none() && c.ipv4 && cand.contains('.') {
                 // An address alone, or followed by a port (`1.2.3.4:8080`).
                 let (addr, port) = cand.split_once(':').unwrap_or((cand, ""));
                 if port.bytes().all(|b| b.is_ascii_digit()) {
-                    found = parse_ipv4(addr).map(|ip| ("ipv4", !c.only_public_ips || ipv4_is_global(ip), addr.len()));
+                    found = parse_ipv4(addr)
+                        .map(|ip| ("ipv4", !c.only_public_ips || ipv4_is_global(ip), addr.len()));
                 }
             }
-            let Some((counter, true, len)) = found else { continue };
+            let Some((counter, true, len)) = found else {
+                continue;
+            };
             let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
             o.push_str(&text[copied..start]);
             o.push_str(&c.ip_replacement[k % c.ip_replacement.len()]);
@@ -290,7 +317,11 @@ mod tests {
     use super::*;
 
     fn placeholders() -> PiiConfig {
-        PiiConfig { email_replacement: vec!["<EMAIL>".into()], ip_replacement: vec!["<IP>".into()], ..Default::default() }
+        PiiConfig {
+            email_replacement: vec!["<EMAIL>".into()],
+            ip_replacement: vec!["<IP>".into()],
+            ..Default::default()
+        }
     }
 
     fn redact(cfg: PiiConfig, t: &str) -> (String, Counters) {
@@ -301,7 +332,10 @@ mod tests {
 
     #[test]
     fn emails_replaced_and_counted() {
-        let (s, c) = redact(placeholders(), "Write to john.doe+x@mail.example.com or to a@b.co. Not @home or x@y.");
+        let (s, c) = redact(
+            placeholders(),
+            "Write to john.doe+x@mail.example.com or to a@b.co. Not @home or x@y.",
+        );
         assert_eq!(s, "Write to <EMAIL> or to <EMAIL>. Not @home or x@y.");
         assert_eq!(c.0["emails"], 2);
     }
@@ -309,22 +343,37 @@ mod tests {
     #[test]
     fn replacements_cycle_per_document() {
         let (s, _) = redact(PiiConfig::default(), "a@b.com c@d.com e@f.com");
-        assert_eq!(s, "email@example.com firstname.lastname@example.org email@example.com");
+        assert_eq!(
+            s,
+            "email@example.com firstname.lastname@example.org email@example.com"
+        );
     }
 
     #[test]
     fn public_ipv4_only_by_default() {
-        let (s, c) = redact(placeholders(), "Server 8.8.8.8, gateway 192.168.1.1, loopback 127.0.0.1, 203.0.113.5 and 1.1.1.1.");
-        assert_eq!(s, "Server <IP>, gateway 192.168.1.1, loopback 127.0.0.1, 203.0.113.5 and <IP>.");
+        let (s, c) = redact(
+            placeholders(),
+            "Server 8.8.8.8, gateway 192.168.1.1, loopback 127.0.0.1, 203.0.113.5 and 1.1.1.1.",
+        );
+        assert_eq!(
+            s,
+            "Server <IP>, gateway 192.168.1.1, loopback 127.0.0.1, 203.0.113.5 and <IP>."
+        );
         assert_eq!(c.0["ipv4"], 2);
-        let all = PiiConfig { only_public_ips: false, ..placeholders() };
+        let all = PiiConfig {
+            only_public_ips: false,
+            ..placeholders()
+        };
         let (s, _) = redact(all, "gateway 192.168.1.1 and 10.0.0.1:8080");
         assert_eq!(s, "gateway <IP> and <IP>:8080");
     }
 
     #[test]
     fn no_false_positives_on_versions_and_dates() {
-        let cfg = PiiConfig { only_public_ips: false, ..placeholders() };
+        let cfg = PiiConfig {
+            only_public_ips: false,
+            ..placeholders()
+        };
         for t in [
             "version 1.2.3.4.5 released",
             "tag v1.2.3.4 and 1.2.3.4a",
@@ -343,11 +392,20 @@ mod tests {
 
     #[test]
     fn ipv6() {
-        let (s, c) = redact(placeholders(), "v6 2606:4700:4700::1111 and doc 2001:db8::1 and fe80::1 and ::1.");
+        let (s, c) = redact(
+            placeholders(),
+            "v6 2606:4700:4700::1111 and doc 2001:db8::1 and fe80::1 and ::1.",
+        );
         assert_eq!(s, "v6 <IP> and doc 2001:db8::1 and fe80::1 and ::1.");
         assert_eq!(c.0["ipv6"], 1);
-        let all = PiiConfig { only_public_ips: false, ..placeholders() };
-        let (s, _) = redact(all, "link fe80::1ff:fe23:4567:890a, mapped ::ffff:192.0.2.128.");
+        let all = PiiConfig {
+            only_public_ips: false,
+            ..placeholders()
+        };
+        let (s, _) = redact(
+            all,
+            "link fe80::1ff:fe23:4567:890a, mapped ::ffff:192.0.2.128.",
+        );
         assert_eq!(s, "link <IP>, mapped <IP>.");
     }
 
@@ -364,9 +422,21 @@ mod tests {
 
     #[test]
     fn switches() {
-        let cfg = PiiConfig { emails: false, ipv4: false, ..placeholders() };
+        let cfg = PiiConfig {
+            emails: false,
+            ipv4: false,
+            ..placeholders()
+        };
         let t = "a@b.com 8.8.8.8 2606:4700::1111";
         assert_eq!(redact(cfg, t).0, "a@b.com 8.8.8.8 <IP>");
-        assert_eq!(PiiConfig { email_replacement: vec![], ..Default::default() }.check().len(), 1);
+        assert_eq!(
+            PiiConfig {
+                email_replacement: vec![],
+                ..Default::default()
+            }
+            .check()
+            .len(),
+            1
+        );
     }
 }

@@ -10,8 +10,8 @@ use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::{
-    char_len, count_sentences, is_py_space, py_splitlines, py_strip, remember_words, split_sentences,
-    split_words_cached, words,
+    char_len, count_sentences, is_py_space, py_splitlines, py_strip, remember_words,
+    split_sentences, split_words_cached, words,
 };
 
 fn yes() -> bool {
@@ -28,8 +28,14 @@ fn d_max_word_length() -> Option<u64> {
 }
 
 /// Phrases that mark cookie and terms-of-use boilerplate (lowercase).
-const POLICY_SUBSTRINGS: [&str; 6] =
-    ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
+const POLICY_SUBSTRINGS: [&str; 6] = [
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+];
 
 /// Config of the `c4` filter. Defaults are datatrove's (FineWeb turns
 /// `filter_no_terminal_punct` off). `null` disables a numeric rule.
@@ -123,8 +129,11 @@ fn remove_citations(line: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find('[') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let digits: usize =
-            after.chars().take_while(|c| c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())).map(char::len_utf8).sum();
+        let digits: usize = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric()))
+            .map(char::len_utf8)
+            .sum();
         let skip = if after[digits..].starts_with(']') {
             Some(digits + 1)
         } else if after.starts_with("edit]") {
@@ -146,12 +155,52 @@ fn remove_citations(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether lowercased `l` contains one of [`POLICY_SUBSTRINGS`]; four of them contain
-/// "cookie", so one search usually settles it.
-fn has_policy_phrase(l: &str) -> bool {
-    (l.contains("cookie") && POLICY_SUBSTRINGS[2..].iter().any(|p| l.contains(p)))
-        || l.contains(POLICY_SUBSTRINGS[0])
-        || l.contains(POLICY_SUBSTRINGS[1])
+/// Which of the phrases C4 looks for occur in a line (case-insensitively).
+#[derive(Default)]
+struct Phrases {
+    lorem: bool,
+    javascript: bool,
+    policy: bool,
+}
+
+/// [`Phrases`] of an already lowercased line.
+fn lower_phrases(l: &str) -> Phrases {
+    Phrases {
+        lorem: l.contains("lorem ipsum"),
+        javascript: l.contains("javascript"),
+        policy: POLICY_SUBSTRINGS.iter().any(|p| l.contains(p)),
+    }
+}
+
+/// [`Phrases`] of an ASCII line, in one pass without lowercasing it: every phrase starts
+/// with `l`, `j`, `c`, `t`, `p` or `u`, and only there are the phrases compared.
+fn ascii_phrases(line: &str) -> Phrases {
+    let b = line.as_bytes();
+    let mut f = Phrases::default();
+    let at = |i: usize, p: &str| {
+        b.len() - i >= p.len() && b[i..i + p.len()].eq_ignore_ascii_case(p.as_bytes())
+    };
+    for (i, &byte) in b.iter().enumerate() {
+        // The second letter rules out most positions before any comparison.
+        let second = b.get(i + 1).map_or(0, |x| x | 0x20);
+        match byte | 0x20 {
+            b'l' | b'c' if second != b'o' => {}
+            b'j' if second != b'a' => {}
+            b't' if second != b'e' => {}
+            b'p' if second != b'r' => {}
+            b'u' if second != b's' => {}
+            b'l' => f.lorem |= at(i, "lorem ipsum"),
+            b'j' => f.javascript |= at(i, "javascript"),
+            b'c' => f.policy |= at(i, "cookie policy"),
+            b't' => f.policy |= at(i, "terms of use"),
+            b'p' => f.policy |= at(i, "privacy policy"),
+            b'u' => {
+                f.policy |= at(i, "uses cookies") || at(i, "use of cookies") || at(i, "use cookies")
+            }
+            _ => {}
+        }
+    }
+    f
 }
 
 /// `line` lowercased as Python's `str.lower` does, into `buf`.
@@ -177,7 +226,11 @@ impl Filter for C4 {
     fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
         let c = &self.cfg;
         let text = doc.text.as_str();
-        let units: Vec<&str> = if c.split_paragraph { py_splitlines(text).collect() } else { split_sentences(text) };
+        let units: Vec<&str> = if c.split_paragraph {
+            py_splitlines(text).collect()
+        } else {
+            split_sentences(text)
+        };
         let mut kept: Vec<Cow<'_, str>> = Vec::new();
         // Token counts of the kept lines, to hand the words of the new text to later filters.
         let mut kept_tokens: Vec<usize> = Vec::new();
@@ -198,7 +251,8 @@ impl Filter for C4 {
             let mut too_long = false;
             if line.is_ascii() {
                 // Python's whitespace in ASCII: \t \n \v \f \r, U+001C..U+001F and space.
-                let is_sp = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
+                let is_sp =
+                    |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
                 for w in line.as_bytes().split(is_sp).filter(|w| !w.is_empty()) {
                     n_words += 1;
                     if c.max_word_length.is_some_and(|m| w.len() as u64 > m) {
@@ -217,7 +271,11 @@ impl Filter for C4 {
                 counters.add("lines_too_long_word", 1);
                 continue;
             }
-            let line = if c.remove_citations { remove_citations(line) } else { Cow::Borrowed(line) };
+            let line = if c.remove_citations {
+                remove_citations(line)
+            } else {
+                Cow::Borrowed(line)
+            };
             if c.filter_no_terminal_punct
                 && (!line.ends_with(['.', '?', '!', '"', '\'']) || line.ends_with("..."))
             {
@@ -228,18 +286,22 @@ impl Filter for C4 {
                 counters.add("lines_too_few_words", 1);
                 continue;
             }
-            let line_l = lower_into(&line, &mut lower);
-            if c.filter_lorem_ipsum && line_l.contains("lorem ipsum") {
+            let phrases = if line.is_ascii() {
+                ascii_phrases(&line)
+            } else {
+                lower_phrases(lower_into(&line, &mut lower))
+            };
+            if c.filter_lorem_ipsum && phrases.lorem {
                 return Verdict::Drop("lorem_ipsum");
             }
-            if c.filter_javascript && line_l.contains("javascript") {
+            if c.filter_javascript && phrases.javascript {
                 counters.add("lines_javascript", 1);
                 continue;
             }
             if c.filter_curly_bracket && line.contains('{') {
                 return Verdict::Drop("curly_bracket");
             }
-            if c.filter_policy && has_policy_phrase(line_l) {
+            if c.filter_policy && phrases.policy {
                 counters.add("lines_policy", 1);
                 continue;
             }
@@ -250,12 +312,17 @@ impl Filter for C4 {
                         Cow::Borrowed(l) => {
                             // Lines end at whitespace, so a line's words are the text's words
                             // that lie inside it.
-                            let (ls, le) = (l.as_ptr() as usize - base, l.as_ptr() as usize - base + l.len());
+                            let (ls, le) = (
+                                l.as_ptr() as usize - base,
+                                l.as_ptr() as usize - base + l.len(),
+                            );
                             while wi < all.len() && all[wi].as_ptr() as usize - base < ls {
                                 wi += 1;
                             }
                             let mut j = wi;
-                            while j < all.len() && all[j].as_ptr() as usize - base + all[j].len() <= le {
+                            while j < all.len()
+                                && all[j].as_ptr() as usize - base + all[j].len() <= le
+                            {
                                 j += 1;
                             }
                             &all[wi..j]
@@ -270,7 +337,11 @@ impl Filter for C4 {
                     // Kept lines are stripped and joined by '\n', so the words of the new text
                     // are the words of its lines, in order.
                     let lb = line.as_ptr() as usize;
-                    tokens.extend(line_words.iter().map(|t| (t.as_ptr() as usize - lb, t.as_ptr() as usize - lb + t.len())));
+                    tokens.extend(
+                        line_words.iter().map(|t| {
+                            (t.as_ptr() as usize - lb, t.as_ptr() as usize - lb + t.len())
+                        }),
+                    );
                 } else {
                     sentences += 1;
                 }
@@ -279,7 +350,8 @@ impl Filter for C4 {
         }
         if c.signals {
             doc.signals.insert("c4.lines".into(), units.len() as f64);
-            doc.signals.insert("c4.lines_kept".into(), kept.len() as f64);
+            doc.signals
+                .insert("c4.lines_kept".into(), kept.len() as f64);
             if c.min_num_sentences.is_some() {
                 doc.signals.insert("c4.sentences".into(), sentences as f64);
             }
@@ -322,7 +394,10 @@ mod tests {
     }
 
     fn no_min() -> C4Config {
-        C4Config { min_num_sentences: None, ..Default::default() }
+        C4Config {
+            min_num_sentences: None,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -340,40 +415,77 @@ mod tests {
 
     #[test]
     fn terminal_punctuation_rule_is_switchable() {
-        let cfg = C4Config { filter_no_terminal_punct: false, ..no_min() };
+        let cfg = C4Config {
+            filter_no_terminal_punct: false,
+            ..no_min()
+        };
         let (_, out, _) = run(cfg, "a line without end\nends with dots...");
         assert_eq!(out, "a line without end\nends with dots...");
-        let (_, out, _) = run(no_min(), "a line without end\nends with dots...\nends with a quote'");
+        let (_, out, _) = run(
+            no_min(),
+            "a line without end\nends with dots...\nends with a quote'",
+        );
         assert_eq!(out, "ends with a quote'");
     }
 
     #[test]
     fn words_per_line_threshold() {
-        let cfg = C4Config { min_words_per_line: Some(3), ..no_min() };
-        assert_eq!(run(cfg.clone(), "two words.\nthree words here.").1, "three words here.");
+        let cfg = C4Config {
+            min_words_per_line: Some(3),
+            ..no_min()
+        };
+        assert_eq!(
+            run(cfg.clone(), "two words.\nthree words here.").1,
+            "three words here."
+        );
         // Counted before citations are removed: "[1] [2] end." has 3 words.
         assert_eq!(run(cfg, "[1] [2] end.").1, "end.");
     }
 
     #[test]
     fn long_words_remove_lines() {
-        let cfg = C4Config { max_word_length: Some(5), ..no_min() };
-        assert_eq!(run(cfg, "abcde is fine.\nabcdef is not.").1, "abcde is fine.");
+        let cfg = C4Config {
+            max_word_length: Some(5),
+            ..no_min()
+        };
+        assert_eq!(
+            run(cfg, "abcde is fine.\nabcdef is not.").1,
+            "abcde is fine."
+        );
     }
 
     #[test]
     fn document_drops() {
-        assert_eq!(run(no_min(), "Some text.\nLorem Ipsum dolor sit amet.").0, Verdict::Drop("lorem_ipsum"));
-        assert_eq!(run(no_min(), "Some good text here.\nThe code is {x} ok.").0, Verdict::Drop("curly_bracket"));
+        assert_eq!(
+            run(no_min(), "Some text.\nLorem Ipsum dolor sit amet.").0,
+            Verdict::Drop("lorem_ipsum")
+        );
+        assert_eq!(
+            run(no_min(), "Some good text here.\nThe code is {x} ok.").0,
+            Verdict::Drop("curly_bracket")
+        );
         // A removed line does not drop the document even if it has a bracket.
-        assert_eq!(run(no_min(), "Some good text here.\ncode {x}").0, Verdict::Keep);
-        let cfg = C4Config { filter_curly_bracket: false, filter_lorem_ipsum: false, ..no_min() };
-        assert_eq!(run(cfg, "Lorem ipsum dolor sit amet.\nThe code is {x} ok.").0, Verdict::Keep);
+        assert_eq!(
+            run(no_min(), "Some good text here.\ncode {x}").0,
+            Verdict::Keep
+        );
+        let cfg = C4Config {
+            filter_curly_bracket: false,
+            filter_lorem_ipsum: false,
+            ..no_min()
+        };
+        assert_eq!(
+            run(cfg, "Lorem ipsum dolor sit amet.\nThe code is {x} ok.").0,
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn sentence_threshold() {
-        let cfg = C4Config { min_num_sentences: Some(5), ..Default::default() };
+        let cfg = C4Config {
+            min_num_sentences: Some(5),
+            ..Default::default()
+        };
         let four = "One two three. Four five six.\nSeven eight nine. Ten eleven twelve.";
         assert_eq!(run(cfg.clone(), four).0, Verdict::Drop("too_few_sentences"));
         let five = format!("{four}\nThirteen fourteen fifteen.");
@@ -384,14 +496,45 @@ mod tests {
 
     #[test]
     fn sentence_mode_joins_with_spaces() {
-        let cfg = C4Config { split_paragraph: false, min_num_sentences: Some(2), ..Default::default() };
+        let cfg = C4Config {
+            split_paragraph: false,
+            min_num_sentences: Some(2),
+            ..Default::default()
+        };
         let (v, out, _) = run(cfg, "First good sentence here. Second one\nalso here. bad");
         assert_eq!(v, Verdict::Keep);
         assert_eq!(out, "First good sentence here. Second one\nalso here.");
     }
 
     #[test]
+    fn phrase_scan_matches_lowercase_search() {
+        for l in [
+            "We Use Cookies.",
+            "read the TERMS OF USE",
+            "Enable JavaScript!",
+            "lorem  ipsum",
+            "LOREM IPSUM",
+            "privacy Policy",
+            "use of cookies",
+            "cookies use",
+            "javascrip",
+        ] {
+            let mut buf = String::new();
+            let a = ascii_phrases(l);
+            let b = lower_phrases(lower_into(l, &mut buf));
+            assert_eq!(
+                (a.lorem, a.javascript, a.policy),
+                (b.lorem, b.javascript, b.policy),
+                "{l}"
+            );
+        }
+    }
+
+    #[test]
     fn citations() {
-        assert_eq!(remove_citations("a[1] b[23][edit] c[citation needed] d[x]"), "a b c d[x]");
+        assert_eq!(
+            remove_citations("a[1] b[23][edit] c[citation needed] d[x]"),
+            "a b c d[x]"
+        );
     }
 }

@@ -86,11 +86,18 @@ impl Check for FinewebConfig {
         let mut p = Vec::new();
         p.extend(check_frac("line_punct_thr", self.line_punct_thr, true));
         p.extend(check_frac("short_line_thr", self.short_line_thr, true));
-        p.extend(check_frac("char_duplicates_ratio", self.char_duplicates_ratio, true));
+        p.extend(check_frac(
+            "char_duplicates_ratio",
+            self.char_duplicates_ratio,
+            true,
+        ));
         p.extend(check_frac("new_line_ratio", self.new_line_ratio, false));
         if let Some(s) = &self.stop_chars {
             if s.is_empty() || s.iter().any(|x| x.is_empty()) {
-                p.push(Problem::at("stop_chars", "stop_chars must be non-empty strings (omit the field for the default)"));
+                p.push(Problem::at(
+                    "stop_chars",
+                    "stop_chars must be non-empty strings (omit the field for the default)",
+                ));
             }
         }
         p
@@ -120,7 +127,10 @@ impl Filter for Fineweb {
     fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
         let c = &self.cfg;
         let text = doc.text.as_str();
-        let lines: Vec<&str> = text.split('\n').filter(|l| !py_strip(l).is_empty()).collect();
+        let lines: Vec<&str> = text
+            .split('\n')
+            .filter(|l| !py_strip(l).is_empty())
+            .collect();
         if lines.is_empty() {
             return Verdict::Drop("empty");
         }
@@ -131,12 +141,17 @@ impl Filter for Fineweb {
 
         let punct = lines.iter().filter(|l| self.ends_with_stop(l)).count() as f64 / n;
         sig.push(("fineweb.line_punct_ratio", punct));
-        if c.line_punct_thr.is_some_and(|t| punct < t) && !(punct == 0.0 && c.line_punct_exclude_zero) {
+        if c.line_punct_thr.is_some_and(|t| punct < t)
+            && !(punct == 0.0 && c.line_punct_exclude_zero)
+        {
             fail = Some("line_punct_ratio");
         }
         if fail.is_none() || signals {
-            let short =
-                lines.iter().filter(|l| char_len(l) as u64 <= c.short_line_length).count() as f64 / n;
+            let short = lines
+                .iter()
+                .filter(|l| char_len(l) as u64 <= c.short_line_length)
+                .count() as f64
+                / n;
             sig.push(("fineweb.short_line_ratio", short));
             if fail.is_none() && c.short_line_thr.is_some_and(|t| short > t) {
                 fail = Some("short_line_ratio");
@@ -146,7 +161,11 @@ impl Filter for Fineweb {
             let newlines = text.bytes().filter(|&b| b == b'\n').count();
             let denom = char_len(text) - newlines;
             let dup_chars = find_duplicates(lines.iter().copied()).1;
-            let dup = if denom == 0 { 0.0 } else { dup_chars as f64 / denom as f64 };
+            let dup = if denom == 0 {
+                0.0
+            } else {
+                dup_chars as f64 / denom as f64
+            };
             sig.push(("fineweb.char_dup_ratio", dup));
             if fail.is_none() && c.char_duplicates_ratio.is_some_and(|t| dup > t) {
                 fail = Some("char_dup_ratio");
@@ -154,7 +173,11 @@ impl Filter for Fineweb {
             if fail.is_none() || signals {
                 let mut words = Vec::with_capacity(text.len() / 5 + 1);
                 split_words_cached(text, &mut words);
-                let list = if words.is_empty() { 0.0 } else { newlines as f64 / words.len() as f64 };
+                let list = if words.is_empty() {
+                    0.0
+                } else {
+                    newlines as f64 / words.len() as f64
+                };
                 sig.push(("fineweb.list_ratio", list));
                 if fail.is_none() && c.new_line_ratio.is_some_and(|t| list > t) {
                     fail = Some("list_ratio");
@@ -196,7 +219,12 @@ mod tests {
     /// `n` distinct long lines, the first `p` of them ending with a period.
     fn lines(n: usize, p: usize) -> String {
         (0..n)
-            .map(|i| format!("this is a fairly long line number {i:03} of the text{}", if i < p { "." } else { "" }))
+            .map(|i| {
+                format!(
+                    "this is a fairly long line number {i:03} of the text{}",
+                    if i < p { "." } else { "" }
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -209,50 +237,106 @@ mod tests {
 
     #[test]
     fn line_punct_ratio_threshold() {
-        let c = FinewebConfig { line_punct_thr: Some(0.12), ..none() };
+        let c = FinewebConfig {
+            line_punct_thr: Some(0.12),
+            ..none()
+        };
         // 25 lines: 3 end with "." = 0.12 (kept, the test is "below"), 2 = 0.08 (dropped).
         assert_eq!(verdict(c.clone(), &lines(25, 3)), Verdict::Keep);
-        assert_eq!(verdict(c.clone(), &lines(25, 2)), Verdict::Drop("line_punct_ratio"));
-        assert_eq!(verdict(c.clone(), &lines(25, 0)), Verdict::Drop("line_punct_ratio"));
-        let z = FinewebConfig { line_punct_exclude_zero: true, ..c.clone() };
+        assert_eq!(
+            verdict(c.clone(), &lines(25, 2)),
+            Verdict::Drop("line_punct_ratio")
+        );
+        assert_eq!(
+            verdict(c.clone(), &lines(25, 0)),
+            Verdict::Drop("line_punct_ratio")
+        );
+        let z = FinewebConfig {
+            line_punct_exclude_zero: true,
+            ..c.clone()
+        };
         assert_eq!(verdict(z, &lines(25, 0)), Verdict::Keep);
         // Blank lines are not lines; quotes are not stop characters by default.
-        assert_eq!(verdict(c.clone(), "end.\n\n\n\nno\nno\nno\nno\nno\nno\nno"), Verdict::Keep); // 1/8
-        assert_eq!(verdict(c.clone(), "end.\nno\nno\nno\nno\nno\nno\nno\nno"), Verdict::Drop("line_punct_ratio")); // 1/9
-        assert_eq!(verdict(c, "\"end.\"\nno\nno\nno\nno\nno\nno\nno\nno"), Verdict::Drop("line_punct_ratio"));
-        let q = FinewebConfig { line_punct_thr: Some(0.12), stop_chars: Some(vec!["\"".into()]), ..none() };
-        assert_eq!(verdict(q, "\"end.\"\nno\nno\nno\nno\nno\nno"), Verdict::Keep);
+        assert_eq!(
+            verdict(c.clone(), "end.\n\n\n\nno\nno\nno\nno\nno\nno\nno"),
+            Verdict::Keep
+        ); // 1/8
+        assert_eq!(
+            verdict(c.clone(), "end.\nno\nno\nno\nno\nno\nno\nno\nno"),
+            Verdict::Drop("line_punct_ratio")
+        ); // 1/9
+        assert_eq!(
+            verdict(c, "\"end.\"\nno\nno\nno\nno\nno\nno\nno\nno"),
+            Verdict::Drop("line_punct_ratio")
+        );
+        let q = FinewebConfig {
+            line_punct_thr: Some(0.12),
+            stop_chars: Some(vec!["\"".into()]),
+            ..none()
+        };
+        assert_eq!(
+            verdict(q, "\"end.\"\nno\nno\nno\nno\nno\nno"),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn short_line_ratio_threshold() {
-        let c = FinewebConfig { short_line_thr: Some(0.5), short_line_length: 5, ..none() };
+        let c = FinewebConfig {
+            short_line_thr: Some(0.5),
+            short_line_length: 5,
+            ..none()
+        };
         assert_eq!(verdict(c.clone(), "12345\n123456"), Verdict::Keep); // 0.5
-        assert_eq!(verdict(c.clone(), "12345\n1234\n123456"), Verdict::Drop("short_line_ratio")); // 0.67
+        assert_eq!(
+            verdict(c.clone(), "12345\n1234\n123456"),
+            Verdict::Drop("short_line_ratio")
+        ); // 0.67
         assert_eq!(verdict(c, "12345\n123456\n1234567"), Verdict::Keep); // 0.33
     }
 
     #[test]
     fn char_dup_ratio_divides_by_text_without_newlines() {
-        let c = FinewebConfig { char_duplicates_ratio: Some(0.1), ..none() };
+        let c = FinewebConfig {
+            char_duplicates_ratio: Some(0.1),
+            ..none()
+        };
         // "ab" repeated once among 20 chars without newlines: 2/20 = 0.1 keeps.
-        assert_eq!(verdict(c.clone(), "ab\nab\nabcdefghijklmnop"), Verdict::Keep);
-        assert_eq!(verdict(c, "ab\nab\nabcdefghijklmno"), Verdict::Drop("char_dup_ratio")); // 2/19
+        assert_eq!(
+            verdict(c.clone(), "ab\nab\nabcdefghijklmnop"),
+            Verdict::Keep
+        );
+        assert_eq!(
+            verdict(c, "ab\nab\nabcdefghijklmno"),
+            Verdict::Drop("char_dup_ratio")
+        ); // 2/19
     }
 
     #[test]
     fn list_ratio_threshold() {
-        let c = FinewebConfig { new_line_ratio: Some(0.3), ..none() };
+        let c = FinewebConfig {
+            new_line_ratio: Some(0.3),
+            ..none()
+        };
         // 3 newlines, 10 words: 0.3 keeps; 4 newlines: 0.4 drops.
         assert_eq!(verdict(c.clone(), "a b c d\ne f\ng h\ni j"), Verdict::Keep);
-        assert_eq!(verdict(c, "a b c d\ne f\ng h\ni\nj"), Verdict::Drop("list_ratio"));
+        assert_eq!(
+            verdict(c, "a b c d\ne f\ng h\ni\nj"),
+            Verdict::Drop("list_ratio")
+        );
     }
 
     #[test]
     fn signals_recorded_even_after_a_failure() {
         let mut d = Document::new("d", "short\nshort", Arc::from("t"));
-        let cfg = FinewebConfig { signals: true, ..Default::default() };
-        assert_eq!(Fineweb::new(cfg).check(&mut d, &mut Counters::default()), Verdict::Drop("line_punct_ratio"));
+        let cfg = FinewebConfig {
+            signals: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            Fineweb::new(cfg).check(&mut d, &mut Counters::default()),
+            Verdict::Drop("line_punct_ratio")
+        );
         assert_eq!(d.signals["fineweb.line_punct_ratio"], 0.0);
         assert_eq!(d.signals["fineweb.short_line_ratio"], 1.0);
         assert_eq!(d.signals["fineweb.char_dup_ratio"], 0.5);

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{check_range, Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
-use crate::text::{char_len, is_py_alpha, is_symbol_word, py_lstrip, py_rstrip, py_splitlines, split_words_cached};
+use crate::text::{
+    char_len, is_py_alpha, is_symbol_word, py_lstrip, py_rstrip, py_splitlines, split_words_cached,
+};
 
 fn d_min_doc_words() -> Option<u64> {
     Some(50)
@@ -37,7 +39,10 @@ fn d_min_stop_words() -> Option<u64> {
     Some(2)
 }
 fn d_stop_words() -> Vec<String> {
-    ["the", "be", "to", "of", "and", "that", "have", "with"].iter().map(|s| s.to_string()).collect()
+    ["the", "be", "to", "of", "and", "that", "have", "with"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Config of the `gopher_quality` filter. Defaults are datatrove's; a threshold set to `null`
@@ -114,8 +119,15 @@ impl Default for GopherQualityConfig {
 pub(crate) fn check_frac(name: &str, v: Option<f64>, max_one: bool) -> Option<Problem> {
     let v = v?;
     if !v.is_finite() || v < 0.0 || (max_one && v > 1.0) {
-        let range = if max_one { "between 0 and 1" } else { "a finite number >= 0" };
-        return Some(Problem::at(name, format!("{name} must be {range}, got {v}")));
+        let range = if max_one {
+            "between 0 and 1"
+        } else {
+            "a finite number >= 0"
+        };
+        return Some(Problem::at(
+            name,
+            format!("{name} must be {range}, got {v}"),
+        ));
     }
     None
 }
@@ -123,24 +135,56 @@ pub(crate) fn check_frac(name: &str, v: Option<f64>, max_one: bool) -> Option<Pr
 impl Check for GopherQualityConfig {
     fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        p.extend(check_range("min_doc_words", self.min_doc_words, "max_doc_words", self.max_doc_words));
-        p.extend(check_frac("min_avg_word_length", self.min_avg_word_length, false));
-        p.extend(check_frac("max_avg_word_length", self.max_avg_word_length, false));
+        p.extend(check_range(
+            "min_doc_words",
+            self.min_doc_words,
+            "max_doc_words",
+            self.max_doc_words,
+        ));
+        p.extend(check_frac(
+            "min_avg_word_length",
+            self.min_avg_word_length,
+            false,
+        ));
+        p.extend(check_frac(
+            "max_avg_word_length",
+            self.max_avg_word_length,
+            false,
+        ));
         p.extend(check_range(
             "min_avg_word_length",
             self.min_avg_word_length,
             "max_avg_word_length",
             self.max_avg_word_length,
         ));
-        p.extend(check_frac("max_symbol_word_ratio", self.max_symbol_word_ratio, false));
-        p.extend(check_frac("max_bullet_lines_ratio", self.max_bullet_lines_ratio, true));
-        p.extend(check_frac("max_ellipsis_lines_ratio", self.max_ellipsis_lines_ratio, true));
-        p.extend(check_frac("min_alpha_words_ratio", self.min_alpha_words_ratio, true));
+        p.extend(check_frac(
+            "max_symbol_word_ratio",
+            self.max_symbol_word_ratio,
+            false,
+        ));
+        p.extend(check_frac(
+            "max_bullet_lines_ratio",
+            self.max_bullet_lines_ratio,
+            true,
+        ));
+        p.extend(check_frac(
+            "max_ellipsis_lines_ratio",
+            self.max_ellipsis_lines_ratio,
+            true,
+        ));
+        p.extend(check_frac(
+            "min_alpha_words_ratio",
+            self.min_alpha_words_ratio,
+            true,
+        ));
         if let Some(m) = self.min_stop_words {
             if m as usize > self.stop_words.len() {
                 p.push(Problem::at(
                     "min_stop_words",
-                    format!("min_stop_words ({m}) is greater than the number of stop_words ({})", self.stop_words.len()),
+                    format!(
+                        "min_stop_words ({m}) is greater than the number of stop_words ({})",
+                        self.stop_words.len()
+                    ),
                 ));
             }
         }
@@ -196,8 +240,16 @@ impl GopherQuality {
         let mut seen = std::collections::HashSet::new();
         cfg.stop_words.retain(|w| seen.insert(w.clone()));
         let max_stop_len = cfg.stop_words.iter().map(|s| s.len()).max().unwrap_or(0);
-        let stop_first = cfg.stop_words.iter().filter_map(|w| w.as_bytes().first().copied()).collect();
-        GopherQuality { cfg, max_stop_len, stop_first }
+        let stop_first = cfg
+            .stop_words
+            .iter()
+            .filter_map(|w| w.as_bytes().first().copied())
+            .collect();
+        GopherQuality {
+            cfg,
+            max_stop_len,
+            stop_first,
+        }
     }
 
     /// Computes every statistic the checks use.
@@ -259,7 +311,9 @@ impl GopherQuality {
                     }
                     continue;
                 }
-                0xE2 if tb.get(i + 1) == Some(&0x80) && tb.get(i + 2) == Some(&0xA6) => ellipses += 1,
+                0xE2 if tb.get(i + 1) == Some(&0x80) && tb.get(i + 2) == Some(&0xA6) => {
+                    ellipses += 1
+                }
                 _ => {}
             }
             dots = 0;
@@ -281,7 +335,11 @@ impl GopherQuality {
         GopherQualityStats {
             n_words,
             n_tokens,
-            avg_word_length: if n_words == 0 { f64::NAN } else { word_chars as f64 / n_words as f64 },
+            avg_word_length: if n_words == 0 {
+                f64::NAN
+            } else {
+                word_chars as f64 / n_words as f64
+            },
             hash_ratio: ratio(hashes, n_tokens),
             ellipsis_ratio: ratio(ellipses, n_tokens),
             bullet_lines_ratio: ratio(bullets, n_lines),
@@ -316,13 +374,19 @@ impl GopherQuality {
                 return Verdict::Drop("ellipsis_ratio");
             }
         }
-        if c.max_bullet_lines_ratio.is_some_and(|m| s.bullet_lines_ratio > m) {
+        if c.max_bullet_lines_ratio
+            .is_some_and(|m| s.bullet_lines_ratio > m)
+        {
             return Verdict::Drop("bullet_lines_ratio");
         }
-        if c.max_ellipsis_lines_ratio.is_some_and(|m| s.end_ellipsis_lines_ratio > m) {
+        if c.max_ellipsis_lines_ratio
+            .is_some_and(|m| s.end_ellipsis_lines_ratio > m)
+        {
             return Verdict::Drop("end_ellipsis_lines_ratio");
         }
-        if c.min_alpha_words_ratio.is_some_and(|m| s.alpha_words_ratio < m) {
+        if c.min_alpha_words_ratio
+            .is_some_and(|m| s.alpha_words_ratio < m)
+        {
             return Verdict::Drop("alpha_words_ratio");
         }
         if c.min_stop_words.is_some_and(|m| (s.stop_words as u64) < m) {
@@ -343,9 +407,18 @@ impl Filter for GopherQuality {
             }
             sig.insert("gopher_quality.hash_ratio".into(), s.hash_ratio);
             sig.insert("gopher_quality.ellipsis_ratio".into(), s.ellipsis_ratio);
-            sig.insert("gopher_quality.bullet_lines_ratio".into(), s.bullet_lines_ratio);
-            sig.insert("gopher_quality.end_ellipsis_lines_ratio".into(), s.end_ellipsis_lines_ratio);
-            sig.insert("gopher_quality.alpha_words_ratio".into(), s.alpha_words_ratio);
+            sig.insert(
+                "gopher_quality.bullet_lines_ratio".into(),
+                s.bullet_lines_ratio,
+            );
+            sig.insert(
+                "gopher_quality.end_ellipsis_lines_ratio".into(),
+                s.end_ellipsis_lines_ratio,
+            );
+            sig.insert(
+                "gopher_quality.alpha_words_ratio".into(),
+                s.alpha_words_ratio,
+            );
             sig.insert("gopher_quality.stop_words".into(), s.stop_words as f64);
         }
         self.decide(&s)
@@ -384,84 +457,168 @@ mod tests {
 
     #[test]
     fn doc_word_bounds() {
-        let c = GopherQualityConfig { min_doc_words: Some(50), max_doc_words: Some(52), ..only() };
-        assert_eq!(verdict(c.clone(), &n_words(49)), Verdict::Drop("min_doc_words"));
+        let c = GopherQualityConfig {
+            min_doc_words: Some(50),
+            max_doc_words: Some(52),
+            ..only()
+        };
+        assert_eq!(
+            verdict(c.clone(), &n_words(49)),
+            Verdict::Drop("min_doc_words")
+        );
         assert_eq!(verdict(c.clone(), &n_words(50)), Verdict::Keep);
         assert_eq!(verdict(c.clone(), &n_words(52)), Verdict::Keep);
-        assert_eq!(verdict(c.clone(), &n_words(53)), Verdict::Drop("max_doc_words"));
+        assert_eq!(
+            verdict(c.clone(), &n_words(53)),
+            Verdict::Drop("max_doc_words")
+        );
         // Punctuation tokens are not words: 49 words and 10 commas are still too few.
-        assert_eq!(verdict(c, &format!("{} , , , , , , , , , ,", n_words(49))), Verdict::Drop("min_doc_words"));
+        assert_eq!(
+            verdict(c, &format!("{} , , , , , , , , , ,", n_words(49))),
+            Verdict::Drop("min_doc_words")
+        );
     }
 
     #[test]
     fn avg_word_length_bounds() {
-        let c = GopherQualityConfig { min_avg_word_length: Some(3.0), max_avg_word_length: Some(10.0), ..only() };
+        let c = GopherQualityConfig {
+            min_avg_word_length: Some(3.0),
+            max_avg_word_length: Some(10.0),
+            ..only()
+        };
         // "ab abcd": mean 3.0, at the bound; "ab abc": 2.5 below.
-        assert_eq!(verdict(c.clone(), "ab abc"), Verdict::Drop("min_avg_word_length"));
+        assert_eq!(
+            verdict(c.clone(), "ab abc"),
+            Verdict::Drop("min_avg_word_length")
+        );
         assert_eq!(verdict(c.clone(), "ab abcd"), Verdict::Keep);
         assert_eq!(verdict(c.clone(), "abcdefghij abcdefghij"), Verdict::Keep);
-        assert_eq!(verdict(c.clone(), "abcdefghij abcdefghijk"), Verdict::Drop("max_avg_word_length"));
+        assert_eq!(
+            verdict(c.clone(), "abcdefghij abcdefghijk"),
+            Verdict::Drop("max_avg_word_length")
+        );
         // Symbols do not count towards the mean: "ab abcd ." is still 3.0.
         assert_eq!(verdict(c, "ab abcd ."), Verdict::Keep);
     }
 
     #[test]
     fn hash_and_ellipsis_ratio_over_all_tokens() {
-        let c = GopherQualityConfig { max_symbol_word_ratio: Some(0.1), ..only() };
+        let c = GopherQualityConfig {
+            max_symbol_word_ratio: Some(0.1),
+            ..only()
+        };
         // 10 tokens: "#" is its own token, so 9 words + 1 "#" = 0.1: at the bound.
         let at = format!("{} #", n_words(9));
         assert_eq!(verdict(c.clone(), &at), Verdict::Keep);
         // 2 hashes in 11 tokens (0.18).
-        assert_eq!(verdict(c.clone(), &format!("{} # #", n_words(9))), Verdict::Drop("hash_ratio"));
+        assert_eq!(
+            verdict(c.clone(), &format!("{} # #", n_words(9))),
+            Verdict::Drop("hash_ratio")
+        );
         // 19 words + "...": 20 tokens, 1 ellipsis = 0.05; 8 words + "..." + "…" = 0.2.
-        assert_eq!(verdict(c.clone(), &format!("{} ...", n_words(19))), Verdict::Keep);
-        assert_eq!(verdict(c, &format!("{} ... …", n_words(8))), Verdict::Drop("ellipsis_ratio"));
+        assert_eq!(
+            verdict(c.clone(), &format!("{} ...", n_words(19))),
+            Verdict::Keep
+        );
+        assert_eq!(
+            verdict(c, &format!("{} ... …", n_words(8))),
+            Verdict::Drop("ellipsis_ratio")
+        );
     }
 
     #[test]
     fn bullet_and_end_ellipsis_lines() {
-        let c = GopherQualityConfig { max_bullet_lines_ratio: Some(0.5), ..only() };
+        let c = GopherQualityConfig {
+            max_bullet_lines_ratio: Some(0.5),
+            ..only()
+        };
         assert_eq!(verdict(c.clone(), "- a\n• b\nc\nd"), Verdict::Keep); // 0.5
-        assert_eq!(verdict(c.clone(), "- a\n  • b\n-c\nd"), Verdict::Drop("bullet_lines_ratio")); // 0.75
-        let c = GopherQualityConfig { max_ellipsis_lines_ratio: Some(0.3), ..only() };
-        assert_eq!(verdict(c.clone(), "a...\nb\nc\nd\ne\nf\ng\nh\ni\nj"), Verdict::Keep); // 0.1
-        assert_eq!(verdict(c.clone(), "a...\nb…  \nc\nd\ne\nf\ng\nh\ni\nj"), Verdict::Keep); // 0.2
-        assert_eq!(verdict(c.clone(), "a...\nb…\nc...\nd\ne\nf\ng\nh\ni\nj"), Verdict::Keep); // 0.3: at
-        assert_eq!(verdict(c, "a...\nb…\nc...\nd...\ne\nf\ng\nh\ni\nj"), Verdict::Drop("end_ellipsis_lines_ratio"));
+        assert_eq!(
+            verdict(c.clone(), "- a\n  • b\n-c\nd"),
+            Verdict::Drop("bullet_lines_ratio")
+        ); // 0.75
+        let c = GopherQualityConfig {
+            max_ellipsis_lines_ratio: Some(0.3),
+            ..only()
+        };
+        assert_eq!(
+            verdict(c.clone(), "a...\nb\nc\nd\ne\nf\ng\nh\ni\nj"),
+            Verdict::Keep
+        ); // 0.1
+        assert_eq!(
+            verdict(c.clone(), "a...\nb…  \nc\nd\ne\nf\ng\nh\ni\nj"),
+            Verdict::Keep
+        ); // 0.2
+        assert_eq!(
+            verdict(c.clone(), "a...\nb…\nc...\nd\ne\nf\ng\nh\ni\nj"),
+            Verdict::Keep
+        ); // 0.3: at
+        assert_eq!(
+            verdict(c, "a...\nb…\nc...\nd...\ne\nf\ng\nh\ni\nj"),
+            Verdict::Drop("end_ellipsis_lines_ratio")
+        );
     }
 
     #[test]
     fn alpha_ratio_counts_punctuation_tokens() {
-        let c = GopherQualityConfig { min_alpha_words_ratio: Some(0.8), ..only() };
+        let c = GopherQualityConfig {
+            min_alpha_words_ratio: Some(0.8),
+            ..only()
+        };
         // 4 words + 1 number: 0.8, at the bound. One more number: 4/6 below.
         assert_eq!(verdict(c.clone(), "one two three four 5"), Verdict::Keep);
-        assert_eq!(verdict(c.clone(), "one two three four 5 6"), Verdict::Drop("alpha_words_ratio"));
+        assert_eq!(
+            verdict(c.clone(), "one two three four 5 6"),
+            Verdict::Drop("alpha_words_ratio")
+        );
         // The final "." is a token without a letter: 4/5 = 0.8 keeps, "!" makes it 4/6.
         assert_eq!(verdict(c.clone(), "one two three four."), Verdict::Keep);
-        assert_eq!(verdict(c, "one two three four!!"), Verdict::Drop("alpha_words_ratio"));
+        assert_eq!(
+            verdict(c, "one two three four!!"),
+            Verdict::Drop("alpha_words_ratio")
+        );
     }
 
     #[test]
     fn stop_words_distinct_and_case_sensitive() {
-        let c = GopherQualityConfig { min_stop_words: Some(2), ..only() };
-        assert_eq!(verdict(c.clone(), "the the the cat"), Verdict::Drop("min_stop_words"));
+        let c = GopherQualityConfig {
+            min_stop_words: Some(2),
+            ..only()
+        };
+        assert_eq!(
+            verdict(c.clone(), "the the the cat"),
+            Verdict::Drop("min_stop_words")
+        );
         assert_eq!(verdict(c.clone(), "The cat and the dog"), Verdict::Keep);
-        assert_eq!(verdict(c.clone(), "The cat And dog"), Verdict::Drop("min_stop_words"));
+        assert_eq!(
+            verdict(c.clone(), "The cat And dog"),
+            Verdict::Drop("min_stop_words")
+        );
         assert_eq!(verdict(c, "cat of dog with"), Verdict::Keep);
     }
 
     #[test]
     fn first_failing_check_is_the_reason() {
         // Too short and without stop words: the word count is checked first.
-        assert_eq!(verdict(GopherQualityConfig::default(), "cat dog"), Verdict::Drop("min_doc_words"));
-        let good = "The quick brown fox jumps over the lazy dog and runs to the forest with joy. ".repeat(5);
-        assert_eq!(verdict(GopherQualityConfig::default(), &good), Verdict::Keep);
+        assert_eq!(
+            verdict(GopherQualityConfig::default(), "cat dog"),
+            Verdict::Drop("min_doc_words")
+        );
+        let good = "The quick brown fox jumps over the lazy dog and runs to the forest with joy. "
+            .repeat(5);
+        assert_eq!(
+            verdict(GopherQualityConfig::default(), &good),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn signals_recorded() {
         let mut d = Document::new("d", "The cat and the dog.", Arc::from("t"));
-        let cfg = GopherQualityConfig { signals: true, ..Default::default() };
+        let cfg = GopherQualityConfig {
+            signals: true,
+            ..Default::default()
+        };
         GopherQuality::new(cfg).check(&mut d, &mut Counters::default());
         assert_eq!(d.signals["gopher_quality.n_words"], 5.0);
         assert_eq!(d.signals["gopher_quality.stop_words"], 2.0);
@@ -470,11 +627,24 @@ mod tests {
 
     #[test]
     fn config_problems() {
-        let c = GopherQualityConfig { min_doc_words: Some(10), max_doc_words: Some(5), ..Default::default() };
-        assert_eq!(c.check()[0].message, "min_doc_words (10) is greater than max_doc_words (5)");
-        let c = GopherQualityConfig { min_alpha_words_ratio: Some(1.5), ..Default::default() };
+        let c = GopherQualityConfig {
+            min_doc_words: Some(10),
+            max_doc_words: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.check()[0].message,
+            "min_doc_words (10) is greater than max_doc_words (5)"
+        );
+        let c = GopherQualityConfig {
+            min_alpha_words_ratio: Some(1.5),
+            ..Default::default()
+        };
         assert_eq!(c.check()[0].path, vec!["min_alpha_words_ratio".to_string()]);
-        let c = GopherQualityConfig { min_stop_words: Some(9), ..Default::default() };
+        let c = GopherQualityConfig {
+            min_stop_words: Some(9),
+            ..Default::default()
+        };
         assert_eq!(c.check().len(), 1);
     }
 }

@@ -32,13 +32,23 @@ fn d_02() -> Option<f64> {
     Some(0.2)
 }
 fn d_top() -> Vec<NGramThreshold> {
-    [(2, 0.2), (3, 0.18), (4, 0.16)].iter().map(|&(n, max_frac)| NGramThreshold { n, max_frac }).collect()
-}
-fn d_dup() -> Vec<NGramThreshold> {
-    [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
+    [(2, 0.2), (3, 0.18), (4, 0.16)]
         .iter()
         .map(|&(n, max_frac)| NGramThreshold { n, max_frac })
         .collect()
+}
+fn d_dup() -> Vec<NGramThreshold> {
+    [
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.10),
+    ]
+    .iter()
+    .map(|&(n, max_frac)| NGramThreshold { n, max_frac })
+    .collect()
 }
 
 /// Config of the `gopher_repetition` filter. Defaults are datatrove's; `null` disables a check.
@@ -100,9 +110,20 @@ impl Check for GopherRepetitionConfig {
         let mut p = Vec::new();
         p.extend(check_frac("dup_line_frac", self.dup_line_frac, true));
         p.extend(check_frac("dup_para_frac", self.dup_para_frac, true));
-        p.extend(check_frac("dup_line_char_frac", self.dup_line_char_frac, true));
-        p.extend(check_frac("dup_para_char_frac", self.dup_para_char_frac, true));
-        for (field, list) in [("top_n_grams", &self.top_n_grams), ("dup_n_grams", &self.dup_n_grams)] {
+        p.extend(check_frac(
+            "dup_line_char_frac",
+            self.dup_line_char_frac,
+            true,
+        ));
+        p.extend(check_frac(
+            "dup_para_char_frac",
+            self.dup_para_char_frac,
+            true,
+        ));
+        for (field, list) in [
+            ("top_n_grams", &self.top_n_grams),
+            ("dup_n_grams", &self.dup_n_grams),
+        ] {
             for (i, t) in list.iter().enumerate() {
                 if t.n == 0 || t.n > 1000 {
                     p.push(Problem {
@@ -113,7 +134,10 @@ impl Check for GopherRepetitionConfig {
                 if !t.max_frac.is_finite() || t.max_frac < 0.0 {
                     p.push(Problem {
                         path: vec![field.into(), i.to_string(), "max_frac".into()],
-                        message: format!("max_frac must be a finite number >= 0, got {}", t.max_frac),
+                        message: format!(
+                            "max_frac must be a finite number >= 0, got {}",
+                            t.max_frac
+                        ),
                     });
                 }
             }
@@ -269,7 +293,11 @@ impl Scratch {
             self.off.push(self.buf.len() as u32);
             self.buf.extend_from_slice(word.as_bytes());
             max_word = max_word.max(word.len());
-            ch += if word.is_ascii() { word.len() as u64 } else { char_len(word) as u64 };
+            ch += if word.is_ascii() {
+                word.len() as u64
+            } else {
+                char_len(word) as u64
+            };
             self.chars.push(ch);
         }
         self.off.push(self.buf.len() as u32);
@@ -294,10 +322,14 @@ impl Scratch {
         self.seq_prefix.push(sp);
         for k in 0..w {
             let bytes = &self.buf[self.off[k] as usize..self.off[k + 1] as usize];
-            let own = bytes.iter().fold(0u64, |h, &b| h.wrapping_mul(CAT_BASE).wrapping_add(b as u64 + 1));
+            let own = bytes.iter().fold(0u64, |h, &b| {
+                h.wrapping_mul(CAT_BASE).wrapping_add(b as u64 + 1)
+            });
             cp = cp.wrapping_mul(self.cat_pow[bytes.len()]).wrapping_add(own);
             self.cat_prefix.push(cp);
-            sp = sp.wrapping_mul(SEQ_BASE).wrapping_add(mix(own ^ (bytes.len() as u64).rotate_left(48)));
+            sp = sp
+                .wrapping_mul(SEQ_BASE)
+                .wrapping_add(mix(own ^ (bytes.len() as u64).rotate_left(48)));
             self.seq_prefix.push(sp);
         }
         let cap = (2 * w.max(4)).next_power_of_two();
@@ -351,7 +383,8 @@ impl Scratch {
     /// Word sequences `i..i+n` and `j..j+n` are equal: same concatenation, same boundaries.
     #[inline]
     fn seq_eq(&self, i: usize, j: usize, n: usize) -> bool {
-        (1..n).all(|k| self.off[i + k] - self.off[i] == self.off[j + k] - self.off[j]) && self.cat(i, n) == self.cat(j, n)
+        (1..n).all(|k| self.off[i + k] - self.off[i] == self.off[j + k] - self.off[j])
+            && self.cat(i, n) == self.cat(j, n)
     }
 
     /// datatrove's `find_top_duplicate` over the word n-grams: characters of the most frequent
@@ -369,7 +402,11 @@ impl Scratch {
             loop {
                 let slot = self.table[k];
                 if slot.gen != gen {
-                    self.table[k] = Slot { hash: h, pos: i as u32, gen };
+                    self.table[k] = Slot {
+                        hash: h,
+                        pos: i as u32,
+                        gen,
+                    };
                     self.counts[k] = 1;
                     if best_count == 0 {
                         best_count = 1;
@@ -390,7 +427,10 @@ impl Scratch {
                 k = (k + 1) & mask;
             }
         }
-        ((self.span_chars(best_pos, n) + n as u64 - 1) * best_count as u64, best_count)
+        (
+            (self.span_chars(best_pos, n) + n as u64 - 1) * best_count as u64,
+            best_count,
+        )
     }
 
     /// Marks the words whose next 8 bytes of the concatenation (a window starting at the
@@ -410,7 +450,8 @@ impl Scratch {
         let buf = &self.buf;
         let window = |i: usize| -> Option<u64> {
             let a = self.off[i] as usize;
-            buf.get(a..a + 8).map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            buf.get(a..a + 8)
+                .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
         };
         for i in 0..words {
             let Some(w) = window(i) else {
@@ -472,7 +513,8 @@ impl Scratch {
                     table[k] = tag << 32 | i as u64;
                     break;
                 }
-                if slot >> 32 == tag && self.cat((slot & 0xffff_ffff) as usize, n) == self.cat(i, n) {
+                if slot >> 32 == tag && self.cat((slot & 0xffff_ffff) as usize, n) == self.cat(i, n)
+                {
                     found = true;
                     break;
                 }
@@ -519,13 +561,31 @@ impl Eval<'_> {
 impl GopherRepetition {
     /// A gopher_repetition filter with `cfg`.
     pub fn new(cfg: GopherRepetitionConfig) -> Self {
-        let top_keys = cfg.top_n_grams.iter().map(|t| (intern(format!("top_{}_gram", t.n)), format!("top_{}_gram", t.n))).collect();
+        let top_keys = cfg
+            .top_n_grams
+            .iter()
+            .map(|t| {
+                (
+                    intern(format!("top_{}_gram", t.n)),
+                    format!("top_{}_gram", t.n),
+                )
+            })
+            .collect();
         let dup_keys = cfg
             .dup_n_grams
             .iter()
-            .map(|t| (intern(format!("duplicated_{}_n_grams", t.n)), format!("duplicated_{}_n_grams", t.n)))
+            .map(|t| {
+                (
+                    intern(format!("duplicated_{}_n_grams", t.n)),
+                    format!("duplicated_{}_n_grams", t.n),
+                )
+            })
             .collect();
-        GopherRepetition { cfg, top_keys, dup_keys }
+        GopherRepetition {
+            cfg,
+            top_keys,
+            dup_keys,
+        }
     }
 
     fn evaluate(&self, text: &str, signals: Option<&mut BTreeMap<String, f64>>) -> Verdict {
@@ -533,28 +593,55 @@ impl GopherRepetition {
             return Verdict::Drop("empty");
         }
         let c = &self.cfg;
-        let mut ev = Eval { signals, fail: None };
+        let mut ev = Eval {
+            signals,
+            fail: None,
+        };
         let text_chars = char_len(text);
         let frac = |x: usize| x as f64 / text_chars as f64;
 
         let mut n_paras = 0;
-        let (dup_paras, dup_para_chars) = find_duplicates(split_newline_runs(py_strip(text), 2).inspect(|_| n_paras += 1));
-        if ev.test("dup_para_frac", dup_paras as f64 / n_paras as f64, c.dup_para_frac, "dup_para_frac")
-            || ev.test("dup_para_char_frac", frac(dup_para_chars), c.dup_para_char_frac, "dup_para_char_frac")
-        {
+        let (dup_paras, dup_para_chars) =
+            find_duplicates(split_newline_runs(py_strip(text), 2).inspect(|_| n_paras += 1));
+        if ev.test(
+            "dup_para_frac",
+            dup_paras as f64 / n_paras as f64,
+            c.dup_para_frac,
+            "dup_para_frac",
+        ) || ev.test(
+            "dup_para_char_frac",
+            frac(dup_para_chars),
+            c.dup_para_char_frac,
+            "dup_para_char_frac",
+        ) {
             return Verdict::Drop(ev.fail.unwrap_or("dup_para_frac"));
         }
         let mut n_lines = 0;
-        let (dup_lines, dup_line_chars) = find_duplicates(split_newline_runs(text, 1).inspect(|_| n_lines += 1));
-        if ev.test("dup_line_frac", dup_lines as f64 / n_lines as f64, c.dup_line_frac, "dup_line_frac")
-            || ev.test("dup_line_char_frac", frac(dup_line_chars), c.dup_line_char_frac, "dup_line_char_frac")
-        {
+        let (dup_lines, dup_line_chars) =
+            find_duplicates(split_newline_runs(text, 1).inspect(|_| n_lines += 1));
+        if ev.test(
+            "dup_line_frac",
+            dup_lines as f64 / n_lines as f64,
+            c.dup_line_frac,
+            "dup_line_frac",
+        ) || ev.test(
+            "dup_line_char_frac",
+            frac(dup_line_chars),
+            c.dup_line_char_frac,
+            "dup_line_char_frac",
+        ) {
             return Verdict::Drop(ev.fail.unwrap_or("dup_line_frac"));
         }
 
         let mut words = Vec::with_capacity(text.len() / 5 + 1);
         split_words_cached(text, &mut words);
-        let max_n = c.top_n_grams.iter().chain(&c.dup_n_grams).map(|t| t.n).max().unwrap_or(1);
+        let max_n = c
+            .top_n_grams
+            .iter()
+            .chain(&c.dup_n_grams)
+            .map(|t| t.n)
+            .max()
+            .unwrap_or(1);
         let exact = ev.signals.is_some();
         let stop = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
@@ -568,7 +655,10 @@ impl GopherRepetition {
                 // An n-gram occurs at most as often as its k-word prefix (k < n), so its count
                 // times the longest n-gram bounds the statistic: skip the count when the bound
                 // passes (unless the exact value is wanted as a signal).
-                let prefix_count = max_counts.iter().filter(|&&(k, _)| k < t.n).max_by_key(|&&(k, _)| k);
+                let prefix_count = max_counts
+                    .iter()
+                    .filter(|&&(k, _)| k < t.n)
+                    .max_by_key(|&&(k, _)| k);
                 if let (false, Some(&(_, mc))) = (exact, prefix_count) {
                     let bound = s.max_ngram_chars(t.n) * mc as u64;
                     if bound as f64 / text_chars as f64 <= t.max_frac {
@@ -577,7 +667,12 @@ impl GopherRepetition {
                 }
                 let (v, mc) = s.top_ngram_chars(t.n);
                 max_counts.push((t.n, mc));
-                if ev.test(signal, v as f64 / text_chars as f64, Some(t.max_frac), reason) {
+                if ev.test(
+                    signal,
+                    v as f64 / text_chars as f64,
+                    Some(t.max_frac),
+                    reason,
+                ) {
                     return true;
                 }
             }
@@ -591,7 +686,12 @@ impl GopherRepetition {
                     marked = true;
                 }
                 let v = s.dup_ngram_chars(t.n);
-                if ev.test(signal, v as f64 / text_chars as f64, Some(t.max_frac), reason) {
+                if ev.test(
+                    signal,
+                    v as f64 / text_chars as f64,
+                    Some(t.max_frac),
+                    reason,
+                ) {
                     return true;
                 }
             }
@@ -607,7 +707,11 @@ impl GopherRepetition {
 
 impl Filter for GopherRepetition {
     fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        let sig = if self.cfg.signals { Some(&mut doc.signals) } else { None };
+        let sig = if self.cfg.signals {
+            Some(&mut doc.signals)
+        } else {
+            None
+        };
         self.evaluate(&doc.text, sig)
     }
 }
@@ -636,13 +740,20 @@ mod tests {
 
     fn signals(cfg: GopherRepetitionConfig, text: &str) -> BTreeMap<String, f64> {
         let mut d = Document::new("d", text, Arc::from("t"));
-        GopherRepetition::new(GopherRepetitionConfig { signals: true, ..cfg }).check(&mut d, &mut Counters::default());
+        GopherRepetition::new(GopherRepetitionConfig {
+            signals: true,
+            ..cfg
+        })
+        .check(&mut d, &mut Counters::default());
         d.signals
     }
 
     #[test]
     fn empty_text() {
-        assert_eq!(verdict(GopherRepetitionConfig::default(), ""), Verdict::Drop("empty"));
+        assert_eq!(
+            verdict(GopherRepetitionConfig::default(), ""),
+            Verdict::Drop("empty")
+        );
     }
 
     #[test]
@@ -656,19 +767,28 @@ mod tests {
 
     #[test]
     fn dup_line_frac_threshold() {
-        let c = GopherRepetitionConfig { dup_line_frac: Some(0.3), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_line_frac: Some(0.3),
+            ..none()
+        };
         // 10 lines, 3 duplicates: 0.3 at the bound keeps; 4 duplicates drop.
         let at = "a\na\na\na\nb\nc\nd\ne\nf\ng";
         assert_eq!(verdict(c.clone(), at), Verdict::Keep);
         let above = "a\na\na\na\na\nc\nd\ne\nf\ng";
         assert_eq!(verdict(c.clone(), above), Verdict::Drop("dup_line_frac"));
         // Runs of newlines are one separator: blank lines do not count.
-        assert_eq!(verdict(c, "a\n\n\na\nb\nc\nd\ne\nf\ng\nh\ni"), Verdict::Keep);
+        assert_eq!(
+            verdict(c, "a\n\n\na\nb\nc\nd\ne\nf\ng\nh\ni"),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn dup_line_char_frac_divides_by_whole_text() {
-        let c = GopherRepetitionConfig { dup_line_char_frac: Some(0.2), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_line_char_frac: Some(0.2),
+            ..none()
+        };
         // "xxxxx\nxxxxx\n" + 14 chars: text 26 chars... choose exact: dup chars 5 / 25 = 0.2.
         let at = "xxxxx\nxxxxx\nabcdefghijklmn";
         assert_eq!(char_len(at), 26);
@@ -682,14 +802,28 @@ mod tests {
     #[test]
     fn paragraphs_checked_before_lines() {
         let text = "p one\n\np one\n\np two\n\np three";
-        let c = GopherRepetitionConfig { dup_para_frac: Some(0.2), dup_line_frac: Some(0.1), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_para_frac: Some(0.2),
+            dup_line_frac: Some(0.1),
+            ..none()
+        };
         assert_eq!(verdict(c, text), Verdict::Drop("dup_para_frac"));
-        let c = GopherRepetitionConfig { dup_para_frac: Some(0.25), dup_line_frac: Some(0.1), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_para_frac: Some(0.25),
+            dup_line_frac: Some(0.1),
+            ..none()
+        };
         // 1 of 4 paragraphs: at 0.25 it passes, then lines (1 of 4) fail.
         assert_eq!(verdict(c, text), Verdict::Drop("dup_line_frac"));
-        let c = GopherRepetitionConfig { dup_para_char_frac: Some(0.2), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_para_char_frac: Some(0.2),
+            ..none()
+        };
         assert_eq!(verdict(c, text), Verdict::Keep); // 5 / 28
-        let c = GopherRepetitionConfig { dup_para_char_frac: Some(0.17), ..none() };
+        let c = GopherRepetitionConfig {
+            dup_para_char_frac: Some(0.17),
+            ..none()
+        };
         assert_eq!(verdict(c, text), Verdict::Drop("dup_para_char_frac"));
     }
 
@@ -698,15 +832,42 @@ mod tests {
         // Words "ab cd ab cd ab": 2-grams ab·cd x2, cd·ab x2; top = "ab cd" (first seen), 5 chars x 2 = 10.
         let text = "ab cd ab cd ab";
         assert_eq!(char_len(text), 14);
-        let s = signals(GopherRepetitionConfig { top_n_grams: vec![NGramThreshold { n: 2, max_frac: 1.0 }], ..none() }, text);
+        let s = signals(
+            GopherRepetitionConfig {
+                top_n_grams: vec![NGramThreshold {
+                    n: 2,
+                    max_frac: 1.0,
+                }],
+                ..none()
+            },
+            text,
+        );
         assert_eq!(s["gopher_repetition.top_2_gram"], 10.0 / 14.0);
-        let at = GopherRepetitionConfig { top_n_grams: vec![NGramThreshold { n: 2, max_frac: 10.0 / 14.0 }], ..none() };
+        let at = GopherRepetitionConfig {
+            top_n_grams: vec![NGramThreshold {
+                n: 2,
+                max_frac: 10.0 / 14.0,
+            }],
+            ..none()
+        };
         assert_eq!(verdict(at, text), Verdict::Keep);
-        let below = GopherRepetitionConfig { top_n_grams: vec![NGramThreshold { n: 2, max_frac: 0.7 }], ..none() };
+        let below = GopherRepetitionConfig {
+            top_n_grams: vec![NGramThreshold {
+                n: 2,
+                max_frac: 0.7,
+            }],
+            ..none()
+        };
         assert_eq!(verdict(below, text), Verdict::Drop("top_2_gram"));
         // Ties by count go to the first seen: "xyz q" (5 chars) before "a b".
         let s = signals(
-            GopherRepetitionConfig { top_n_grams: vec![NGramThreshold { n: 2, max_frac: 1.0 }], ..none() },
+            GopherRepetitionConfig {
+                top_n_grams: vec![NGramThreshold {
+                    n: 2,
+                    max_frac: 1.0,
+                }],
+                ..none()
+            },
             "xyz q a b",
         );
         assert_eq!(s["gopher_repetition.top_2_gram"], 5.0 / 9.0);
@@ -715,25 +876,55 @@ mod tests {
     #[test]
     fn duplicated_ngrams_skip_after_repeat() {
         // 1-grams: a b a a a: idx0 a new, 1 b new, 2 a dup (+1, jump 1), 3 a dup, 4 a dup = 3 chars.
-        let cfg = GopherRepetitionConfig { dup_n_grams: vec![NGramThreshold { n: 1, max_frac: 1.0 }], ..none() };
+        let cfg = GopherRepetitionConfig {
+            dup_n_grams: vec![NGramThreshold {
+                n: 1,
+                max_frac: 1.0,
+            }],
+            ..none()
+        };
         let s = signals(cfg, "a b a a a");
         assert_eq!(s["gopher_repetition.duplicated_1_n_grams"], 3.0 / 9.0);
         // 2-grams over "a b a b a b": ab new, ba new, ab dup (+2, jump to 4), ab at 4 dup (+2) = 4.
-        let cfg = GopherRepetitionConfig { dup_n_grams: vec![NGramThreshold { n: 2, max_frac: 1.0 }], ..none() };
+        let cfg = GopherRepetitionConfig {
+            dup_n_grams: vec![NGramThreshold {
+                n: 2,
+                max_frac: 1.0,
+            }],
+            ..none()
+        };
         let s = signals(cfg.clone(), "a b a b a b");
         assert_eq!(s["gopher_repetition.duplicated_2_n_grams"], 4.0 / 11.0);
         // Words are concatenated without separator: "ab c" equals "a bc".
         let s = signals(cfg, "ab c a bc");
         assert_eq!(s["gopher_repetition.duplicated_2_n_grams"], 3.0 / 9.0);
-        let at = GopherRepetitionConfig { dup_n_grams: vec![NGramThreshold { n: 2, max_frac: 4.0 / 11.0 }], ..none() };
+        let at = GopherRepetitionConfig {
+            dup_n_grams: vec![NGramThreshold {
+                n: 2,
+                max_frac: 4.0 / 11.0,
+            }],
+            ..none()
+        };
         assert_eq!(verdict(at, "a b a b a b"), Verdict::Keep);
-        let below = GopherRepetitionConfig { dup_n_grams: vec![NGramThreshold { n: 2, max_frac: 0.36 }], ..none() };
-        assert_eq!(verdict(below, "a b a b a b"), Verdict::Drop("duplicated_2_n_grams"));
+        let below = GopherRepetitionConfig {
+            dup_n_grams: vec![NGramThreshold {
+                n: 2,
+                max_frac: 0.36,
+            }],
+            ..none()
+        };
+        assert_eq!(
+            verdict(below, "a b a b a b"),
+            Verdict::Drop("duplicated_2_n_grams")
+        );
     }
 
     #[test]
     fn signals_cover_all_checks() {
-        let s = signals(GopherRepetitionConfig::default(), "one line\nanother line\n\nand a paragraph here");
+        let s = signals(
+            GopherRepetitionConfig::default(),
+            "one line\nanother line\n\nand a paragraph here",
+        );
         assert_eq!(s.len(), 4 + 3 + 6);
         assert!(s.values().all(|v| (0.0..=1.0).contains(v)));
     }
