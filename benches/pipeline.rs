@@ -26,10 +26,21 @@ fn main() {
         eprintln!("skipping: ../shared/data is not present");
         return;
     }
-    let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let repeat: usize = std::env::var("BENCH_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let threads: usize = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let repeat: usize = std::env::var("BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let files = ["english/prose.jsonl", "html/pages.jsonl", "multilingual/fortunes.jsonl", "multilingual/installation-guide.jsonl"];
+    let files = [
+        "english/prose.jsonl",
+        "html/pages.jsonl",
+        "multilingual/fortunes.jsonl",
+        "multilingual/installation-guide.jsonl",
+    ];
     let mut paths = Vec::new();
     for r in 0..repeat {
         for f in files {
@@ -50,18 +61,43 @@ fn main() {
     );
     let p = config::load_str(&yaml, "bench.yaml").unwrap_or_else(|e| panic!("{e}"));
     let t0 = Instant::now();
-    let s = runner::run(&p, Path::new("."), &RunOptions { threads: Some(threads), ..Default::default() })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s = runner::run(
+        &p,
+        Path::new("."),
+        &RunOptions {
+            threads: Some(threads),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let secs = t0.elapsed().as_secs_f64();
-    let cores = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let cores = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
     let mb = s.stats.input_bytes as f64 / 1e6;
     println!("pipeline: read jsonl -> normalize -> length -> write parquet (zstd)");
-    println!("  input: {} records, {:.1} MB of text, threads {}", s.stats.input, mb, cores);
+    println!(
+        "  input: {} records, {:.1} MB of text, threads {}",
+        s.stats.input, mb, cores
+    );
     println!("  wall: {secs:.2} s");
-    println!("  throughput: {:.1} MB/s, {:.0} docs/s", mb / secs, s.stats.input as f64 / secs);
-    println!("  per core: {:.1} MB/s, {:.0} docs/s", mb / secs / cores as f64, s.stats.input as f64 / secs / cores as f64);
+    println!(
+        "  throughput: {:.1} MB/s, {:.0} docs/s",
+        mb / secs,
+        s.stats.input as f64 / secs
+    );
+    println!(
+        "  per core: {:.1} MB/s, {:.0} docs/s",
+        mb / secs / cores as f64,
+        s.stats.input as f64 / secs / cores as f64
+    );
     for st in &s.stats.stages {
-        println!("  stage {} ({}): {:.2} s wall in the stage", st.index, st.kind, st.seconds);
+        println!(
+            "  stage {} ({}): {:.2} s wall in the stage",
+            st.index, st.kind, st.seconds
+        );
     }
     println!("  peak RSS: {:.0} MB", peak_rss_mb());
 }

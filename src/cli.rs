@@ -184,23 +184,57 @@ pub fn main() -> ExitCode {
             print!("{}", config::json_schema_string());
             Ok(())
         }
-        Command::Inspect { shard, rows, tokenizer } => {
-            inspect::inspect_with(&shard, rows, tokenizer.as_deref(), &mut std::io::stdout().lock())
-                .with_context(|| format!("inspecting {}", shard.display()))
-        }
-        Command::Export { what: ExportCommand::Tokens { format: ExportFormat::Llmc, out, dir, shard_tokens } } => {
-            export_llmc(&out, &dir, shard_tokens)
-        }
-        Command::Run { pipeline, output, threads, resume } => {
+        Command::Inspect {
+            shard,
+            rows,
+            tokenizer,
+        } => inspect::inspect_with(
+            &shard,
+            rows,
+            tokenizer.as_deref(),
+            &mut std::io::stdout().lock(),
+        )
+        .with_context(|| format!("inspecting {}", shard.display())),
+        Command::Export {
+            what:
+                ExportCommand::Tokens {
+                    format: ExportFormat::Llmc,
+                    out,
+                    dir,
+                    shard_tokens,
+                },
+        } => export_llmc(&out, &dir, shard_tokens),
+        Command::Run {
+            pipeline,
+            output,
+            threads,
+            resume,
+        } => {
             let p = match load(&pipeline) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            let opts = runner::RunOptions { output, threads, resume, progress: true, ..Default::default() };
+            let opts = runner::RunOptions {
+                output,
+                threads,
+                resume,
+                progress: true,
+                ..Default::default()
+            };
             run(&p, &base_dir(&pipeline), &opts)
         }
-        Command::Train { pipeline, config: train_file, output, resume, stop_after } => {
-            let opts = train::TrainOptions { resume, progress: true, stop_after };
+        Command::Train {
+            pipeline,
+            config: train_file,
+            output,
+            resume,
+            stop_after,
+        } => {
+            let opts = train::TrainOptions {
+                resume,
+                progress: true,
+                stop_after,
+            };
             match (pipeline, train_file) {
                 (_, Some(file)) => match train::load_train_file(&file) {
                     Ok((cfg, paths)) => run_training(&cfg, &paths, &opts),
@@ -215,7 +249,10 @@ pub fn main() -> ExitCode {
                         Err(code) => return code,
                     };
                     let base = base_dir(&pipeline);
-                    let ropts = runner::RunOptions { output, ..Default::default() };
+                    let ropts = runner::RunOptions {
+                        output,
+                        ..Default::default()
+                    };
                     let out = runner::output_dir(&p, &base, &ropts);
                     match &p.train {
                         Some(cfg) => train_section(cfg, &base, &out, &opts),
@@ -228,17 +265,43 @@ pub fn main() -> ExitCode {
                 (None, None) => Err(anyhow::anyhow!("give a pipeline or --config TRAIN.yaml")),
             }
         }
-        Command::Report { out, compare, dir, sample, seed, train } => {
-            let opts = report::ReportOptions { sample, seed, train_dir: train };
+        Command::Report {
+            out,
+            compare,
+            dir,
+            sample,
+            seed,
+            train,
+        } => {
+            let opts = report::ReportOptions {
+                sample,
+                seed,
+                train_dir: train,
+            };
             match (out, compare) {
                 (_, Some(pair)) => compare_reports(&pair[0], &pair[1], dir, &opts),
                 (Some(out), None) => write_report(&out, dir, &opts),
                 (None, None) => Err(anyhow::anyhow!("give OUT or --compare OUT_A OUT_B")),
             }
         }
-        Command::Generate { checkpoint, prompt, max_tokens, temperature, top_k, seed } => {
-            let opts = train::SampleOptions { prompt, max_tokens, temperature, top_k, seed };
-            train::generate(&checkpoint, &opts).map(|s| println!("{}", s.text)).map_err(anyhow::Error::from)
+        Command::Generate {
+            checkpoint,
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            seed,
+        } => {
+            let opts = train::SampleOptions {
+                prompt,
+                max_tokens,
+                temperature,
+                top_k,
+                seed,
+            };
+            train::generate(&checkpoint, &opts)
+                .map(|s| println!("{}", s.text))
+                .map_err(anyhow::Error::from)
         }
     };
     match result {
@@ -258,17 +321,37 @@ fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::
         // A finished data run re-run continues (or confirms) its training rather than failing
         // on the existing checkpoints.
         let resume = opts.resume || s.already_complete;
-        train_section(cfg, base, &s.out_dir, &train::TrainOptions { resume, progress: true, stop_after: None })?;
-        train_dir = train::TrainPaths::resolve(cfg, base, Some(&s.out_dir)).ok().map(|t| t.out);
+        train_section(
+            cfg,
+            base,
+            &s.out_dir,
+            &train::TrainOptions {
+                resume,
+                progress: true,
+                stop_after: None,
+            },
+        )?;
+        train_dir = train::TrainPaths::resolve(cfg, base, Some(&s.out_dir))
+            .ok()
+            .map(|t| t.out);
     }
     if p.output.report {
-        let ropts = report::ReportOptions { seed: Some(p.run.seed), train_dir, ..Default::default() };
-        write_report(&s.out_dir, None, &ropts).context("the run is complete, but its report failed")?;
+        let ropts = report::ReportOptions {
+            seed: Some(p.run.seed),
+            train_dir,
+            ..Default::default()
+        };
+        write_report(&s.out_dir, None, &ropts)
+            .context("the run is complete, but its report failed")?;
     }
     Ok(())
 }
 
-fn write_report(out: &Path, dir: Option<PathBuf>, opts: &report::ReportOptions) -> anyhow::Result<()> {
+fn write_report(
+    out: &Path,
+    dir: Option<PathBuf>,
+    opts: &report::ReportOptions,
+) -> anyhow::Result<()> {
     let t0 = std::time::Instant::now();
     let r = report::build(out, opts)?;
     let w = report::write(&r, &dir.unwrap_or_else(|| out.join("report")))?;
@@ -284,24 +367,51 @@ fn write_report(out: &Path, dir: Option<PathBuf>, opts: &report::ReportOptions) 
     Ok(())
 }
 
-fn compare_reports(a: &Path, b: &Path, dir: Option<PathBuf>, opts: &report::ReportOptions) -> anyhow::Result<()> {
+fn compare_reports(
+    a: &Path,
+    b: &Path,
+    dir: Option<PathBuf>,
+    opts: &report::ReportOptions,
+) -> anyhow::Result<()> {
     let dir = dir.unwrap_or_else(|| a.join("report").join("compare"));
     let (rows, w) = report::compare(a, b, &dir, opts)?;
-    let changed = rows.iter().filter(|d| d.diff.is_some_and(|x| x != 0.0) || d.a.is_some() != d.b.is_some()).count();
-    println!("{} figures compared, {} differ: {}  (compare.json and compare.md beside it)", rows.len(), changed, w.html.display());
+    let changed = rows
+        .iter()
+        .filter(|d| d.diff.is_some_and(|x| x != 0.0) || d.a.is_some() != d.b.is_some())
+        .count();
+    println!(
+        "{} figures compared, {} differ: {}  (compare.json and compare.md beside it)",
+        rows.len(),
+        changed,
+        w.html.display()
+    );
     Ok(())
 }
 
 /// Trains with a pipeline's `train:` section on its output directory `out`.
-fn train_section(cfg: &train::TrainConfig, base: &Path, out: &Path, opts: &train::TrainOptions) -> anyhow::Result<()> {
-    let paths = train::TrainPaths::resolve(cfg, base, Some(out)).map_err(|e| anyhow::anyhow!("train: {e}"))?;
+fn train_section(
+    cfg: &train::TrainConfig,
+    base: &Path,
+    out: &Path,
+    opts: &train::TrainOptions,
+) -> anyhow::Result<()> {
+    let paths = train::TrainPaths::resolve(cfg, base, Some(out))
+        .map_err(|e| anyhow::anyhow!("train: {e}"))?;
     run_training(cfg, &paths, opts)
 }
 
-fn run_training(cfg: &train::TrainConfig, paths: &train::TrainPaths, opts: &train::TrainOptions) -> anyhow::Result<()> {
+fn run_training(
+    cfg: &train::TrainConfig,
+    paths: &train::TrainPaths,
+    opts: &train::TrainOptions,
+) -> anyhow::Result<()> {
     let s = train::train(cfg, paths, opts)?;
     if s.already_complete {
-        println!("{}: training already complete ({} steps), nothing to do", s.out_dir.display(), s.steps);
+        println!(
+            "{}: training already complete ({} steps), nothing to do",
+            s.out_dir.display(),
+            s.steps
+        );
         return Ok(());
     }
     let val = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
@@ -337,7 +447,11 @@ fn report_run(s: &runner::RunSummary) -> anyhow::Result<()> {
         s.out_dir.display()
     );
     for stage in &st.stages {
-        let reasons: Vec<String> = stage.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let reasons: Vec<String> = stage
+            .dropped
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         println!(
             "  [{}] {:<18} seen {:>9} kept {:>9} {}",
             stage.index,

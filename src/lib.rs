@@ -15,5 +15,5 @@ pub mod report;
 pub mod runner;
 pub mod stage;
 pub mod stages;
-pub mod train;
 pub mod text;
+pub mod train;

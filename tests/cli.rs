@@ -14,14 +14,27 @@ fn bin() -> Command {
 
 #[test]
 fn validate_reports_problems_with_exit_code_2() {
-    let out = bin().args(["validate", "fixtures/bad_configs/min_greater_than_max.yaml"]).output().unwrap();
+    let out = bin()
+        .args(["validate", "fixtures/bad_configs/min_greater_than_max.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("fixtures/bad_configs/min_greater_than_max.yaml:"), "{err}");
+    assert!(
+        err.contains("fixtures/bad_configs/min_greater_than_max.yaml:"),
+        "{err}"
+    );
     assert!(err.contains("is greater than"), "{err}");
 
-    let ok = bin().args(["validate", "pipelines/quickstart.yaml"]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = bin()
+        .args(["validate", "pipelines/quickstart.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).starts_with("pipelines/quickstart.yaml: ok"));
 }
 
@@ -29,7 +42,8 @@ fn validate_reports_problems_with_exit_code_2() {
 fn schema_prints_the_committed_schema() {
     let out = bin().arg("schema").output().unwrap();
     assert!(out.status.success());
-    let committed = fs::read_to_string(common::root().join("schemas/pipeline.schema.json")).unwrap();
+    let committed =
+        fs::read_to_string(common::root().join("schemas/pipeline.schema.json")).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
 }
 
@@ -62,9 +76,18 @@ fn a_run_over_every_bad_input_accounts_for_every_record() {
         ),
     )
     .unwrap();
-    let out = bin().args(["run", yaml.to_str().unwrap(), "--threads", "2"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stats: serde_json::Value = serde_json::from_str(&fs::read_to_string(tmp.path().join("out/stats.json")).unwrap()).unwrap();
+    let out = bin()
+        .args(["run", yaml.to_str().unwrap(), "--threads", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("out/stats.json")).unwrap())
+            .unwrap();
     let rejected = &stats["rejected"];
     let expect = serde_json::json!({
         "bad_id": 3,
@@ -79,33 +102,67 @@ fn a_run_over_every_bad_input_accounts_for_every_record() {
     assert_eq!(rejected, &expect);
     let input = stats["input"].as_u64().unwrap();
     let kept = stats["kept"].as_u64().unwrap();
-    let rej: u64 = expect.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let rej: u64 = expect
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(input, kept + rej);
 
     // Every rejection is in rejected/ with its file, line and reason.
     let shard = tmp.path().join("out/rejected/part-00000.parquet");
-    let show = bin().args(["inspect", shard.to_str().unwrap(), "--rows", "100"]).output().unwrap();
+    let show = bin()
+        .args(["inspect", shard.to_str().unwrap(), "--rows", "100"])
+        .output()
+        .unwrap();
     assert!(show.status.success());
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains(&format!("rows: {rej}")), "{text}");
-    assert!(text.contains("schema:\n  source: Utf8\n  line: UInt64 (nullable)"), "{text}");
-    assert!(text.contains("  location: line 2\n  reason: invalid_json"), "{text}");
-    assert!(text.contains("  location: row group 1, row 0\n  reason: corrupt_parquet"), "{text}");
+    assert!(
+        text.contains("schema:\n  source: Utf8\n  line: UInt64 (nullable)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  location: line 2\n  reason: invalid_json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  location: row group 1, row 0\n  reason: corrupt_parquet"),
+        "{text}"
+    );
 }
 
 #[test]
 fn an_input_that_cannot_be_opened_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let yaml = tmp.path().join("p.yaml");
-    fs::write(&yaml, "input:\n  paths: [missing.jsonl]\noutput:\n  dir: out\n").unwrap();
-    let out = bin().args(["run", yaml.to_str().unwrap()]).output().unwrap();
+    fs::write(
+        &yaml,
+        "input:\n  paths: [missing.jsonl]\noutput:\n  dir: out\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["run", yaml.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing.jsonl"), "{err}");
 
     let bad = common::root().join("fixtures/bad/not_parquet.parquet");
-    fs::write(&yaml, format!("input:\n  paths: [{}]\noutput:\n  dir: out\n", bad.display())).unwrap();
-    let out = bin().args(["run", yaml.to_str().unwrap()]).output().unwrap();
+    fs::write(
+        &yaml,
+        format!(
+            "input:\n  paths: [{}]\noutput:\n  dir: out\n",
+            bad.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["run", yaml.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not_parquet.parquet"));
 }

@@ -38,7 +38,10 @@ run:
 }
 
 fn run(p: &Pipeline, threads: usize) -> runner::RunSummary {
-    let opts = RunOptions { threads: Some(threads), ..Default::default() };
+    let opts = RunOptions {
+        threads: Some(threads),
+        ..Default::default()
+    };
     runner::run(p, Path::new("."), &opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -53,26 +56,46 @@ fn counts_add_up_and_polars_reads_the_shards_back() {
     assert_eq!(st.input, 5000);
     assert_eq!(st.rejected.get("invalid_json"), Some(&5));
     assert_eq!(st.verify(), Ok(()));
-    assert!(st.kept > 0 && st.dropped_total() > 0, "the length filter should keep some and drop some: {st:?}");
+    assert!(
+        st.kept > 0 && st.dropped_total() > 0,
+        "the length filter should keep some and drop some: {st:?}"
+    );
 
     let scan = |pattern: &str| {
         let path = out.join(pattern);
-        LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), ScanArgsParquet::default())
-            .unwrap()
-            .collect()
-            .unwrap()
+        LazyFrame::scan_parquet(
+            PlRefPath::new(path.to_string_lossy().as_ref()),
+            ScanArgsParquet::default(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap()
     };
     let docs = scan("documents/*.parquet");
     assert_eq!(docs.height() as u64, st.kept);
-    assert_eq!(docs.column("id").unwrap().n_unique().unwrap(), docs.height());
+    assert_eq!(
+        docs.column("id").unwrap().n_unique().unwrap(),
+        docs.height()
+    );
     let dropped = scan("dropped/*.parquet");
     assert_eq!(dropped.height() as u64, st.dropped_total());
     let reasons = dropped.column("reason").unwrap().str().unwrap();
-    assert!(reasons.iter().all(|r| r.is_some_and(|r| r.starts_with("length:"))));
+    assert!(reasons
+        .iter()
+        .all(|r| r.is_some_and(|r| r.starts_with("length:"))));
     let rejected = scan("rejected/*.parquet");
     assert_eq!(rejected.height(), 5);
-    let lines: Vec<Option<u64>> = rejected.column("line").unwrap().u64().unwrap().iter().collect();
-    assert_eq!(lines, vec![Some(501), Some(1498), Some(2495), Some(3492), Some(4489)]);
+    let lines: Vec<Option<u64>> = rejected
+        .column("line")
+        .unwrap()
+        .u64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        lines,
+        vec![Some(501), Some(1498), Some(2495), Some(3492), Some(4489)]
+    );
 
     // The manifest lists every shard with its row count and hash, and the input with its hash.
     let m = manifest::read(&out.join("manifest.json")).expect("manifest");
@@ -86,7 +109,11 @@ fn counts_add_up_and_polars_reads_the_shards_back() {
         assert_eq!((bytes, hash), (f.bytes, f.xxh3.clone()), "{}", f.path);
     }
     // Shards roll over at shard_max_docs.
-    assert!(m.outputs.iter().filter(|f| f.path.starts_with("documents/")).all(|f| f.rows <= 1500));
+    assert!(m
+        .outputs
+        .iter()
+        .filter(|f| f.path.starts_with("documents/"))
+        .all(|f| f.rows <= 1500));
     assert!(out.join("stats.json").exists());
     assert!(!out.join(".resume").exists());
 }
@@ -99,18 +126,29 @@ fn written_shards_match_the_schemas_in_the_repo() {
     run(&pipeline(&input, &out, ""), 2);
     for ds in [Dataset::Documents, Dataset::Dropped, Dataset::Rejected] {
         let file = common::root().join(format!("schemas/{}.schema.json", ds.dir_name()));
-        let expected = format!("{}\n", serde_json::to_string_pretty(&schema_json(ds)).unwrap());
+        let expected = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&schema_json(ds)).unwrap()
+        );
         if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
             fs::write(&file, &expected).unwrap();
         }
         let on_disk = fs::read_to_string(&file).unwrap_or_default();
-        assert_eq!(on_disk, expected, "{} is stale: rerun with CORPUSFORGE_BLESS=1", file.display());
+        assert_eq!(
+            on_disk,
+            expected,
+            "{} is stale: rerun with CORPUSFORGE_BLESS=1",
+            file.display()
+        );
         let shard = fs::read_dir(out.join(ds.dir_name()))
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.extension().is_some_and(|e| e == "parquet"))
             .expect("a shard");
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&shard).unwrap()).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            fs::File::open(&shard).unwrap(),
+        )
+        .unwrap();
         let got = arrow_schema_json(ds.dir_name(), reader.schema());
         assert_eq!(got, schema_json(ds), "{}", shard.display());
     }
@@ -126,9 +164,16 @@ fn reruns_and_thread_counts_give_byte_identical_shards() {
     run(&pipeline(&input, &a, ""), 1);
     run(&pipeline(&input, &b, ""), 2);
     // A different batch size changes the config, not the output.
-    run(&pipeline(&input, &c, "  checkpoint_seconds: 1").clone_with_batch(97), 2);
+    run(
+        &pipeline(&input, &c, "  checkpoint_seconds: 1").clone_with_batch(97),
+        2,
+    );
     let sa = common::shards(&a);
-    assert!(sa.len() >= 4, "expected several shards, got {:?}", sa.keys().collect::<Vec<_>>());
+    assert!(
+        sa.len() >= 4,
+        "expected several shards, got {:?}",
+        sa.keys().collect::<Vec<_>>()
+    );
     assert_eq!(sa, common::shards(&b));
     assert_eq!(sa, common::shards(&c));
     // And the same run again into the same directory replaces it with the same bytes.
@@ -154,7 +199,15 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
     let full = tmp.path().join("full");
     let p = pipeline(&input, &full, "  checkpoint_seconds: 1");
     // The binary resolves paths against the pipeline file's directory: do the same here.
-    let want = runner::run(&p, tmp.path(), &RunOptions { threads: Some(2), ..Default::default() }).unwrap();
+    let want = runner::run(
+        &p,
+        tmp.path(),
+        &RunOptions {
+            threads: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     let killed = tmp.path().join("killed");
     let yaml = tmp.path().join("p.yaml");
@@ -162,7 +215,14 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
     fs::write(&yaml, text).unwrap();
     let bin = env!("CARGO_BIN_EXE_corpusforge");
     let mut child = Command::new(bin)
-        .args(["run", yaml.to_str().unwrap(), "--output", killed.to_str().unwrap(), "--threads", "2"])
+        .args([
+            "run",
+            yaml.to_str().unwrap(),
+            "--output",
+            killed.to_str().unwrap(),
+            "--threads",
+            "2",
+        ])
         .env("CORPUSFORGE_BATCH_DELAY_MS", "60")
         .spawn()
         .unwrap();
@@ -174,20 +234,45 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
         if ck && shard {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    assert!(!killed.join("manifest.json").exists(), "killed before completion");
+    assert!(
+        !killed.join("manifest.json").exists(),
+        "killed before completion"
+    );
 
     let out = Command::new(bin)
-        .args(["run", yaml.to_str().unwrap(), "--output", killed.to_str().unwrap(), "--threads", "1", "--resume"])
+        .args([
+            "run",
+            yaml.to_str().unwrap(),
+            "--output",
+            killed.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--resume",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "resume failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from"), "did not resume: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming from"),
+        "did not resume: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(common::shards(&full), common::shards(&killed));
     let m = manifest::read(&killed.join("manifest.json")).unwrap();
     let mut got = m.stats.clone();
@@ -198,13 +283,25 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
         s.seconds = 0.0;
     }
     assert_eq!(got, exp);
-    // Nothing left behind but the datasets, stats and manifest.
+    // Nothing left behind but the datasets, stats, manifest and report.
     let files: Vec<String> = common::tree(&killed).into_keys().collect();
-    assert!(files.iter().all(|f| f.ends_with(".parquet") || f == "stats.json" || f == "manifest.json"), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.ends_with(".parquet")
+            || f == "stats.json"
+            || f == "manifest.json"
+            || f.starts_with("report/")),
+        "{files:?}"
+    );
 
     // A second --resume on a complete output does nothing.
     let again = Command::new(bin)
-        .args(["run", yaml.to_str().unwrap(), "--output", killed.to_str().unwrap(), "--resume"])
+        .args([
+            "run",
+            yaml.to_str().unwrap(),
+            "--output",
+            killed.to_str().unwrap(),
+            "--resume",
+        ])
         .output()
         .unwrap();
     assert!(again.status.success());

@@ -280,7 +280,9 @@ impl StageSpec {
     pub fn reason_prefix(&self) -> &'static str {
         match self {
             StageSpec::Language(_) => "lang",
-            StageSpec::ExactDedup(_) | StageSpec::MinhashDedup(_) | StageSpec::ParagraphDedup(_) => "dedup",
+            StageSpec::ExactDedup(_)
+            | StageSpec::MinhashDedup(_)
+            | StageSpec::ParagraphDedup(_) => "dedup",
             other => other.type_name(),
         }
     }
@@ -298,7 +300,10 @@ pub struct Problem {
 impl Problem {
     /// A problem at `field`.
     pub fn at(field: &str, message: impl Into<String>) -> Self {
-        Problem { path: vec![field.to_string()], message: message.into() }
+        Problem {
+            path: vec![field.to_string()],
+            message: message.into(),
+        }
     }
 }
 

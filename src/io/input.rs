@@ -32,8 +32,8 @@ use flate2::bufread::MultiGzDecoder;
 
 use crate::config::{InputFormat, InputSpec, TxtMode};
 use crate::document::Record;
-use crate::io::read::jsonl::{Fields, JsonlRecords};
 pub use crate::io::read::jsonl::Pending;
+use crate::io::read::jsonl::{Fields, JsonlRecords};
 use crate::io::read::parquet::ParquetRecords;
 use crate::io::read::txt::{whole_file, Paragraphs};
 use crate::io::read::Stream;
@@ -342,9 +342,10 @@ pub fn open_pending(
     file: &InputFile,
     spec: &InputSpec,
 ) -> Result<Box<dyn Iterator<Item = Pending> + Send>, InputError> {
-    let done = |it: Box<dyn Iterator<Item = Record> + Send>| -> Box<dyn Iterator<Item = Pending> + Send> {
-        Box::new(it.map(Pending::Done))
-    };
+    let done =
+        |it: Box<dyn Iterator<Item = Record> + Send>| -> Box<dyn Iterator<Item = Pending> + Send> {
+            Box::new(it.map(Pending::Done))
+        };
     let open_err = |source| InputError::Open {
         path: file.display.to_string(),
         source,

@@ -53,11 +53,17 @@ pub enum WriteError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.to_path_buf(), source }
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn enc_err(path: &Path, e: impl std::fmt::Display) -> WriteError {
-    WriteError::Encode { path: path.to_path_buf(), message: e.to_string() }
+    WriteError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// The three datasets a run writes.
@@ -161,7 +167,11 @@ fn json_or_null(b: &mut StringBuilder, v: Option<String>) {
 }
 
 /// Builds the record batch of `rows` (all of the writer's dataset) in `schema`.
-fn rows_to_batch(dataset: Dataset, rows: &[Row], write_signals: bool) -> Result<RecordBatch, arrow::error::ArrowError> {
+fn rows_to_batch(
+    dataset: Dataset,
+    rows: &[Row],
+    write_signals: bool,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let schema = dataset.schema();
     let n = rows.len();
     let cols: Vec<ArrayRef> = match dataset {
@@ -191,7 +201,12 @@ fn rows_to_batch(dataset: Dataset, rows: &[Row], write_signals: bool) -> Result<
                 lang.append_option(d.lang.as_deref());
                 lang_score.append_option(d.lang_score);
                 cluster.append_option(d.cluster_id);
-                json_or_null(&mut meta, d.metadata.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()));
+                json_or_null(
+                    &mut meta,
+                    d.metadata
+                        .as_ref()
+                        .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+                );
                 let sig = (write_signals && !d.signals.is_empty())
                     .then(|| serde_json::to_string(&d.signals).unwrap_or_default());
                 json_or_null(&mut signals, sig);
@@ -230,7 +245,9 @@ fn rows_to_batch(dataset: Dataset, rows: &[Row], write_signals: bool) -> Result<
             let mut detail = StringBuilder::new();
             let mut raw = StringBuilder::new();
             for r in rows {
-                let Row::Rejected(j) = r else { unreachable!("documents go to the document writers") };
+                let Row::Rejected(j) = r else {
+                    unreachable!("documents go to the document writers")
+                };
                 use crate::document::Location;
                 source.append_value(&*j.source);
                 line.append_option(j.location.line());
@@ -342,13 +359,23 @@ impl WriterOptions {
 
     fn properties(&self) -> WriterProperties {
         let compression = match self.compression {
-            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default()),
+            Compression::Zstd => {
+                PqCompression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default())
+            }
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
         };
         let mut b = WriterProperties::builder().set_compression(compression);
         // Long, mostly unique strings: a dictionary only costs hashing, statistics only compares.
-        for col in ["id", "text", "metadata", "signals", "duplicate_of", "detail", "raw"] {
+        for col in [
+            "id",
+            "text",
+            "metadata",
+            "signals",
+            "duplicate_of",
+            "detail",
+            "raw",
+        ] {
             b = b
                 .set_column_dictionary_enabled(ColumnPath::from(col), false)
                 .set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
@@ -380,7 +407,12 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     /// A writer for `dataset` under `root/rel_dir`.
-    pub fn new(dataset: Dataset, root: &Path, rel_dir: &str, opts: WriterOptions) -> Result<Self, WriteError> {
+    pub fn new(
+        dataset: Dataset,
+        root: &Path,
+        rel_dir: &str,
+        opts: WriterOptions,
+    ) -> Result<Self, WriteError> {
         let w = ShardWriter {
             dataset,
             root: root.to_path_buf(),
@@ -406,7 +438,11 @@ impl ShardWriter {
     }
 
     fn shard_name(&self) -> String {
-        format!("{}-{:05}.parquet", self.opts.prefix, self.state.closed.len())
+        format!(
+            "{}-{:05}.parquet",
+            self.opts.prefix,
+            self.state.closed.len()
+        )
     }
 
     /// Adds one row; seals a row group and closes a shard when a limit is reached.
@@ -416,18 +452,25 @@ impl ShardWriter {
         self.rows_bytes += w;
         self.state.shard_rows += 1;
         self.state.shard_bytes += w;
-        let unsealed = self.rows.len() as u64 + self.restored.as_ref().map_or(0, |b| b.num_rows() as u64);
-        if unsealed >= self.opts.row_group_docs || self.rows_bytes + self.restored_bytes() >= self.opts.row_group_bytes {
+        let unsealed =
+            self.rows.len() as u64 + self.restored.as_ref().map_or(0, |b| b.num_rows() as u64);
+        if unsealed >= self.opts.row_group_docs
+            || self.rows_bytes + self.restored_bytes() >= self.opts.row_group_bytes
+        {
             self.seal()?;
         }
-        if self.state.shard_rows >= self.opts.shard_max_docs || self.state.shard_bytes >= self.opts.shard_max_bytes {
+        if self.state.shard_rows >= self.opts.shard_max_docs
+            || self.state.shard_bytes >= self.opts.shard_max_bytes
+        {
             self.close_shard()?;
         }
         Ok(())
     }
 
     fn restored_bytes(&self) -> u64 {
-        self.restored.as_ref().map_or(0, |b| batch_weight(self.dataset, b))
+        self.restored
+            .as_ref()
+            .map_or(0, |b| batch_weight(self.dataset, b))
     }
 
     /// The unsealed rows as one batch (restored rows first).
@@ -436,14 +479,18 @@ impl ShardWriter {
         let fresh = if self.rows.is_empty() {
             None
         } else {
-            Some(rows_to_batch(self.dataset, &self.rows, self.opts.write_signals).map_err(|e| enc_err(&dir, e))?)
+            Some(
+                rows_to_batch(self.dataset, &self.rows, self.opts.write_signals)
+                    .map_err(|e| enc_err(&dir, e))?,
+            )
         };
         Ok(match (self.restored.clone(), fresh) {
             (None, f) => f,
             (Some(r), None) => Some(r),
-            (Some(r), Some(f)) => {
-                Some(arrow::compute::concat_batches(&self.dataset.schema(), [&r, &f]).map_err(|e| enc_err(&dir, e))?)
-            }
+            (Some(r), Some(f)) => Some(
+                arrow::compute::concat_batches(&self.dataset.schema(), [&r, &f])
+                    .map_err(|e| enc_err(&dir, e))?,
+            ),
         })
     }
 
@@ -451,8 +498,9 @@ impl ShardWriter {
         let path = self.segment_dir().join(name);
         let tmp = path.with_extension("tmp");
         let f = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut w = arrow::ipc::writer::FileWriter::try_new(BufWriter::new(f), &self.dataset.schema())
-            .map_err(|e| enc_err(&tmp, e))?;
+        let mut w =
+            arrow::ipc::writer::FileWriter::try_new(BufWriter::new(f), &self.dataset.schema())
+                .map_err(|e| enc_err(&tmp, e))?;
         w.write(batch).map_err(|e| enc_err(&tmp, e))?;
         w.finish().map_err(|e| enc_err(&tmp, e))?;
         drop(w);
@@ -462,14 +510,22 @@ impl ShardWriter {
     fn read_segment(&self, name: &str) -> Result<Vec<RecordBatch>, WriteError> {
         let path = self.segment_dir().join(name);
         let f = File::open(&path).map_err(io_err(&path))?;
-        let r = arrow::ipc::reader::FileReader::try_new(BufReader::new(f), None).map_err(|e| enc_err(&path, e))?;
-        r.collect::<Result<Vec<_>, _>>().map_err(|e| enc_err(&path, e))
+        let r = arrow::ipc::reader::FileReader::try_new(BufReader::new(f), None)
+            .map_err(|e| enc_err(&path, e))?;
+        r.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| enc_err(&path, e))
     }
 
     /// Seals the unsealed rows into a row-group segment.
     fn seal(&mut self) -> Result<(), WriteError> {
-        let Some(batch) = self.unsealed_batch()? else { return Ok(()) };
-        let name = format!("{}.seg-{:06}.arrow", self.shard_name(), self.state.segments.len());
+        let Some(batch) = self.unsealed_batch()? else {
+            return Ok(());
+        };
+        let name = format!(
+            "{}.seg-{:06}.arrow",
+            self.shard_name(),
+            self.state.segments.len()
+        );
         self.write_segment(&name, &batch)?;
         self.state.segments.push(name);
         self.rows.clear();
@@ -490,8 +546,12 @@ impl ShardWriter {
         let tmp = dir.join(format!(".{name}.tmp"));
         {
             let f = File::create(&tmp).map_err(io_err(&tmp))?;
-            let mut w = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, f), self.dataset.schema(), Some(self.opts.properties()))
-                .map_err(|e| enc_err(&tmp, e))?;
+            let mut w = ArrowWriter::try_new(
+                BufWriter::with_capacity(1 << 20, f),
+                self.dataset.schema(),
+                Some(self.opts.properties()),
+            )
+            .map_err(|e| enc_err(&tmp, e))?;
             for seg in &self.state.segments {
                 let batches = self.read_segment(seg)?;
                 for b in &batches {
@@ -509,8 +569,17 @@ impl ShardWriter {
         self.stale.extend(done);
         self.stale.extend(self.state.pending.take());
         let (bytes, xxh3) = hash_file(&path)?;
-        let rel = if self.rel_dir.is_empty() { name } else { format!("{}/{}", self.rel_dir, name) };
-        self.state.closed.push(ShardFile { path: rel, rows: self.state.shard_rows, bytes, xxh3 });
+        let rel = if self.rel_dir.is_empty() {
+            name
+        } else {
+            format!("{}/{}", self.rel_dir, name)
+        };
+        self.state.closed.push(ShardFile {
+            path: rel,
+            rows: self.state.shard_rows,
+            bytes,
+            xxh3,
+        });
         self.state.shard_rows = 0;
         self.state.shard_bytes = 0;
         Ok(())
@@ -547,7 +616,10 @@ impl ShardWriter {
         if let Some(p) = &state.pending {
             let batches = self.read_segment(p)?;
             let dir = self.dir();
-            self.restored = Some(arrow::compute::concat_batches(&self.dataset.schema(), &batches).map_err(|e| enc_err(&dir, e))?);
+            self.restored = Some(
+                arrow::compute::concat_batches(&self.dataset.schema(), &batches)
+                    .map_err(|e| enc_err(&dir, e))?,
+            );
         }
         self.state = state;
         Ok(())

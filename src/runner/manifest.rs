@@ -56,7 +56,9 @@ pub struct Manifest {
 /// Where the manifest of `task` lives.
 pub fn manifest_path(out: &Path, task: TaskSpec) -> PathBuf {
     if task.count > 1 {
-        out.join("tasks").join(format!("task-{:05}", task.index)).join("manifest.json")
+        out.join("tasks")
+            .join(format!("task-{:05}", task.index))
+            .join("manifest.json")
     } else {
         out.join("manifest.json")
     }
@@ -74,21 +76,37 @@ pub fn hash_inputs(files: &[InputFile]) -> Vec<InputEntry> {
         .par_iter()
         .map(|f| {
             let (bytes, xxh3) = hash_file(&f.path).unwrap_or((f.size, String::from("unreadable")));
-            InputEntry { path: f.display.to_string(), bytes, xxh3 }
+            InputEntry {
+                path: f.display.to_string(),
+                bytes,
+                xxh3,
+            }
         })
         .collect()
 }
 
 fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
-    let io = |source| RunError::Io { path: path.to_path_buf(), source };
+    let io = |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut text = serde_json::to_vec_pretty(value).map_err(|e| RunError::Io { path: path.to_path_buf(), source: e.into() })?;
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
     text.push(b'\n');
     let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, text).map_err(|source| RunError::Io { path: tmp.clone(), source })?;
-    fs::rename(&tmp, path).map_err(|source| RunError::Io { path: path.to_path_buf(), source })
+    fs::write(&tmp, text).map_err(|source| RunError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    fs::rename(&tmp, path).map_err(|source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `stats.json` and then `manifest.json` (the manifest last: it marks completion).

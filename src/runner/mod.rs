@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Pipeline, StageSpec};
 use crate::document::{Document, Record, Rejection};
 use crate::io::input::{self, InputFile};
-use crate::io::writer::{Dataset, DropInfo, Row, ShardFile, ShardWriter, WriteError, WriterOptions, WriterState};
+use crate::io::writer::{
+    Dataset, DropInfo, Row, ShardFile, ShardWriter, WriteError, WriterOptions, WriterState,
+};
 use crate::stage::{registry, Counters, Stage, Verdict};
 pub use stats::{RunStats, StageStats};
 
@@ -70,7 +72,10 @@ pub enum RunError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io { path: path.to_path_buf(), source }
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One task of a run split into `count` tasks (a plain run is task 0 of 1).
@@ -145,7 +150,11 @@ pub fn partition(files: &[InputFile], count: usize) -> Vec<Vec<InputFile>> {
     let mut load = vec![0u64; count];
     let mut groups: Vec<Vec<InputFile>> = vec![Vec::new(); count];
     for f in order {
-        let (i, _) = load.iter().enumerate().min_by_key(|(i, l)| (**l, *i)).unwrap_or((0, &0));
+        let (i, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, l)| (**l, *i))
+            .unwrap_or((0, &0));
         load[i] += f.size.max(1);
         groups[i].push(f.clone());
     }
@@ -167,7 +176,10 @@ fn spawn_reader(
     spec: crate::config::InputSpec,
     start: Position,
     batch_size: usize,
-) -> (mpsc::Receiver<Result<Batch, RunError>>, std::thread::JoinHandle<()>) {
+) -> (
+    mpsc::Receiver<Result<Batch, RunError>>,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = mpsc::sync_channel::<Result<Batch, RunError>>(2);
     let handle = std::thread::spawn(move || {
         let mut records = Vec::with_capacity(batch_size);
@@ -188,7 +200,13 @@ fn spawn_reader(
                 }
                 records.push(rec);
                 if records.len() >= batch_size {
-                    let b = Batch { records: std::mem::take(&mut records), end: Position { file: fi, record: n } };
+                    let b = Batch {
+                        records: std::mem::take(&mut records),
+                        end: Position {
+                            file: fi,
+                            record: n,
+                        },
+                    };
                     if tx.send(Ok(b)).is_err() {
                         return;
                     }
@@ -197,7 +215,13 @@ fn spawn_reader(
             }
         }
         if !records.is_empty() {
-            let _ = tx.send(Ok(Batch { records, end: Position { file: files.len(), record: 0 } }));
+            let _ = tx.send(Ok(Batch {
+                records,
+                end: Position {
+                    file: files.len(),
+                    record: 0,
+                },
+            }));
         }
     });
     (rx, handle)
@@ -218,7 +242,12 @@ impl Writers {
         let mut opts = WriterOptions::from_spec(&pipeline.output);
         opts.prefix = prefix.to_string();
         let dropped = if pipeline.output.write_dropped {
-            Some(ShardWriter::new(Dataset::Dropped, root, "dropped", opts.clone())?)
+            Some(ShardWriter::new(
+                Dataset::Dropped,
+                root,
+                "dropped",
+                opts.clone(),
+            )?)
         } else {
             None
         };
@@ -236,7 +265,13 @@ impl Writers {
         match self.partition {
             None => "documents".to_string(),
             Some(crate::config::PartitionBy::Lang) => {
-                format!("documents/lang={}", doc.lang.as_deref().filter(|l| !l.is_empty()).unwrap_or("und"))
+                format!(
+                    "documents/lang={}",
+                    doc.lang
+                        .as_deref()
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or("und")
+                )
             }
         }
     }
@@ -317,9 +352,10 @@ impl Writers {
 
 /// The resolved output directory of `pipeline` (relative to `base_dir`), or the override.
 pub fn output_dir(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> PathBuf {
-    opts.output.clone().unwrap_or_else(|| input::clean(&base_dir.join(&pipeline.output.dir)))
+    opts.output
+        .clone()
+        .unwrap_or_else(|| input::clean(&base_dir.join(&pipeline.output.dir)))
 }
-
 
 /// xxh3-64 of the resolved config, as 16 hex digits (the identity a checkpoint is tied to).
 pub fn config_hash(pipeline: &Pipeline) -> String {
@@ -362,20 +398,29 @@ fn run_stages(
         let kind = specs[si].type_name();
         // Drop reason keys use the family prefix (`dedup:exact` from `exact_dedup`).
         let prefix = specs[si].reason_prefix();
-        let verdict_of = |d: &mut Document, f: &mut Option<DropInfo>, v: Verdict, bytes_in: u64| -> Delta {
-            let mut delta = Delta { seen: 1, bytes_in, ..Default::default() };
-            match v {
-                Verdict::Keep => {
-                    delta.kept = 1;
-                    delta.bytes_out = d.text.len() as u64;
+        let verdict_of =
+            |d: &mut Document, f: &mut Option<DropInfo>, v: Verdict, bytes_in: u64| -> Delta {
+                let mut delta = Delta {
+                    seen: 1,
+                    bytes_in,
+                    ..Default::default()
+                };
+                match v {
+                    Verdict::Keep => {
+                        delta.kept = 1;
+                        delta.bytes_out = d.text.len() as u64;
+                    }
+                    Verdict::Drop(r) => {
+                        delta.dropped.insert(r, 1);
+                        *f = Some(DropInfo {
+                            stage_index: si as u32,
+                            stage: kind,
+                            reason: format!("{prefix}:{r}"),
+                        });
+                    }
                 }
-                Verdict::Drop(r) => {
-                    delta.dropped.insert(r, 1);
-                    *f = Some(DropInfo { stage_index: si as u32, stage: kind, reason: format!("{prefix}:{r}") });
-                }
-            }
-            delta
-        };
+                delta
+            };
         let delta = match stage {
             Stage::Map(m) => docs
                 .par_iter_mut()
@@ -386,7 +431,14 @@ fn run_stages(
                     let mut counters = Counters::default();
                     m.apply(d, &mut counters);
                     let n = d.text.len() as u64;
-                    Delta { seen: 1, kept: 1, bytes_in, bytes_out: n, counters, ..Default::default() }
+                    Delta {
+                        seen: 1,
+                        kept: 1,
+                        bytes_in,
+                        bytes_out: n,
+                        counters,
+                        ..Default::default()
+                    }
                 })
                 .reduce(Delta::default, Delta::merge),
             Stage::Filter(flt) => docs
@@ -403,16 +455,23 @@ fn run_stages(
                 })
                 .reduce(Delta::default, Delta::merge),
             Stage::Stateful(st) => {
-                let mut alive: Vec<(&mut Document, &mut Option<DropInfo>)> =
-                    docs.iter_mut().zip(fate.iter_mut()).filter(|(_, f)| f.is_none()).collect();
+                let mut alive: Vec<(&mut Document, &mut Option<DropInfo>)> = docs
+                    .iter_mut()
+                    .zip(fate.iter_mut())
+                    .filter(|(_, f)| f.is_none())
+                    .collect();
                 let bytes_in: Vec<u64> = alive.iter().map(|(d, _)| d.text.len() as u64).collect();
                 let mut verdicts = vec![Verdict::Keep; alive.len()];
                 let mut counters = Counters::default();
                 {
-                    let mut refs: Vec<&mut Document> = alive.iter_mut().map(|(d, _)| &mut **d).collect();
+                    let mut refs: Vec<&mut Document> =
+                        alive.iter_mut().map(|(d, _)| &mut **d).collect();
                     st.process(&mut refs, &mut verdicts, &mut counters);
                 }
-                let mut total = Delta { counters, ..Default::default() };
+                let mut total = Delta {
+                    counters,
+                    ..Default::default()
+                };
                 for (((d, f), v), b) in alive.into_iter().zip(verdicts).zip(bytes_in) {
                     total = total.merge(verdict_of(d, f, v, b));
                 }
@@ -437,15 +496,24 @@ fn run_stages(
 }
 
 /// Runs `pipeline` (whose relative paths are relative to `base_dir`).
-pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<RunSummary, RunError> {
+pub fn run(
+    pipeline: &Pipeline,
+    base_dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let out = output_dir(pipeline, base_dir, opts);
     let task = opts.task;
     let all_files = input::resolve_inputs(&pipeline.input, base_dir)?;
-    let files = partition(&all_files, task.count).swap_remove(task.index.min(task.count.max(1) - 1));
+    let files =
+        partition(&all_files, task.count).swap_remove(task.index.min(task.count.max(1) - 1));
     let hash = config_hash(pipeline);
     let resume_dir = out.join(".resume");
-    let ckpt_path = resume_dir.join(if task.count > 1 { format!("checkpoint-{:05}.json", task.index) } else { "checkpoint.json".into() });
+    let ckpt_path = resume_dir.join(if task.count > 1 {
+        format!("checkpoint-{:05}.json", task.index)
+    } else {
+        "checkpoint.json".into()
+    });
     let manifest_path = manifest::manifest_path(&out, task);
 
     // A finished output is left alone by --resume; a fresh run starts from nothing.
@@ -453,13 +521,19 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
     if opts.resume {
         if let Some(m) = manifest::read(&manifest_path) {
             if m.complete && m.config_hash == hash {
-                return Ok(RunSummary { out_dir: out, stats: m.stats, already_complete: true });
+                return Ok(RunSummary {
+                    out_dir: out,
+                    stats: m.stats,
+                    already_complete: true,
+                });
             }
         }
         if ckpt_path.exists() {
             let text = fs::read_to_string(&ckpt_path).map_err(io_err(&ckpt_path))?;
-            let c: Checkpoint = serde_json::from_str(&text)
-                .map_err(|e| RunError::Resume { path: ckpt_path.clone(), reason: e.to_string() })?;
+            let c: Checkpoint = serde_json::from_str(&text).map_err(|e| RunError::Resume {
+                path: ckpt_path.clone(),
+                reason: e.to_string(),
+            })?;
             if c.config_hash != hash {
                 return Err(RunError::Resume {
                     path: ckpt_path.clone(),
@@ -467,7 +541,10 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
                 });
             }
             if c.task != task {
-                return Err(RunError::Resume { path: ckpt_path.clone(), reason: "it belongs to another task split".into() });
+                return Err(RunError::Resume {
+                    path: ckpt_path.clone(),
+                    reason: "it belongs to another task split".into(),
+                });
             }
             checkpoint = Some(c);
         }
@@ -498,7 +575,11 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
 
     let mut stages: Vec<Stage> = pipeline.stages.iter().map(registry::build).collect();
     let types: Vec<&str> = pipeline.stages.iter().map(|s| s.type_name()).collect();
-    let prefix = if task.count > 1 { format!("part-t{:05}", task.index) } else { "part".to_string() };
+    let prefix = if task.count > 1 {
+        format!("part-t{:05}", task.index)
+    } else {
+        "part".to_string()
+    };
     let mut writers = Writers::new(&out, pipeline, &prefix)?;
     let (mut stats, start) = match &checkpoint {
         Some(c) => {
@@ -511,7 +592,11 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
                     }
                 }
             }
-            tracing::info!(records = c.stats.input, "resuming from {}", ckpt_path.display());
+            tracing::info!(
+                records = c.stats.input,
+                "resuming from {}",
+                ckpt_path.display()
+            );
             (c.stats.clone(), c.position)
         }
         None => (RunStats::new(&types), Position::default()),
@@ -519,20 +604,31 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
     let prior_seconds = stats.seconds;
 
     let progress = Progress::new(opts.progress, stats.input, stats.input_bytes);
-    let (rx, reader) = spawn_reader(files.clone(), pipeline.input.clone(), start, pipeline.run.batch_size);
+    let (rx, reader) = spawn_reader(
+        files.clone(),
+        pipeline.input.clone(),
+        start,
+        pipeline.run.batch_size,
+    );
     // Writing runs on its own thread, overlapped with the stages of the next batch.
     let (wtx, wrx) = mpsc::sync_channel::<WriterMsg>(2);
     let writer_thread = {
-        let ckpt = CheckpointTarget { path: ckpt_path.clone(), resume_dir: resume_dir.clone(), hash: hash.clone(), task };
+        let ckpt = CheckpointTarget {
+            path: ckpt_path.clone(),
+            resume_dir: resume_dir.clone(),
+            hash: hash.clone(),
+            task,
+        };
         let prev_state = checkpoint.as_ref().and_then(|c| c.state_dir.clone());
         std::thread::spawn(move || write_loop(writers, wrx, ckpt, prev_state))
     };
-    let writer_failed = |handle: std::thread::JoinHandle<Result<Vec<ShardFile>, RunError>>| -> RunError {
-        match handle.join() {
-            Ok(Err(e)) => e,
-            _ => RunError::Threads("the writer thread stopped".into()),
-        }
-    };
+    let writer_failed =
+        |handle: std::thread::JoinHandle<Result<Vec<ShardFile>, RunError>>| -> RunError {
+            match handle.join() {
+                Ok(Err(e)) => e,
+                _ => RunError::Threads("the writer thread stopped".into()),
+            }
+        };
     let mut last_ckpt = Instant::now();
     let batch_delay = std::env::var("CORPUSFORGE_BATCH_DELAY_MS")
         .ok()
@@ -543,7 +639,13 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         let batch = msg?;
         let n = batch.records.len();
         // Parsing (JSON) runs on the pool; the order is kept.
-        let records: Vec<Record> = pool.install(|| batch.records.into_par_iter().map(input::Pending::resolve).collect());
+        let records: Vec<Record> = pool.install(|| {
+            batch
+                .records
+                .into_par_iter()
+                .map(input::Pending::resolve)
+                .collect()
+        });
         // Split the batch into documents and rejections, remembering input order.
         let mut order: Vec<Result<usize, Rejection>> = Vec::with_capacity(n);
         let mut docs: Vec<Document> = Vec::with_capacity(n);
@@ -559,7 +661,15 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         }
         stats.input += n as u64;
         let mut fate: Vec<Option<DropInfo>> = vec![None; docs.len()];
-        pool.install(|| run_stages(&mut stages, &pipeline.stages, &mut docs, &mut fate, &mut stats));
+        pool.install(|| {
+            run_stages(
+                &mut stages,
+                &pipeline.stages,
+                &mut docs,
+                &mut fate,
+                &mut stats,
+            )
+        });
         let mut docs: Vec<Option<Document>> = docs.into_iter().map(Some).collect();
         let mut rows = Vec::with_capacity(n);
         for o in order {
@@ -594,7 +704,12 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
             // Stage state goes to a directory of its own, named by the checkpoint that commits it.
             let state_dir = save_stage_states(&resume_dir, &stages, stats.input)?;
             let (reply, answer) = mpsc::channel();
-            let msg = WriterMsg::Checkpoint { position: batch.end, stats: Box::new(stats.clone()), state_dir, reply };
+            let msg = WriterMsg::Checkpoint {
+                position: batch.end,
+                stats: Box::new(stats.clone()),
+                state_dir,
+                reply,
+            };
             if wtx.send(msg).is_err() {
                 return Err(writer_failed(writer_thread));
             }
@@ -613,20 +728,49 @@ pub fn run(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Result<Ru
         Err(_) => return Err(RunError::Threads("the writer thread panicked".into())),
     };
     // The tokenize stage runs over the written documents (see `stages::tokenize`).
-    let tokens = crate::stages::tokenize::run_after(pipeline, base_dir, &out, task, &pool, &mut outputs, &mut stats)?;
+    let tokens = crate::stages::tokenize::run_after(
+        pipeline,
+        base_dir,
+        &out,
+        task,
+        &pool,
+        &mut outputs,
+        &mut stats,
+    )?;
     stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
     stats.verify().map_err(RunError::Accounting)?;
-    let written_kept: u64 = outputs.iter().filter(|f| f.path.starts_with("documents/")).map(|f| f.rows).sum();
+    let written_kept: u64 = outputs
+        .iter()
+        .filter(|f| f.path.starts_with("documents/"))
+        .map(|f| f.rows)
+        .sum();
     if written_kept != stats.kept {
-        return Err(RunError::Accounting(vec![format!("{} documents kept but {} written", stats.kept, written_kept)]));
+        return Err(RunError::Accounting(vec![format!(
+            "{} documents kept but {} written",
+            stats.kept, written_kept
+        )]));
     }
     let inputs = hasher.join().unwrap_or_else(|_| Vec::new());
-    manifest::write(&out, task, pipeline, &hash, threads_used, &inputs, &outputs, &stats, tokens.as_ref())?;
+    manifest::write(
+        &out,
+        task,
+        pipeline,
+        &hash,
+        threads_used,
+        &inputs,
+        &outputs,
+        &stats,
+        tokens.as_ref(),
+    )?;
     let _ = fs::remove_file(&ckpt_path);
     if task.count == 1 {
         let _ = fs::remove_dir_all(&resume_dir);
     }
-    Ok(RunSummary { out_dir: out, stats, already_complete: false })
+    Ok(RunSummary {
+        out_dir: out,
+        stats,
+        already_complete: false,
+    })
 }
 
 /// Messages to the writer thread.
@@ -664,8 +808,14 @@ fn write_loop(
                     writers.push(r)?;
                 }
             }
-            WriterMsg::Checkpoint { position, stats, state_dir, reply } => {
-                let r = commit_checkpoint(&target, position, *stats, state_dir.clone(), &mut writers);
+            WriterMsg::Checkpoint {
+                position,
+                stats,
+                state_dir,
+                reply,
+            } => {
+                let r =
+                    commit_checkpoint(&target, position, *stats, state_dir.clone(), &mut writers);
                 if r.is_ok() {
                     // The previous stage state is no longer named by the committed checkpoint.
                     if let Some(old) = prev_state.take().filter(|o| Some(o) != state_dir.as_ref()) {
@@ -682,7 +832,11 @@ fn write_loop(
 
 /// Saves the state of every stateful stage under `.resume/state-<records>/`; None when no stage
 /// has state.
-fn save_stage_states(resume_dir: &Path, stages: &[Stage], records: u64) -> Result<Option<String>, RunError> {
+fn save_stage_states(
+    resume_dir: &Path,
+    stages: &[Stage],
+    records: u64,
+) -> Result<Option<String>, RunError> {
     if !stages.iter().any(|s| matches!(s, Stage::Stateful(_))) {
         return Ok(None);
     }
@@ -714,7 +868,10 @@ fn commit_checkpoint(
         state_dir,
     };
     let tmp = target.path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(&c).map_err(|e| RunError::Io { path: tmp.clone(), source: e.into() })?;
+    let text = serde_json::to_vec_pretty(&c).map_err(|e| RunError::Io {
+        path: tmp.clone(),
+        source: e.into(),
+    })?;
     fs::write(&tmp, text).map_err(io_err(&tmp))?;
     fs::rename(&tmp, &target.path).map_err(io_err(&target.path))?;
     writers.drop_stale();
@@ -742,7 +899,13 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Progress { bar, started: Instant::now(), last_log: std::cell::Cell::new(Instant::now()), base_docs, base_bytes }
+        Progress {
+            bar,
+            started: Instant::now(),
+            last_log: std::cell::Cell::new(Instant::now()),
+            base_docs,
+            base_bytes,
+        }
     }
 
     fn line(&self, docs: u64, bytes: u64) -> String {

@@ -80,7 +80,11 @@ impl RunStats {
             stages: types
                 .iter()
                 .enumerate()
-                .map(|(index, t)| StageStats { index, kind: t.to_string(), ..Default::default() })
+                .map(|(index, t)| StageStats {
+                    index,
+                    kind: t.to_string(),
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         }
@@ -113,7 +117,10 @@ impl RunStats {
         let mut alive = self.input - self.rejected_total().min(self.input);
         for s in &self.stages {
             if s.seen != alive {
-                bad.push(format!("stage {} ({}): saw {} documents, {} entered it", s.index, s.kind, s.seen, alive));
+                bad.push(format!(
+                    "stage {} ({}): saw {} documents, {} entered it",
+                    s.index, s.kind, s.seen, alive
+                ));
             }
             if s.seen != s.kept + s.dropped_total() {
                 bad.push(format!(
@@ -128,7 +135,10 @@ impl RunStats {
             alive = s.kept;
         }
         if alive != self.kept {
-            bad.push(format!("{} documents left the last stage but {} were counted as kept", alive, self.kept));
+            bad.push(format!(
+                "{} documents left the last stage but {} were counted as kept",
+                alive, self.kept
+            ));
         }
         let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
         for s in &self.stages {

@@ -77,7 +77,12 @@ pub trait Filter: Send + Sync {
 pub trait Stateful: Send {
     /// Decides on a batch of alive documents, given in input order. `verdicts` has the same
     /// length as `docs` and starts as all `Keep`.
-    fn process(&mut self, docs: &mut [&mut Document], verdicts: &mut [Verdict], counters: &mut Counters);
+    fn process(
+        &mut self,
+        docs: &mut [&mut Document],
+        verdicts: &mut [Verdict],
+        counters: &mut Counters,
+    );
 
     /// Saves the state needed to continue after the documents seen so far (for `--resume`).
     /// Called between batches. The default saves nothing, for stages whose state is rebuilt

@@ -1,7 +1,7 @@
 //! Stage implementations, one module per family.
 
 pub mod clean;
-pub mod quality;
-pub mod tokenize;
 pub mod dedup;
 pub mod lang;
+pub mod quality;
+pub mod tokenize;

@@ -70,7 +70,12 @@ impl Pending {
     pub fn resolve(self) -> Record {
         match self {
             Pending::Done(r) => r,
-            Pending::Json { bytes, line, source, fields } => parse_record(&bytes, line, &source, &fields),
+            Pending::Json {
+                bytes,
+                line,
+                source,
+                fields,
+            } => parse_record(&bytes, line, &source, &fields),
         }
     }
 }

@@ -89,14 +89,18 @@ impl Normalize {
         } else {
             match c.form {
                 Form::Nfc => {
-                    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {
+                    if unicode_normalization::is_nfc_quick(text.chars())
+                        == unicode_normalization::IsNormalized::Yes
+                    {
                         text.into()
                     } else {
                         text.nfc().collect::<String>().into()
                     }
                 }
                 Form::Nfkc => {
-                    if unicode_normalization::is_nfkc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {
+                    if unicode_normalization::is_nfkc_quick(text.chars())
+                        == unicode_normalization::IsNormalized::Yes
+                    {
                         text.into()
                     } else {
                         text.nfkc().collect::<String>().into()
@@ -105,7 +109,12 @@ impl Normalize {
                 Form::None => text.into(),
             }
         };
-        let mut w = LineWriter { out: String::with_capacity(formed.len()), pending_space: false, blank_run: 0, cfg: c };
+        let mut w = LineWriter {
+            out: String::with_capacity(formed.len()),
+            pending_space: false,
+            blank_run: 0,
+            cfg: c,
+        };
         let bytes = formed.as_bytes();
         let mut i = 0;
         // Start of the current run of characters that are copied as they are.
@@ -129,7 +138,10 @@ impl Normalize {
             }
             let ch = formed[i..].chars().next().unwrap_or('\u{FFFD}');
             let n = ch.len_utf8();
-            if ch.is_whitespace() || is_removable_control(ch) || matches!(ch, '\u{2028}' | '\u{2029}' | '\u{85}') {
+            if ch.is_whitespace()
+                || is_removable_control(ch)
+                || matches!(ch, '\u{2028}' | '\u{2029}' | '\u{85}')
+            {
                 w.push_run(&formed[run..i]);
                 w.special(ch);
                 run = i + n;
@@ -177,7 +189,12 @@ impl LineWriter<'_> {
 
     fn special(&mut self, ch: char) {
         let c = self.cfg;
-        let ch = if c.unify_line_endings && matches!(ch, '\r' | '\u{2028}' | '\u{2029}' | '\u{85}') { '\n' } else { ch };
+        let ch = if c.unify_line_endings && matches!(ch, '\r' | '\u{2028}' | '\u{2029}' | '\u{85}')
+        {
+            '\n'
+        } else {
+            ch
+        };
         if ch == '\n' {
             if c.collapse_whitespace {
                 self.pending_space = false;
@@ -229,7 +246,10 @@ mod tests {
     #[test]
     fn defaults_collapse_and_unify() {
         let d = NormalizeConfig::default();
-        assert_eq!(norm(d.clone(), "  a \t b\r\nc\rd  \n\n\ne\u{0007}f "), "a b\nc\nd\n\n\nef");
+        assert_eq!(
+            norm(d.clone(), "  a \t b\r\nc\rd  \n\n\ne\u{0007}f "),
+            "a b\nc\nd\n\n\nef"
+        );
         // Trailing spaces before newlines go, leading spaces on a line go.
         assert_eq!(norm(d.clone(), "x   \n   y"), "x\ny");
         // Zero-width space and BOM are removed, tab is whitespace and collapses.
@@ -242,15 +262,24 @@ mod tests {
         assert_eq!(norm(NormalizeConfig::default(), decomposed), "\u{e9}");
         let lig = "\u{FB01}x"; // fi ligature
         assert_eq!(norm(NormalizeConfig::default(), lig), "\u{FB01}x");
-        let nfkc = NormalizeConfig { form: Form::Nfkc, ..Default::default() };
+        let nfkc = NormalizeConfig {
+            form: Form::Nfkc,
+            ..Default::default()
+        };
         assert_eq!(norm(nfkc, lig), "fix");
     }
 
     #[test]
     fn blank_line_limit() {
-        let c = NormalizeConfig { max_blank_lines: Some(1), ..Default::default() };
+        let c = NormalizeConfig {
+            max_blank_lines: Some(1),
+            ..Default::default()
+        };
         assert_eq!(norm(c, "a\n\n\n\nb\n\nc"), "a\n\nb\n\nc");
-        let c0 = NormalizeConfig { max_blank_lines: Some(0), ..Default::default() };
+        let c0 = NormalizeConfig {
+            max_blank_lines: Some(0),
+            ..Default::default()
+        };
         assert_eq!(norm(c0, "a\n\n\nb"), "a\nb");
     }
 
@@ -338,16 +367,26 @@ mod tests {
         };
         for case in 0..4000 {
             let len = (next() % 24) as usize;
-            let text: String = (0..len).map(|_| palette[(next() % palette.len() as u64) as usize]).collect();
+            let text: String = (0..len)
+                .map(|_| palette[(next() % palette.len() as u64) as usize])
+                .collect();
             let cfg = NormalizeConfig {
                 form: [Form::Nfc, Form::Nfkc, Form::None][case % 3],
                 unify_line_endings: case % 2 == 0,
                 remove_control: case % 5 != 0,
                 collapse_whitespace: case % 7 != 0,
-                max_blank_lines: if case % 4 == 0 { Some((case % 3) as u32) } else { None },
+                max_blank_lines: if case % 4 == 0 {
+                    Some((case % 3) as u32)
+                } else {
+                    None
+                },
                 trim: case % 11 != 0,
             };
-            assert_eq!(Normalize::new(cfg.clone()).normalize(&text), reference(&cfg, &text), "{text:?} {cfg:?}");
+            assert_eq!(
+                Normalize::new(cfg.clone()).normalize(&text),
+                reference(&cfg, &text),
+                "{text:?} {cfg:?}"
+            );
         }
     }
 }

@@ -29,8 +29,18 @@ pub struct LengthConfig {
 impl Check for LengthConfig {
     fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        p.extend(check_range("min_chars", self.min_chars, "max_chars", self.max_chars));
-        p.extend(check_range("min_words", self.min_words, "max_words", self.max_words));
+        p.extend(check_range(
+            "min_chars",
+            self.min_chars,
+            "max_chars",
+            self.max_chars,
+        ));
+        p.extend(check_range(
+            "min_words",
+            self.min_words,
+            "max_words",
+            self.max_words,
+        ));
         p
     }
 }
@@ -84,7 +94,11 @@ mod tests {
 
     #[test]
     fn chars_bounds_inclusive() {
-        let c = LengthConfig { min_chars: Some(3), max_chars: Some(5), ..Default::default() };
+        let c = LengthConfig {
+            min_chars: Some(3),
+            max_chars: Some(5),
+            ..Default::default()
+        };
         assert_eq!(verdict(c.clone(), "ab"), Verdict::Drop("too_short"));
         assert_eq!(verdict(c.clone(), "abc"), Verdict::Keep);
         assert_eq!(verdict(c.clone(), "abcde"), Verdict::Keep);
@@ -95,7 +109,11 @@ mod tests {
 
     #[test]
     fn words_bounds() {
-        let c = LengthConfig { min_words: Some(3), max_words: Some(4), ..Default::default() };
+        let c = LengthConfig {
+            min_words: Some(3),
+            max_words: Some(4),
+            ..Default::default()
+        };
         assert_eq!(verdict(c.clone(), "one, two!"), Verdict::Drop("too_short"));
         assert_eq!(verdict(c.clone(), "one, two! three."), Verdict::Keep);
         assert_eq!(verdict(c.clone(), "can't stop won't stop"), Verdict::Keep);
@@ -104,7 +122,12 @@ mod tests {
 
     #[test]
     fn min_greater_than_max_is_a_problem() {
-        let c = LengthConfig { min_chars: Some(10), max_chars: Some(5), min_words: Some(1), max_words: Some(2) };
+        let c = LengthConfig {
+            min_chars: Some(10),
+            max_chars: Some(5),
+            min_words: Some(1),
+            max_words: Some(2),
+        };
         let p = c.check();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].path, vec!["min_chars".to_string()]);
