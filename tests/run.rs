@@ -130,16 +130,8 @@ fn written_shards_match_the_schemas_in_the_repo() {
             "{}\n",
             serde_json::to_string_pretty(&schema_json(ds)).unwrap()
         );
-        if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
-            fs::write(&file, &expected).unwrap();
-        }
-        let on_disk = fs::read_to_string(&file).unwrap_or_default();
-        assert_eq!(
-            on_disk,
-            expected,
-            "{} is stale: rerun with CORPUSFORGE_BLESS=1",
-            file.display()
-        );
+        corpusforge::config::check_committed_file(&file, &expected, "cargo test --release")
+            .unwrap_or_else(|e| panic!("{e}"));
         let shard = fs::read_dir(out.join(ds.dir_name()))
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -661,16 +661,8 @@ fn token_shards_match_the_schema_in_the_repo() {
         "{}\n",
         serde_json::to_string_pretty(&token_schema_json()).unwrap()
     );
-    if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
-        fs::write(&file, &expected).unwrap();
-    }
-    let on_disk = fs::read_to_string(&file).unwrap_or_default();
-    assert_eq!(
-        on_disk,
-        expected,
-        "{} is stale: rerun with CORPUSFORGE_BLESS=1",
-        file.display()
-    );
+    corpusforge::config::check_committed_file(&file, &expected, "cargo test --release")
+        .unwrap_or_else(|e| panic!("{e}"));
     let tmp = tempfile::tempdir().unwrap();
     let input = corpus(tmp.path(), "in.jsonl", 0..50);
     let out = tmp.path().join("out");

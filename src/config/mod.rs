@@ -25,5 +25,5 @@ mod yaml;
 
 pub use error::{ConfigError, Diagnostic};
 pub use load::{load_file, load_str};
-pub use schema::{json_schema, json_schema_string};
+pub use schema::{check_committed_file, json_schema, json_schema_string};
 pub use types::*;

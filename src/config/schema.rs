@@ -22,6 +22,28 @@ pub fn json_schema_string() -> String {
     format!("{:#}\n", json_schema())
 }
 
+/// Checks that the committed file at `path` holds exactly `expected` (a generated schema);
+/// with `CORPUSFORGE_BLESS` set it writes the file instead. The error says how to regenerate
+/// it with `regenerate` (a cargo command).
+pub fn check_committed_file(
+    path: &std::path::Path,
+    expected: &str,
+    regenerate: &str,
+) -> Result<(), String> {
+    if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
+        return std::fs::write(path, expected).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    if on_disk == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is stale; regenerate it with\n    CORPUSFORGE_BLESS=1 {regenerate}\nand commit the result",
+            path.display()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,17 +52,9 @@ mod tests {
 
     #[test]
     fn schema_file_is_up_to_date() {
-        let expected = json_schema_string();
-        if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
-            std::fs::write(SCHEMA_FILE, &expected).expect("write the schema file");
-            return;
-        }
-        let on_disk = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
-        assert!(
-            on_disk == expected,
-            "{SCHEMA_FILE} is stale (the config types changed); regenerate it with\n    \
-             CORPUSFORGE_BLESS=1 cargo test --release config\nand commit the result"
-        );
+        let path = std::path::Path::new(SCHEMA_FILE);
+        check_committed_file(path, &json_schema_string(), "cargo test --release config")
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Every struct must be `deny_unknown_fields`: otherwise a typo in its keys is silently

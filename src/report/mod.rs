@@ -210,17 +210,13 @@ mod tests {
 
     #[test]
     fn report_schema_file_is_up_to_date() {
-        let expected = json_schema_string();
-        if std::env::var_os("CORPUSFORGE_BLESS").is_some() {
-            std::fs::write(SCHEMA_FILE, &expected).expect("write the schema file");
-            return;
-        }
-        let on_disk = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
-        assert!(
-            on_disk == expected,
-            "{SCHEMA_FILE} is stale (the report types changed); regenerate it with\n    \
-             CORPUSFORGE_BLESS=1 cargo test --release --lib report\nand commit the result"
-        );
+        let path = std::path::Path::new(SCHEMA_FILE);
+        crate::config::check_committed_file(
+            path,
+            &json_schema_string(),
+            "cargo test --release --lib report",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
