@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use corpusforge::{config, inspect, report, runner, train};
+use corpusforge::{config, distributed, inspect, report, runner, train};
 
 /// Declarative pretraining-corpus pipelines: clean, filter, deduplicate, tokenize, train.
 #[derive(Parser)]
@@ -31,6 +31,69 @@ enum Command {
         /// Continue an interrupted run from its last checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Run only this task (0-based) of a run split into `--tasks` (a finished task is
+        /// skipped; an interrupted one continues from its checkpoint).
+        #[arg(long, requires = "tasks")]
+        task: Option<usize>,
+        /// Number of tasks the inputs are split into (by file, balanced by size).
+        #[arg(long, requires = "task")]
+        tasks: Option<usize>,
+    },
+    /// The dedup phases of a split run (signatures -> buckets -> cluster), before `run --task`.
+    Dedup {
+        #[command(subcommand)]
+        phase: DedupCommand,
+    },
+    /// After all tasks of a split run: merge stats, tokenize all kept documents, train, report.
+    Finalize {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// Number of tasks of the split.
+        #[arg(long)]
+        tasks: usize,
+        /// Output directory (instead of `output.dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Worker threads (instead of `run.threads`).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Add up the stats of a split run's tasks, check the accounting, write OUT/stats.json.
+    MergeStats {
+        /// The run's output directory.
+        out: PathBuf,
+    },
+    /// Write and submit Slurm job arrays for every phase of a run split into tasks.
+    Slurm {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// Number of tasks (array size of the per-task phases).
+        #[arg(long)]
+        tasks: usize,
+        /// Output directory (instead of `output.dir`); must be on a filesystem every node sees.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// CPUs per task (and worker threads per task).
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Memory per task, e.g. `4G`.
+        #[arg(long)]
+        mem: Option<String>,
+        /// Time limit per task, e.g. `02:00:00` or minutes.
+        #[arg(long)]
+        time: Option<String>,
+        /// Slurm account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Another `#SBATCH` option for every job, e.g. `--sbatch-arg=--qos=high` (repeatable).
+        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+        sbatch_arg: Vec<String>,
+        /// Write the scripts and print the sbatch commands; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check a pipeline YAML and list every problem.
     Validate {
@@ -135,6 +198,58 @@ enum ExportCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum DedupCommand {
+    /// Phase 1 (per task): write this task's dedup keys, sorted and checksummed.
+    Signatures {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// This task (0-based).
+        #[arg(long)]
+        task: usize,
+        /// Number of tasks.
+        #[arg(long)]
+        tasks: usize,
+        /// Output directory (instead of `output.dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Worker threads (instead of `run.threads`).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Phase 2 (per dedup stage and band): find the keys shared by several documents.
+    Buckets {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// Number of tasks of the signatures phase.
+        #[arg(long)]
+        tasks: usize,
+        /// Only this unit (0-based; units are the bands of the dedup stages in order).
+        #[arg(long)]
+        unit: Option<usize>,
+        /// Output directory (instead of `output.dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Accepted for symmetry with the other phases (the merge is sequential).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Phase 3 (one job): join the buckets into clusters and write the removal lists.
+    Cluster {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// Number of tasks.
+        #[arg(long)]
+        tasks: usize,
+        /// Output directory (instead of `output.dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Accepted for symmetry with the other phases.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
 /// Token export formats.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
@@ -209,6 +324,8 @@ pub fn main() -> ExitCode {
             output,
             threads,
             resume,
+            task,
+            tasks,
         } => {
             let p = match load(&pipeline) {
                 Ok(p) => p,
@@ -219,9 +336,59 @@ pub fn main() -> ExitCode {
                 threads,
                 resume,
                 progress: true,
-                ..Default::default()
+                task: runner::TaskSpec {
+                    index: task.unwrap_or(0),
+                    count: tasks.unwrap_or(1),
+                },
             };
-            run(&p, &base_dir(&pipeline), &opts)
+            if opts.task.count > 1 {
+                run_task(&p, &base_dir(&pipeline), &opts)
+            } else {
+                run(&p, &base_dir(&pipeline), &opts)
+            }
+        }
+        Command::Dedup { phase } => dedup_phase(phase),
+        Command::Finalize {
+            pipeline,
+            tasks,
+            output,
+            threads,
+        } => {
+            let p = match load(&pipeline) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            finalize(&p, &base_dir(&pipeline), output, tasks, threads)
+        }
+        Command::MergeStats { out } => merge_stats(&out),
+        Command::Slurm {
+            pipeline,
+            tasks,
+            output,
+            partition,
+            cpus_per_task,
+            mem,
+            time,
+            account,
+            sbatch_arg,
+            dry_run,
+        } => {
+            let p = match load(&pipeline) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let opts = distributed::slurm::SlurmOptions {
+                tasks,
+                partition,
+                cpus_per_task,
+                mem,
+                time,
+                account,
+                extra: sbatch_arg,
+                dry_run,
+                binary: None,
+            };
+            slurm(&p, &pipeline, output.as_deref(), &opts)
         }
         Command::Train {
             pipeline,
@@ -313,14 +480,180 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// One task of a split run: its share of the documents, stats and manifest (tokenize, train
+/// and report wait for `finalize`).
+fn run_task(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
+    let s = runner::run(p, base, opts)?;
+    if s.already_complete {
+        println!(
+            "task {} of {}: already complete, nothing to do",
+            opts.task.index, opts.task.count
+        );
+        return Ok(());
+    }
+    println!("task {} of {}:", opts.task.index, opts.task.count);
+    report_run(&s)
+}
+
+fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
+    let opts = |output, threads| runner::RunOptions {
+        output,
+        threads,
+        ..Default::default()
+    };
+    let loaded = |pipeline: &Path| {
+        config::load_file(pipeline).map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    match phase {
+        DedupCommand::Signatures {
+            pipeline,
+            task,
+            tasks,
+            output,
+            threads,
+        } => {
+            let p = loaded(&pipeline)?;
+            let mut o = opts(output, threads);
+            o.task = runner::TaskSpec {
+                index: task,
+                count: tasks,
+            };
+            let s = distributed::signatures::run(&p, &base_dir(&pipeline), &o)?;
+            if s.skipped {
+                println!("signatures task {task} of {tasks}: already complete");
+            } else {
+                println!(
+                    "signatures task {task} of {tasks}: {} documents, {} keys",
+                    s.documents, s.keys
+                );
+            }
+        }
+        DedupCommand::Buckets {
+            pipeline,
+            tasks,
+            unit,
+            output,
+            threads,
+        } => {
+            let p = loaded(&pipeline)?;
+            let n = distributed::buckets::run(
+                &p,
+                &base_dir(&pipeline),
+                &opts(output, threads),
+                tasks,
+                unit,
+            )?;
+            println!("buckets: {n} units written");
+        }
+        DedupCommand::Cluster {
+            pipeline,
+            tasks,
+            output,
+            threads,
+        } => {
+            let p = loaded(&pipeline)?;
+            match distributed::cluster::run(&p, &base_dir(&pipeline), &opts(output, threads), tasks)? {
+                None => println!("cluster: already complete"),
+                Some(counts) => {
+                    for (stage, removed) in counts {
+                        println!("cluster: stages[{stage}] removes {removed} documents");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finalize(
+    p: &config::Pipeline,
+    base: &Path,
+    output: Option<PathBuf>,
+    tasks: usize,
+    threads: Option<usize>,
+) -> anyhow::Result<()> {
+    let ropts = runner::RunOptions {
+        output,
+        threads,
+        ..Default::default()
+    };
+    let out = runner::output_dir(p, base, &ropts);
+    let f = distributed::merge::finalize(p, base, &out, tasks, threads)?;
+    let s = runner::RunSummary {
+        out_dir: f.out.clone(),
+        stats: f.stats,
+        already_complete: f.already,
+    };
+    println!("merged {} tasks:", f.tasks);
+    report_run(&s)?;
+    after_data(p, base, &s, false)
+}
+
+fn merge_stats(out: &Path) -> anyhow::Result<()> {
+    let (m, finalized) = distributed::merge::write_merged_stats(out)?;
+    let s = runner::RunSummary {
+        out_dir: out.to_path_buf(),
+        stats: m.stats,
+        already_complete: false,
+    };
+    println!(
+        "{} tasks, accounting checked{}",
+        m.tasks,
+        if finalized {
+            " (the run is finalized; its stats.json, with tokenize counters, is kept)"
+        } else {
+            "; wrote stats.json"
+        }
+    );
+    report_run(&s)
+}
+
+fn slurm(
+    p: &config::Pipeline,
+    pipeline: &Path,
+    output: Option<&Path>,
+    opts: &distributed::slurm::SlurmOptions,
+) -> anyhow::Result<()> {
+    let sub = distributed::slurm::submit(p, pipeline, &base_dir(pipeline), output, opts)?;
+    if sub.jobs.is_empty() {
+        println!("every phase is already complete; nothing submitted");
+    }
+    for j in &sub.jobs {
+        let skipped = if j.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (already complete: {:?})", j.skipped)
+        };
+        match &j.job_id {
+            Some(id) => println!(
+                "{:<10} job {id}{}{skipped}",
+                j.phase,
+                j.array.as_ref().map(|a| format!(" array {a}")).unwrap_or_default()
+            ),
+            None => println!("{:<10} {}{skipped}", j.phase, j.command.join(" ")),
+        }
+    }
+    Ok(())
+}
+
 fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
     let s = runner::run(p, base, opts)?;
     report_run(&s)?;
+    after_data(p, base, &s, opts.resume)
+}
+
+/// Training and the report, once the data of a run is complete.
+fn after_data(
+    p: &config::Pipeline,
+    base: &Path,
+    s: &runner::RunSummary,
+    resume: bool,
+) -> anyhow::Result<()> {
     let mut train_dir = None;
     if let Some(cfg) = &p.train {
         // A finished data run re-run continues (or confirms) its training rather than failing
         // on the existing checkpoints.
-        let resume = opts.resume || s.already_complete;
+        let resume = resume || s.already_complete;
         train_section(
             cfg,
             base,

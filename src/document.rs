@@ -24,6 +24,10 @@ pub struct Document {
     pub duplicate_of: Option<String>,
     /// Numeric values computed by filters (e.g. `stop_word_count`), written when signals are on.
     pub signals: BTreeMap<String, f64>,
+    /// Position in the run's input order, the same in every task split: the input file's rank
+    /// among all resolved inputs (in path order) times 2^40, plus the record's 1-based number
+    /// within its file. Set by the runner; not written.
+    pub seq: u64,
 }
 
 impl Document {
@@ -39,6 +43,7 @@ impl Document {
             cluster_id: None,
             duplicate_of: None,
             signals: BTreeMap::new(),
+            seq: 0,
         }
     }
 }

@@ -69,6 +69,26 @@ pub enum RunError {
     /// The tokenize pass failed.
     #[error(transparent)]
     Tokenize(#[from] crate::stages::tokenize::TokenizeError),
+    /// A task of a split run cannot start (an earlier phase is missing, or the pipeline cannot
+    /// be split).
+    #[error(transparent)]
+    Split(Box<crate::distributed::DistError>),
+    /// A stage found its bookkeeping inconsistent at the end of the run.
+    #[error("stages[{stage}] ({kind}): {message}")]
+    Stage {
+        /// The stage's index.
+        stage: usize,
+        /// Its type.
+        kind: String,
+        /// What it found.
+        message: String,
+    },
+}
+
+impl From<crate::distributed::DistError> for RunError {
+    fn from(e: crate::distributed::DistError) -> Self {
+        RunError::Split(Box::new(e))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -165,14 +185,39 @@ pub fn partition(files: &[InputFile], count: usize) -> Vec<Vec<InputFile>> {
 }
 
 /// A batch of records from the reader thread, and the position after it.
-struct Batch {
-    records: Vec<input::Pending>,
-    end: Position,
+pub(crate) struct Batch {
+    /// The records, in input order.
+    pub(crate) records: Vec<input::Pending>,
+    /// `Document::seq` of each record.
+    pub(crate) seqs: Vec<u64>,
+    /// Where reading goes on after this batch.
+    pub(crate) end: Position,
 }
 
-/// Reads the inputs from `start` on, in batches of `batch_size` records.
-fn spawn_reader(
+/// Bits of `Document::seq` that number the record within its file.
+pub const SEQ_RECORD_BITS: u32 = 40;
+
+/// The `Document::seq` of record `record` (1-based) of the file of rank `rank`.
+pub fn seq_of(rank: u64, record: u64) -> u64 {
+    (rank << SEQ_RECORD_BITS) | (record & ((1 << SEQ_RECORD_BITS) - 1))
+}
+
+/// The rank of every file in `files` among `all` (the resolved inputs of the whole run), in the
+/// path order a single-task run reads them in.
+pub fn file_ranks(all: &[InputFile], files: &[InputFile]) -> Vec<u64> {
+    let mut order: Vec<&str> = all.iter().map(|f| &*f.display).collect();
+    order.sort_unstable();
+    files
+        .iter()
+        .map(|f| order.binary_search(&&*f.display).map_or(0, |i| i as u64))
+        .collect()
+}
+
+/// Reads the inputs from `start` on, in batches of `batch_size` records; `ranks[i]` is the
+/// rank of `files[i]` (see [`file_ranks`]).
+pub(crate) fn spawn_reader(
     files: Vec<InputFile>,
+    ranks: Vec<u64>,
     spec: crate::config::InputSpec,
     start: Position,
     batch_size: usize,
@@ -183,7 +228,9 @@ fn spawn_reader(
     let (tx, rx) = mpsc::sync_channel::<Result<Batch, RunError>>(2);
     let handle = std::thread::spawn(move || {
         let mut records = Vec::with_capacity(batch_size);
+        let mut seqs = Vec::with_capacity(batch_size);
         for (fi, file) in files.iter().enumerate().skip(start.file) {
+            let rank = ranks.get(fi).copied().unwrap_or(fi as u64);
             let it = match input::open_pending(file, &spec) {
                 Ok(it) => it,
                 Err(e) => {
@@ -199,9 +246,11 @@ fn spawn_reader(
                     continue;
                 }
                 records.push(rec);
+                seqs.push(seq_of(rank, n));
                 if records.len() >= batch_size {
                     let b = Batch {
                         records: std::mem::take(&mut records),
+                        seqs: std::mem::take(&mut seqs),
                         end: Position {
                             file: fi,
                             record: n,
@@ -211,12 +260,14 @@ fn spawn_reader(
                         return;
                     }
                     records.reserve(batch_size);
+                    seqs.reserve(batch_size);
                 }
             }
         }
         if !records.is_empty() {
             let _ = tx.send(Ok(Batch {
                 records,
+                seqs,
                 end: Position {
                     file: files.len(),
                     record: 0,
@@ -357,14 +408,18 @@ pub fn output_dir(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> Pa
         .unwrap_or_else(|| input::clean(&base_dir.join(&pipeline.output.dir)))
 }
 
-/// xxh3-64 of the resolved config, as 16 hex digits (the identity a checkpoint is tied to).
+/// xxh3-64 of the resolved data config, as 16 hex digits: the identity checkpoints, task
+/// markers and split-run phases are tied to. The `train:` section is left out: it does not
+/// change what the data run writes.
 pub fn config_hash(pipeline: &Pipeline) -> String {
-    let json = serde_json::to_string(pipeline).unwrap_or_default();
+    let mut data = pipeline.clone();
+    data.train = None;
+    let json = serde_json::to_string(&data).unwrap_or_default();
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes()))
 }
 
 /// Applies the stages to one batch; `docs[i]` is dropped when `fate[i]` is set.
-fn run_stages(
+pub(crate) fn run_stages(
     stages: &mut [Stage],
     specs: &[StageSpec],
     docs: &mut [Document],
@@ -504,6 +559,10 @@ pub fn run(
     let started = Instant::now();
     let out = output_dir(pipeline, base_dir, opts);
     let task = opts.task;
+    let split = task.count > 1;
+    if split {
+        crate::distributed::check_task(task)?;
+    }
     let all_files = input::resolve_inputs(&pipeline.input, base_dir)?;
     let files =
         partition(&all_files, task.count).swap_remove(task.index.min(task.count.max(1) - 1));
@@ -518,7 +577,9 @@ pub fn run(
 
     // A finished output is left alone by --resume; a fresh run starts from nothing.
     let mut checkpoint: Option<Checkpoint> = None;
-    if opts.resume {
+    // A task of a split run is relaunched by its scheduler: a finished task is skipped and an
+    // interrupted one continues from its checkpoint.
+    if opts.resume || split {
         if let Some(m) = manifest::read(&manifest_path) {
             if m.complete && m.config_hash == hash {
                 return Ok(RunSummary {
@@ -549,7 +610,7 @@ pub fn run(
             checkpoint = Some(c);
         }
     }
-    if checkpoint.is_none() && task.count == 1 {
+    if checkpoint.is_none() && !split {
         for d in ["documents", "dropped", "rejected", ".resume"] {
             let p = out.join(d);
             if p.exists() {
@@ -559,6 +620,16 @@ pub fn run(
         for f in ["stats.json", "manifest.json"] {
             let _ = fs::remove_file(out.join(f));
         }
+    }
+    let prefix = if split {
+        format!("part-t{:05}", task.index)
+    } else {
+        "part".to_string()
+    };
+    if checkpoint.is_none() && split {
+        crate::distributed::fail_on_purpose("filter", task.index)?;
+        clear_task_files(&out, &prefix)?;
+        let _ = fs::remove_file(&manifest_path);
     }
     fs::create_dir_all(&resume_dir).map_err(io_err(&resume_dir))?;
 
@@ -574,12 +645,10 @@ pub fn run(
     let threads_used = pool.current_num_threads();
 
     let mut stages: Vec<Stage> = pipeline.stages.iter().map(registry::build).collect();
+    if split {
+        crate::distributed::apply::replace_dedup_stages(pipeline, &out, task, &hash, &mut stages)?;
+    }
     let types: Vec<&str> = pipeline.stages.iter().map(|s| s.type_name()).collect();
-    let prefix = if task.count > 1 {
-        format!("part-t{:05}", task.index)
-    } else {
-        "part".to_string()
-    };
     let mut writers = Writers::new(&out, pipeline, &prefix)?;
     let (mut stats, start) = match &checkpoint {
         Some(c) => {
@@ -606,6 +675,7 @@ pub fn run(
     let progress = Progress::new(opts.progress, stats.input, stats.input_bytes);
     let (rx, reader) = spawn_reader(
         files.clone(),
+        file_ranks(&all_files, &files),
         pipeline.input.clone(),
         start,
         pipeline.run.batch_size,
@@ -649,9 +719,10 @@ pub fn run(
         // Split the batch into documents and rejections, remembering input order.
         let mut order: Vec<Result<usize, Rejection>> = Vec::with_capacity(n);
         let mut docs: Vec<Document> = Vec::with_capacity(n);
-        for r in records {
+        for (r, seq) in records.into_iter().zip(&batch.seqs) {
             match r {
-                Ok(d) => {
+                Ok(mut d) => {
+                    d.seq = *seq;
                     stats.input_bytes += d.text.len() as u64;
                     order.push(Ok(docs.len()));
                     docs.push(d);
@@ -723,20 +794,37 @@ pub fn run(
     let _ = reader.join();
     progress.finish(stats.input, stats.input_bytes);
     drop(wtx);
+    for (i, s) in stages.iter_mut().enumerate() {
+        if let Stage::Stateful(st) = s {
+            if let Err(message) = st.finish() {
+                return Err(RunError::Stage {
+                    stage: i,
+                    kind: types[i].to_string(),
+                    message,
+                });
+            }
+        }
+    }
     let mut outputs = match writer_thread.join() {
         Ok(r) => r?,
         Err(_) => return Err(RunError::Threads("the writer thread panicked".into())),
     };
-    // The tokenize stage runs over the written documents (see `stages::tokenize`).
-    let tokens = crate::stages::tokenize::run_after(
+    // The tokenize stage runs over the written documents (see `stages::tokenize`); in a split
+    // run, over all tasks' documents once they are done (`corpusforge finalize`).
+    let tokens = if split {
+        None
+    } else {
+        crate::stages::tokenize::run_after(
         pipeline,
         base_dir,
         &out,
         task,
         &pool,
-        &mut outputs,
-        &mut stats,
-    )?;
+            &mut outputs,
+            &mut stats,
+            None,
+        )?
+    };
     stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
     stats.verify().map_err(RunError::Accounting)?;
     let written_kept: u64 = outputs
@@ -771,6 +859,33 @@ pub fn run(
         stats,
         already_complete: false,
     })
+}
+
+/// Removes the files of a split run's task (named `PREFIX-*`, open shards' segments included)
+/// from the documents, dropped and rejected datasets, for a fresh start of that task.
+fn clear_task_files(out: &Path, prefix: &str) -> Result<(), RunError> {
+    fn walk(dir: &Path, prefix: &str) -> Result<(), RunError> {
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() {
+                walk(&p, prefix)?;
+            } else if name
+                .trim_start_matches('.')
+                .starts_with(&format!("{prefix}-"))
+            {
+                fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
+        Ok(())
+    }
+    for d in ["documents", "dropped", "rejected"] {
+        walk(&out.join(d), prefix)?;
+    }
+    Ok(())
 }
 
 /// Messages to the writer thread.

@@ -95,6 +95,13 @@ pub trait Stateful: Send {
     fn load_state(&mut self, _dir: &Path) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// Called once after the last batch; an error fails the run with this message (a stage
+    /// that finds its own bookkeeping inconsistent says so here). The default has nothing to
+    /// check.
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A built stage, ready to run.

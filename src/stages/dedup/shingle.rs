@@ -203,6 +203,12 @@ impl MinHasher {
         }
     }
 
+    /// True when `text` has at least one shingle (then [`MinHasher::signature`] returns true).
+    pub fn has_shingles(&self, text: &str, s: &mut Scratch) -> bool {
+        self.tokenize(text, s);
+        !s.tokens.is_empty()
+    }
+
     /// The distinct shingle hashes of `text`, sorted (the oracle's view of a document).
     pub fn shingle_set(&self, text: &str) -> Vec<u64> {
         let mut s = Scratch::default();

@@ -21,6 +21,8 @@ pub struct Doc {
     pub id: String,
     /// The text.
     pub text: String,
+    /// The input file (read only by [`DocReader::with_source`]; empty otherwise).
+    pub source: String,
 }
 
 /// Streams `(id, text)` from document shards, in the order given.
@@ -29,6 +31,7 @@ pub struct DocReader {
     current: Option<(PathBuf, ParquetRecordBatchReader)>,
     buffered: VecDeque<Doc>,
     failed: bool,
+    with_source: bool,
 }
 
 impl DocReader {
@@ -39,10 +42,17 @@ impl DocReader {
             current: None,
             buffered: VecDeque::new(),
             failed: false,
+            with_source: false,
         }
     }
 
-    fn open(path: &Path) -> Result<ParquetRecordBatchReader, TokenizeError> {
+    /// Reads the `source` column too.
+    pub fn with_source(mut self) -> Self {
+        self.with_source = true;
+        self
+    }
+
+    fn open(path: &Path, with_source: bool) -> Result<ParquetRecordBatchReader, TokenizeError> {
         let err = |e: &dyn std::fmt::Display| TokenizeError::Parquet {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -52,7 +62,12 @@ impl DocReader {
             source,
         })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(&e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["id", "text"]);
+        let cols: &[&str] = if with_source {
+            &["id", "text", "source"]
+        } else {
+            &["id", "text"]
+        };
+        let mask = ProjectionMask::columns(builder.parquet_schema(), cols.iter().copied());
         builder
             .with_projection(mask)
             .with_batch_size(READ_BATCH)
@@ -60,7 +75,11 @@ impl DocReader {
             .map_err(|e| err(&e))
     }
 
-    fn batch_docs(path: &Path, b: &RecordBatch) -> Result<Vec<Doc>, TokenizeError> {
+    fn batch_docs(
+        path: &Path,
+        b: &RecordBatch,
+        with_source: bool,
+    ) -> Result<Vec<Doc>, TokenizeError> {
         let col = |name: &str| -> Result<Vec<String>, TokenizeError> {
             let c = b
                 .column_by_name(name)
@@ -81,10 +100,16 @@ impl DocReader {
         };
         let ids = col("id")?;
         let texts = col("text")?;
+        let sources = if with_source {
+            col("source")?
+        } else {
+            vec![String::new(); ids.len()]
+        };
         Ok(ids
             .into_iter()
             .zip(texts)
-            .map(|(id, text)| Doc { id, text })
+            .zip(sources)
+            .map(|((id, text), source)| Doc { id, text, source })
             .collect())
     }
 
@@ -97,13 +122,13 @@ impl DocReader {
                 let Some(path) = self.shards.pop_front() else {
                     return Ok(None);
                 };
-                let r = Self::open(&path)?;
+                let r = Self::open(&path, self.with_source)?;
                 self.current = Some((path, r));
             }
             let (path, reader) = self.current.as_mut().expect("opened above");
             match reader.next() {
                 Some(Ok(b)) => {
-                    let docs = Self::batch_docs(path, &b)?;
+                    let docs = Self::batch_docs(path, &b, self.with_source)?;
                     self.buffered.extend(docs);
                 }
                 Some(Err(e)) => {
@@ -132,5 +157,74 @@ impl Iterator for DocReader {
                 Some(Err(e))
             }
         }
+    }
+}
+
+/// Where the tokenize pass reads the kept documents from, in the order a single-task run keeps
+/// them.
+#[derive(Debug, Clone)]
+pub enum DocSource {
+    /// Document shards, read in this order.
+    Shards(Vec<PathBuf>),
+    /// The document shards of each task of a split run. Each task holds whole input files and
+    /// keeps their documents in order, so merging the tasks' streams by the rank of each
+    /// document's input file (`ranks`, by `source`) gives the single-task order.
+    Tasks {
+        /// Per task, its shards in order.
+        shards: Vec<Vec<PathBuf>>,
+        /// Rank of each input file, by its `source` name.
+        ranks: std::collections::HashMap<String, u64>,
+    },
+}
+
+impl DocSource {
+    /// A fresh pass over the documents.
+    pub fn open(&self) -> Box<dyn Iterator<Item = Result<Doc, TokenizeError>> + Send> {
+        match self {
+            DocSource::Shards(s) => Box::new(DocReader::new(s.clone())),
+            DocSource::Tasks { shards, ranks } => Box::new(MergedDocs {
+                readers: shards
+                    .iter()
+                    .map(|s| DocReader::new(s.clone()).with_source().peekable())
+                    .collect(),
+                ranks: ranks.clone(),
+                failed: false,
+            }),
+        }
+    }
+}
+
+/// The k-way merge of [`DocSource::Tasks`].
+struct MergedDocs {
+    readers: Vec<std::iter::Peekable<DocReader>>,
+    ranks: std::collections::HashMap<String, u64>,
+    failed: bool,
+}
+
+impl Iterator for MergedDocs {
+    type Item = Result<Doc, TokenizeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let mut best: Option<(u64, usize)> = None;
+        for (i, r) in self.readers.iter_mut().enumerate() {
+            match r.peek() {
+                None => {}
+                Some(Err(_)) => {
+                    self.failed = true;
+                    return r.next();
+                }
+                Some(Ok(d)) => {
+                    let rank = self.ranks.get(&d.source).copied().unwrap_or(u64::MAX);
+                    if best.is_none_or(|(b, _)| rank < b) {
+                        best = Some((rank, i));
+                    }
+                }
+            }
+        }
+        let (_, i) = best?;
+        self.readers[i].next()
     }
 }

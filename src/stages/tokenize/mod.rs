@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 pub use config::{TokenizeConfig, TokenizerSource, TrainSpec};
-use docs::{Doc, DocReader};
+pub use docs::DocSource;
+use docs::Doc;
 use shards::{TokenShardOptions, TokenShardWriter, TOKENS_DIR};
 
 use crate::config::{Pipeline, StageSpec};
@@ -320,6 +321,7 @@ pub fn run_after(
     pool: &rayon::ThreadPool,
     outputs: &mut Vec<ShardFile>,
     stats: &mut RunStats,
+    docs: Option<DocSource>,
 ) -> Result<Option<TokenSummary>, TokenizeError> {
     let prefix = if task.count > 1 {
         format!("part-t{:05}", task.index)
@@ -332,11 +334,15 @@ pub fn run_after(
     };
     let started = Instant::now();
     clear_previous(out, task, &prefix, false)?;
-    let doc_shards: Vec<PathBuf> = outputs
-        .iter()
-        .filter(|f| f.path.starts_with("documents/"))
-        .map(|f| out.join(&f.path))
-        .collect();
+    let docs = docs.unwrap_or_else(|| {
+        DocSource::Shards(
+            outputs
+                .iter()
+                .filter(|f| f.path.starts_with("documents/"))
+                .map(|f| out.join(&f.path))
+                .collect(),
+        )
+    });
     let n_docs: u64 = outputs
         .iter()
         .filter(|f| f.path.starts_with("documents/"))
@@ -382,7 +388,8 @@ pub fn run_after(
             let m = spec.max_docs.unwrap_or(u64::MAX);
             let failure: Arc<Mutex<Option<TokenizeError>>> = Arc::default();
             let sink = failure.clone();
-            let texts = DocReader::new(doc_shards.clone())
+            let texts = docs
+                .open()
                 .enumerate()
                 .filter(move |(i, _)| in_sample(*i as u64, n_docs, m))
                 .map_while(move |(_, d)| match d {
@@ -447,7 +454,7 @@ pub fn run_after(
     let mut eos_in_text = 0u64;
     let mut encode_seconds = 0.0f64;
     let chunk = pipeline.run.batch_size.max(1);
-    let mut reader = DocReader::new(doc_shards);
+    let mut reader = docs.open();
     let mut batch: Vec<Doc> = Vec::with_capacity(chunk);
     loop {
         batch.clear();
