@@ -95,6 +95,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Compare two run outputs by content (rows by id, tokenizer, stats); exit 1 if they differ.
+    Diff {
+        /// One output directory.
+        a: PathBuf,
+        /// The other.
+        b: PathBuf,
+    },
     /// Check a pipeline YAML and list every problem.
     Validate {
         /// The pipeline YAML.
@@ -361,6 +368,29 @@ pub fn main() -> ExitCode {
             finalize(&p, &base_dir(&pipeline), output, tasks, threads)
         }
         Command::MergeStats { out } => merge_stats(&out),
+        Command::Diff { a, b } => match corpusforge::diff::diff(&a, &b) {
+            Ok(r) => {
+                for c in &r.compared {
+                    println!("compared {c}");
+                }
+                if r.differences.is_empty() {
+                    println!("{} and {} agree", a.display(), b.display());
+                    Ok(())
+                } else {
+                    for d in &r.differences {
+                        println!("{d}");
+                    }
+                    println!(
+                        "{} and {} differ ({} differences)",
+                        a.display(),
+                        b.display(),
+                        r.differences.len()
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Slurm {
             pipeline,
             tasks,
@@ -501,9 +531,7 @@ fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
         threads,
         ..Default::default()
     };
-    let loaded = |pipeline: &Path| {
-        config::load_file(pipeline).map_err(|e| anyhow::anyhow!("{e}"))
-    };
+    let loaded = |pipeline: &Path| config::load_file(pipeline).map_err(|e| anyhow::anyhow!("{e}"));
     match phase {
         DedupCommand::Signatures {
             pipeline,
@@ -552,7 +580,12 @@ fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
             threads,
         } => {
             let p = loaded(&pipeline)?;
-            match distributed::cluster::run(&p, &base_dir(&pipeline), &opts(output, threads), tasks)? {
+            match distributed::cluster::run(
+                &p,
+                &base_dir(&pipeline),
+                &opts(output, threads),
+                tasks,
+            )? {
                 None => println!("cluster: already complete"),
                 Some(counts) => {
                     for (stage, removed) in counts {
@@ -628,7 +661,10 @@ fn slurm(
             Some(id) => println!(
                 "{:<10} job {id}{}{skipped}",
                 j.phase,
-                j.array.as_ref().map(|a| format!(" array {a}")).unwrap_or_default()
+                j.array
+                    .as_ref()
+                    .map(|a| format!(" array {a}"))
+                    .unwrap_or_default()
             ),
             None => println!("{:<10} {}{skipped}", j.phase, j.command.join(" ")),
         }

@@ -7,6 +7,7 @@
 //! input record.
 
 pub mod config;
+pub mod diff;
 pub mod distributed;
 pub mod document;
 pub mod export;

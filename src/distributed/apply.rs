@@ -60,7 +60,9 @@ impl Stateful for ApplyRemovals {
         if let Some(h) = &self.shingles {
             let none = docs
                 .par_iter()
-                .map_init(Scratch::default, |s, d| u64::from(!h.has_shingles(&d.text, s)))
+                .map_init(Scratch::default, |s, d| {
+                    u64::from(!h.has_shingles(&d.text, s))
+                })
                 .sum();
             counters.add("no_shingles", none);
         }
@@ -87,9 +89,10 @@ impl Stateful for ApplyRemovals {
 
     fn load_state(&mut self, dir: &Path) -> io::Result<()> {
         let text = fs::read_to_string(dir.join("next"))?;
-        let next: usize = text.trim().parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, "bad removal-list position")
-        })?;
+        let next: usize = text
+            .trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad removal-list position"))?;
         if next > self.removals.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -101,8 +104,11 @@ impl Stateful for ApplyRemovals {
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        self.unmatched
-            .extend(self.removals[self.next.min(self.removals.len())..].iter().map(|r| r.seq));
+        self.unmatched.extend(
+            self.removals[self.next.min(self.removals.len())..]
+                .iter()
+                .map(|r| r.seq),
+        );
         self.next = self.removals.len();
         if self.unmatched.is_empty() {
             return Ok(());

@@ -97,7 +97,10 @@ pub fn run(
 }
 
 /// Merges the sorted key files `inputs` and writes the bucket members to `output`.
-pub fn bucket_unit(inputs: &[std::path::PathBuf], output: &Path) -> Result<BucketCounts, DistError> {
+pub fn bucket_unit(
+    inputs: &[std::path::PathBuf],
+    output: &Path,
+) -> Result<BucketCounts, DistError> {
     let mut merge = KvMerge::open(inputs, Kind::Signatures)?;
     let mut w = SortedWriter::new(output, Kind::Buckets, SORT_RECORDS);
     let mut c = BucketCounts::default();

@@ -69,7 +69,10 @@ pub fn merge_stats(out: &Path, tasks: Option<usize>) -> Result<Merged, DistError
     let Some(count) = count else {
         return Err(DistError::NotReady {
             phase: "filter",
-            missing: vec![format!("every task: no finished task manifest under {}", dir.display())],
+            missing: vec![format!(
+                "every task: no finished task manifest under {}",
+                dir.display()
+            )],
         });
     };
     let missing: Vec<String> = (0..count)
@@ -220,11 +223,16 @@ pub fn finalize(
         .build()
         .map_err(|e| RunError::Threads(e.to_string()))?;
     let started = std::time::Instant::now();
-    let all = crate::io::input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let all =
+        crate::io::input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
     let ranks: HashMap<String, u64> = {
         let mut names: Vec<String> = all.iter().map(|f| f.display.to_string()).collect();
         names.sort();
-        names.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect()
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i as u64))
+            .collect()
     };
     let docs = DocSource::Tasks {
         shards: merged

@@ -79,7 +79,9 @@ pub enum DistError {
         missing: Vec<String>,
     },
     /// The earlier phase's output belongs to another config or task count.
-    #[error("{path}: written for {what}; rerun the phases from `signatures` (or delete OUT/.dedup)")]
+    #[error(
+        "{path}: written for {what}; rerun the phases from `signatures` (or delete OUT/.dedup)"
+    )]
     Stale {
         /// The marker.
         path: PathBuf,

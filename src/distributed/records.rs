@@ -197,12 +197,19 @@ impl FramedReader {
         if got != kind as u32 {
             return Err(corrupt(
                 path,
-                format!("holds record kind {got}, expected {} ({})", kind as u32, kind.name()),
+                format!(
+                    "holds record kind {got}, expected {} ({})",
+                    kind as u32,
+                    kind.name()
+                ),
             ));
         }
         let version = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
         if version != VERSION {
-            return Err(corrupt(path, format!("format version {version}, expected {VERSION}")));
+            return Err(corrupt(
+                path,
+                format!("format version {version}, expected {VERSION}"),
+            ));
         }
         r.remaining = size - HEADER - TRAILER;
         Ok(r)
@@ -247,14 +254,20 @@ impl FramedReader {
         let count = u64::from_le_bytes(t[..8].try_into().expect("8 bytes"));
         self.hasher.update(&t[..8]);
         let sum = u64::from_le_bytes(t[8..].try_into().expect("8 bytes"));
+        if sum != self.hasher.digest() {
+            return Err(corrupt(
+                &self.path,
+                "checksum mismatch (the file was altered or damaged)",
+            ));
+        }
         if count != self.count {
             return Err(corrupt(
                 &self.path,
-                format!("the trailer says {count} records, the body has {}", self.count),
+                format!(
+                    "the trailer says {count} records, the body has {}",
+                    self.count
+                ),
             ));
-        }
-        if sum != self.hasher.digest() {
-            return Err(corrupt(&self.path, "checksum mismatch (the file was altered or damaged)"));
         }
         Ok(count)
     }
@@ -331,13 +344,24 @@ impl KvReader {
         let kv = KeyValue::from_bytes(&b);
         if let Some(p) = self.prev {
             if kv <= p {
-                return Err(corrupt(
-                    &self.path,
-                    format!(
-                        "not sorted: record {} ({:#x}, {}) does not come after ({:#x}, {})",
-                        r.count, kv.key, kv.value, p.key, p.value
+                // A damaged file often looks unsorted too: say which it is.
+                let at = r.count;
+                let mut r = self.inner.take().expect("checked above");
+                let mut rest = vec![0u8; 1 << 16];
+                while !r.at_end() {
+                    let n = (r.remaining as usize).min(rest.len());
+                    r.read(&mut rest[..n])?;
+                }
+                return Err(match r.finish() {
+                    Err(e) if e.to_string().contains("checksum mismatch") => e,
+                    _ => corrupt(
+                        &self.path,
+                        format!(
+                            "not sorted: record {at} ({:#x}, {}) does not come after ({:#x}, {})",
+                            kv.key, kv.value, p.key, p.value
+                        ),
                     ),
-                ));
+                });
             }
         }
         self.prev = Some(kv);
@@ -672,7 +696,9 @@ mod tests {
     use super::*;
 
     fn kvs(v: &[(u128, u64)]) -> Vec<KeyValue> {
-        v.iter().map(|&(key, value)| KeyValue { key, value }).collect()
+        v.iter()
+            .map(|&(key, value)| KeyValue { key, value })
+            .collect()
     }
 
     fn read_all(path: &Path) -> Result<Vec<KeyValue>, RecordError> {
@@ -699,10 +725,13 @@ mod tests {
         expect.push(KeyValue { key: 3, value: 9 });
         expect.sort();
         expect.dedup();
-        assert_eq!(w.finish().unwrap(), 5000);
+        assert_eq!(w.finish().unwrap(), 5001);
         assert_eq!(read_all(&p).unwrap(), expect);
         // The spill runs are gone.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.sig")]);
     }
 
@@ -722,7 +751,10 @@ mod tests {
         bad[20] ^= 1;
         fs::write(&p, &bad).unwrap();
         let e = read_all(&p).unwrap_err().to_string();
-        assert!(e.contains("b.sig") && e.contains("checksum mismatch"), "{e}");
+        assert!(
+            e.contains("b.sig") && e.contains("checksum mismatch"),
+            "{e}"
+        );
 
         // Truncated.
         fs::write(&p, &good[..good.len() - 30]).unwrap();
@@ -732,7 +764,10 @@ mod tests {
         // The wrong kind.
         fs::write(&p, &good).unwrap();
         let e = KvReader::open(&p, Kind::Buckets).err().unwrap().to_string();
-        assert!(e.contains("holds record kind 1, expected 2 (buckets)"), "{e}");
+        assert!(
+            e.contains("holds record kind 1, expected 2 (buckets)"),
+            "{e}"
+        );
 
         // Unsorted, with a valid checksum.
         let mut w = FramedWriter::create(&p, Kind::Signatures).unwrap();
@@ -741,16 +776,23 @@ mod tests {
         }
         w.finish().unwrap();
         let e = read_all(&p).unwrap_err().to_string();
-        assert!(e.contains("not sorted: record 2 (0x4, 2) does not come after (0x5, 1)"), "{e}");
+        assert!(
+            e.contains("not sorted: record 2 (0x4, 2) does not come after (0x5, 1)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn merge_interleaves_files_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut paths = Vec::new();
-        for (i, recs) in [vec![(1u128, 1u64), (4, 4)], vec![(2, 2), (3, 3), (5, 5)], vec![]]
-            .into_iter()
-            .enumerate()
+        for (i, recs) in [
+            vec![(1u128, 1u64), (4, 4)],
+            vec![(2, 2), (3, 3), (5, 5)],
+            vec![],
+        ]
+        .into_iter()
+        .enumerate()
         {
             let p = dir.path().join(format!("{i}.bkt"));
             let mut w = SortedWriter::new(&p, Kind::Buckets, 1024);
@@ -778,14 +820,34 @@ mod tests {
         assert!(w.push(7, "x").is_err());
         w.finish().unwrap();
         let mut r = IdReader::open(&p).unwrap();
-        assert_eq!(r.next_record().unwrap(), Some(IdRecord { seq: 3, id: "a".into() }));
-        assert_eq!(r.next_record().unwrap(), Some(IdRecord { seq: 7, id: "été".into() }));
+        assert_eq!(
+            r.next_record().unwrap(),
+            Some(IdRecord {
+                seq: 3,
+                id: "a".into()
+            })
+        );
+        assert_eq!(
+            r.next_record().unwrap(),
+            Some(IdRecord {
+                seq: 7,
+                id: "été".into()
+            })
+        );
         assert_eq!(r.next_record().unwrap(), None);
 
         let q = dir.path().join("r.rm");
         let rm = vec![
-            Removal { seq: 5, target: 1, duplicate_of: "x".into() },
-            Removal { seq: 9, target: 1, duplicate_of: "x".into() },
+            Removal {
+                seq: 5,
+                target: 1,
+                duplicate_of: "x".into(),
+            },
+            Removal {
+                seq: 9,
+                target: 1,
+                duplicate_of: "x".into(),
+            },
         ];
         assert_eq!(write_removals(&q, &rm).unwrap(), 2);
         assert_eq!(read_removals(&q).unwrap(), rm);

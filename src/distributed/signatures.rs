@@ -101,10 +101,7 @@ impl Stateful for Recorder {
                     counters.add("no_shingles", 1);
                 }
                 for (b, &key) in keys.iter().enumerate() {
-                    shared.writers[self.first_writer + b].push(KeyValue {
-                        key,
-                        value: d.seq,
-                    })?;
+                    shared.writers[self.first_writer + b].push(KeyValue { key, value: d.seq })?;
                 }
             }
             Ok(())

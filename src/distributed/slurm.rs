@@ -163,7 +163,10 @@ pub fn submit(
         specs.push(Spec {
             phase: "signatures",
             size: Some(n),
-            command: format!("{} --task \"$SLURM_ARRAY_TASK_ID\"", common("dedup signatures")),
+            command: format!(
+                "{} --task \"$SLURM_ARRAY_TASK_ID\"",
+                common("dedup signatures")
+            ),
             done: (0..n)
                 .map(|t| Marker::current(&layout.sig_done(t), &hash, n).is_some())
                 .collect(),
@@ -171,7 +174,10 @@ pub fn submit(
         specs.push(Spec {
             phase: "buckets",
             size: Some(all_units.len()),
-            command: format!("{} --unit \"$SLURM_ARRAY_TASK_ID\"", common("dedup buckets")),
+            command: format!(
+                "{} --unit \"$SLURM_ARRAY_TASK_ID\"",
+                common("dedup buckets")
+            ),
             done: all_units
                 .iter()
                 .map(|u| Marker::current(&layout.bucket_done(u.stage, u.band), &hash, n).is_some())
@@ -191,8 +197,11 @@ pub fn submit(
             command: format!("{} --task \"$SLURM_ARRAY_TASK_ID\"", common("run")),
             done: (0..n)
                 .map(|t| {
-                    manifest::read(&manifest::manifest_path(&out, TaskSpec { index: t, count: n }))
-                        .is_some_and(|m| m.complete && m.config_hash == hash)
+                    manifest::read(&manifest::manifest_path(
+                        &out,
+                        TaskSpec { index: t, count: n },
+                    ))
+                    .is_some_and(|m| m.complete && m.config_hash == hash)
                 })
                 .collect(),
         });
@@ -203,7 +212,9 @@ pub fn submit(
             done: vec![fs::read_to_string(out.join("manifest.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<super::merge::MergedManifest>(&t).ok())
-                .is_some_and(|m| m.manifest.complete && m.manifest.config_hash == hash && m.tasks == n)],
+                .is_some_and(|m| {
+                    m.manifest.complete && m.manifest.config_hash == hash && m.tasks == n
+                })],
         });
     } else {
         // One task: the plain run does everything.

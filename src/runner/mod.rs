@@ -773,7 +773,7 @@ pub fn run(
         if last_ckpt.elapsed() >= ckpt_every {
             stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
             // Stage state goes to a directory of its own, named by the checkpoint that commits it.
-            let state_dir = save_stage_states(&resume_dir, &stages, stats.input)?;
+            let state_dir = save_stage_states(&resume_dir, &stages, stats.input, task)?;
             let (reply, answer) = mpsc::channel();
             let msg = WriterMsg::Checkpoint {
                 position: batch.end,
@@ -815,11 +815,11 @@ pub fn run(
         None
     } else {
         crate::stages::tokenize::run_after(
-        pipeline,
-        base_dir,
-        &out,
-        task,
-        &pool,
+            pipeline,
+            base_dir,
+            &out,
+            task,
+            &pool,
             &mut outputs,
             &mut stats,
             None,
@@ -853,6 +853,13 @@ pub fn run(
     let _ = fs::remove_file(&ckpt_path);
     if task.count == 1 {
         let _ = fs::remove_dir_all(&resume_dir);
+    } else if let Ok(rd) = fs::read_dir(&resume_dir) {
+        let mine = format!("state-t{:05}-", task.index);
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&mine) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
     Ok(RunSummary {
         out_dir: out,
@@ -945,17 +952,23 @@ fn write_loop(
     writers.finish()
 }
 
-/// Saves the state of every stateful stage under `.resume/state-<records>/`; None when no stage
-/// has state.
+/// Saves the state of every stateful stage under `.resume/state-<records>/` (with the task in
+/// the name in a split run); None when no stage has state.
 fn save_stage_states(
     resume_dir: &Path,
     stages: &[Stage],
     records: u64,
+    task: TaskSpec,
 ) -> Result<Option<String>, RunError> {
     if !stages.iter().any(|s| matches!(s, Stage::Stateful(_))) {
         return Ok(None);
     }
-    let name = format!("state-{records:012}");
+    // The tasks of a split run share `.resume/`: each names its own state directories.
+    let name = if task.count > 1 {
+        format!("state-t{:05}-{records:012}", task.index)
+    } else {
+        format!("state-{records:012}")
+    };
     for (i, s) in stages.iter().enumerate() {
         if let Stage::Stateful(st) = s {
             let dir = resume_dir.join(&name).join(format!("stage-{i:03}"));

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 pub use config::{TokenizeConfig, TokenizerSource, TrainSpec};
-pub use docs::DocSource;
 use docs::Doc;
+pub use docs::DocSource;
 use shards::{TokenShardOptions, TokenShardWriter, TOKENS_DIR};
 
 use crate::config::{Pipeline, StageSpec};
@@ -313,6 +313,7 @@ fn special(
 /// docs). `outputs` are the files the run wrote so far; the token shards are added to them,
 /// and the tokenize stage's counters to `stats`. Returns the manifest section, or `None` when
 /// the pipeline has no tokenize stage (then stale token outputs of an earlier run are removed).
+#[allow(clippy::too_many_arguments)] // the run's context, passed through from the runner
 pub fn run_after(
     pipeline: &Pipeline,
     base_dir: &Path,
