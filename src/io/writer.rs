@@ -433,8 +433,14 @@ impl ShardWriter {
         self.root.join(&self.rel_dir)
     }
 
+    /// Where the open shard's segments wait: `.segments/`, or `.segments-PREFIX/` for the
+    /// tasks of a split run, which write into the same directory at the same time.
     fn segment_dir(&self) -> PathBuf {
-        self.dir().join(".segments")
+        if self.opts.prefix == "part" {
+            self.dir().join(".segments")
+        } else {
+            self.dir().join(format!(".segments-{}", self.opts.prefix))
+        }
     }
 
     fn shard_name(&self) -> String {
@@ -603,8 +609,9 @@ impl ShardWriter {
 
     /// Removes segment files that no committed checkpoint names any more.
     pub fn drop_stale(&mut self) {
+        let dir = self.segment_dir();
         for name in self.stale.drain(..) {
-            let _ = fs::remove_file(self.root.join(&self.rel_dir).join(".segments").join(name));
+            let _ = fs::remove_file(dir.join(&name));
         }
     }
 
