@@ -132,21 +132,26 @@ fn opts(out: &Path, index: usize, count: usize) -> RunOptions {
     }
 }
 
-/// Runs every phase of a split into `n` tasks, in process, in a scheduler-like order (tasks of
-/// a phase in reverse, to show order does not matter).
+/// Runs every phase of a split into `n` tasks, in process, the tasks of a phase at the same
+/// time in threads (as on a cluster, where they share the output directory), bucket units in
+/// reverse order.
 fn run_split(p: &Pipeline, out: &Path, n: usize) {
     let base = Path::new(".");
-    for t in (0..n).rev() {
-        signatures::run(p, base, &opts(out, t, n)).unwrap();
-    }
+    std::thread::scope(|s| {
+        for t in 0..n {
+            s.spawn(move || signatures::run(p, base, &opts(out, t, n)).unwrap());
+        }
+    });
     let units = distributed::units(&distributed::plan(p).unwrap()).len();
     for u in (0..units).rev() {
         buckets::run(p, base, &opts(out, 0, 1), n, Some(u)).unwrap();
     }
     cluster::run(p, base, &opts(out, 0, 1), n).unwrap();
-    for t in (0..n).rev() {
-        runner::run(p, base, &opts(out, t, n)).unwrap();
-    }
+    std::thread::scope(|s| {
+        for t in 0..n {
+            s.spawn(move || runner::run(p, base, &opts(out, t, n)).unwrap());
+        }
+    });
     merge::finalize(p, base, out, n, Some(2)).unwrap();
 }
 
