@@ -276,3 +276,14 @@ fn shipped_pipelines_load() {
         }
     }
 }
+
+#[test]
+fn train_section_problems_are_reported_with_the_rest() {
+    let err = load_file(Path::new("fixtures/bad_configs/bad_train.yaml")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("fixtures/bad_configs/bad_train.yaml:8:")
+            && text.contains("train.model.n_head: n_embd (64) must be a multiple of n_head (3)"),
+        "{text}"
+    );
+}

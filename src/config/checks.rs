@@ -45,5 +45,12 @@ pub(crate) fn pipeline_problems(pipeline: &Pipeline) -> Vec<Problem> {
             });
         }
     }
+    // The train section is checked with the rest, so `validate` reports its problems too.
+    if let Some(t) = &pipeline.train {
+        for mut p in t.check() {
+            p.path.insert(0, "train".into());
+            problems.push(p);
+        }
+    }
     problems
 }

@@ -73,7 +73,7 @@ impl Stateful for ApplyRemovals {
             }
             match self.removals.get(self.next).filter(|r| r.seq == d.seq) {
                 Some(r) => {
-                    d.cluster_id = Some(cluster_id(&r.duplicate_of));
+                    d.cluster_id = Some(r.cluster_id);
                     d.duplicate_of = Some(r.duplicate_of.clone());
                     *v = Verdict::Drop(self.reason);
                     self.next += 1;

@@ -99,6 +99,7 @@ pub fn run(
             by_task[inputs.task_of(seq)].push(Removal {
                 seq,
                 target,
+                cluster_id: crate::stages::dedup::cluster_id(id),
                 duplicate_of: id.clone(),
             });
         }

@@ -23,7 +23,7 @@
 //!    is a duplicate of the earliest kept document it shares a bucket with, and is kept (the
 //!    root of its cluster) when there is none; documents removed by an earlier dedup stage take
 //!    no part. The union is found with each kept document as the root of its cluster. The
-//!    removal lists (seq, kept seq, kept id) are written per task and stage.
+//!    removal lists (seq, kept seq, cluster id, kept id) are written per task and stage.
 //! 4. **filter** (N tasks: `run --task I --tasks N`, [`apply`]): the normal run, with each
 //!    dedup stage replaced by one that drops the documents on its removal list with the same
 //!    reason, `duplicate_of` and `cluster_id` as the single-process stage.

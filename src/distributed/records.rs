@@ -560,25 +560,25 @@ impl IdWriter {
     }
 }
 
-/// Reads variable-length records (ids and removals): seq, an optional second u64, an id.
+/// Reads variable-length records (ids and removals): seq, `extra` more u64s, an id.
 struct VarReader {
     inner: Option<FramedReader>,
     prev: Option<u64>,
     path: PathBuf,
-    with_target: bool,
+    extra: usize,
 }
 
 impl VarReader {
-    fn open(path: &Path, kind: Kind, with_target: bool) -> Result<Self, RecordError> {
+    fn open(path: &Path, kind: Kind, extra: usize) -> Result<Self, RecordError> {
         Ok(VarReader {
             inner: Some(FramedReader::open(path, kind)?),
             prev: None,
             path: path.to_path_buf(),
-            with_target,
+            extra: extra.min(2),
         })
     }
 
-    fn next_record(&mut self) -> Result<Option<(u64, u64, String)>, RecordError> {
+    fn next_record(&mut self) -> Result<Option<(u64, [u64; 2], String)>, RecordError> {
         let Some(r) = self.inner.as_mut() else {
             return Ok(None);
         };
@@ -589,12 +589,11 @@ impl VarReader {
         let mut b = [0u8; 8];
         r.read(&mut b)?;
         let seq = u64::from_le_bytes(b);
-        let target = if self.with_target {
+        let mut more = [0u64; 2];
+        for m in more.iter_mut().take(self.extra) {
             r.read(&mut b)?;
-            u64::from_le_bytes(b)
-        } else {
-            0
-        };
+            *m = u64::from_le_bytes(b);
+        }
         let mut l = [0u8; 4];
         r.read(&mut l)?;
         let len = u32::from_le_bytes(l) as usize;
@@ -613,7 +612,7 @@ impl VarReader {
             ));
         }
         self.prev = Some(seq);
-        Ok(Some((seq, target, id)))
+        Ok(Some((seq, more, id)))
     }
 }
 
@@ -623,7 +622,7 @@ pub struct IdReader(VarReader);
 impl IdReader {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        Ok(IdReader(VarReader::open(path, Kind::Ids, false)?))
+        Ok(IdReader(VarReader::open(path, Kind::Ids, 0)?))
     }
 
     /// The next id, or `None` after the last (trailer verified).
@@ -635,13 +634,17 @@ impl IdReader {
     }
 }
 
-/// One document a dedup stage removes: it duplicates `target`, whose id is `duplicate_of`.
+/// One document a dedup stage removes: it duplicates `target`, whose id is `duplicate_of`, in
+/// the cluster `cluster_id` ([`crate::stages::dedup::cluster_id`] of that id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
     /// The removed document's seq.
     pub seq: u64,
     /// The kept document's seq.
     pub target: u64,
+    /// The cluster: the same for the kept document and every document removed as its
+    /// duplicate.
+    pub cluster_id: u64,
     /// The kept document's id.
     pub duplicate_of: String,
 }
@@ -658,6 +661,7 @@ pub fn write_removals(path: &Path, removals: &[Removal]) -> Result<u64, RecordEr
         let mut b = Vec::with_capacity(20 + r.duplicate_of.len());
         b.extend_from_slice(&r.seq.to_le_bytes());
         b.extend_from_slice(&r.target.to_le_bytes());
+        b.extend_from_slice(&r.cluster_id.to_le_bytes());
         b.extend_from_slice(&(r.duplicate_of.len() as u32).to_le_bytes());
         b.extend_from_slice(r.duplicate_of.as_bytes());
         w.record(&b)?;
@@ -667,12 +671,13 @@ pub fn write_removals(path: &Path, removals: &[Removal]) -> Result<u64, RecordEr
 
 /// Reads a whole removals file (checked: frame, order, count, checksum).
 pub fn read_removals(path: &Path) -> Result<Vec<Removal>, RecordError> {
-    let mut r = VarReader::open(path, Kind::Removals, true)?;
+    let mut r = VarReader::open(path, Kind::Removals, 2)?;
     let mut v = Vec::new();
-    while let Some((seq, target, duplicate_of)) = r.next_record()? {
+    while let Some((seq, [target, cluster_id], duplicate_of)) = r.next_record()? {
         v.push(Removal {
             seq,
             target,
+            cluster_id,
             duplicate_of,
         });
     }
@@ -841,11 +846,13 @@ mod tests {
             Removal {
                 seq: 5,
                 target: 1,
+                cluster_id: 77,
                 duplicate_of: "x".into(),
             },
             Removal {
                 seq: 9,
                 target: 1,
+                cluster_id: 77,
                 duplicate_of: "x".into(),
             },
         ];
