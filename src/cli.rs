@@ -237,7 +237,7 @@ enum DedupCommand {
         /// Output directory (instead of `output.dir`).
         #[arg(long)]
         output: Option<PathBuf>,
-        /// Accepted for symmetry with the other phases (the merge is sequential).
+        /// Worker threads: without --unit, that many units run at once.
         #[arg(long)]
         threads: Option<usize>,
     },

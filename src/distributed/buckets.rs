@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::records::{KeyValue, Kind, KvMerge, SortedWriter};
 use super::{plan, require, units, DistError, Layout, Marker, Unit};
 use crate::config::Pipeline;
@@ -57,43 +59,66 @@ pub fn run(
         .map(|t| (layout.sig_done(t), format!("signatures task {t}")))
         .collect();
     require("signatures", &sig_markers, &hash, tasks)?;
+    // Units are independent: with several threads, several run at once.
+    let threads = opts.threads.unwrap_or(pipeline.run.threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| crate::runner::RunError::Threads(e.to_string()))?;
+    let results: Vec<Result<bool, DistError>> = pool.install(|| {
+        chosen
+            .par_iter()
+            .map(|&(i, u)| run_unit(&layout, &hash, tasks, i, u))
+            .collect()
+    });
     let mut ran = 0;
-    for (i, u) in chosen {
-        let done = layout.bucket_done(u.stage, u.band);
-        if Marker::current(&done, &hash, tasks).is_some() {
-            tracing::info!("bucket unit {i} already complete");
-            continue;
-        }
-        super::fail_on_purpose("buckets", i)?;
-        let inputs: Vec<_> = (0..tasks)
-            .map(|t| layout.sig_file(t, u.stage, u.band))
-            .collect();
-        let c = bucket_unit(&inputs, &layout.bucket_file(u.stage, u.band))?;
-        let mut counts = serde_json::Map::new();
-        counts.insert("stage".into(), u.stage.into());
-        counts.insert("band".into(), u.band.into());
-        counts.insert("keys".into(), c.keys.into());
-        counts.insert("buckets".into(), c.buckets.into());
-        counts.insert("members".into(), c.members.into());
-        Marker {
-            phase: "buckets".into(),
-            config_hash: hash.clone(),
-            tasks,
-            part: i,
-            counts,
-        }
-        .write(&done)?;
-        tracing::info!(
-            unit = i,
-            stage = u.stage,
-            band = u.band,
-            buckets = c.buckets,
-            members = c.members,
-            "buckets written"
-        );
-        ran += 1;
+    for r in results {
+        ran += usize::from(r?);
     }
     Ok(ran)
+}
+
+/// Runs unit `i` unless it is done; true when it ran.
+fn run_unit(
+    layout: &Layout,
+    hash: &str,
+    tasks: usize,
+    i: usize,
+    u: Unit,
+) -> Result<bool, DistError> {
+    let done = layout.bucket_done(u.stage, u.band);
+    if Marker::current(&done, hash, tasks).is_some() {
+        tracing::info!("bucket unit {i} already complete");
+        return Ok(false);
+    }
+    super::fail_on_purpose("buckets", i)?;
+    let inputs: Vec<_> = (0..tasks)
+        .map(|t| layout.sig_file(t, u.stage, u.band))
+        .collect();
+    let c = bucket_unit(&inputs, &layout.bucket_file(u.stage, u.band))?;
+    let mut counts = serde_json::Map::new();
+    counts.insert("stage".into(), u.stage.into());
+    counts.insert("band".into(), u.band.into());
+    counts.insert("keys".into(), c.keys.into());
+    counts.insert("buckets".into(), c.buckets.into());
+    counts.insert("members".into(), c.members.into());
+    Marker {
+        phase: "buckets".into(),
+        config_hash: hash.to_string(),
+        tasks,
+        part: i,
+        counts,
+    }
+    .write(&done)?;
+    tracing::info!(
+        unit = i,
+        stage = u.stage,
+        band = u.band,
+        buckets = c.buckets,
+        members = c.members,
+        "buckets written"
+    );
+    Ok(true)
 }
 
 /// Merges the sorted key files `inputs` and writes the bucket members to `output`.

@@ -358,6 +358,18 @@ impl Inputs {
     }
 }
 
+/// Checks that every document of `files` input files gets a distinct seq.
+pub fn check_file_count(files: usize) -> Result<(), DistError> {
+    let max = 1usize << (64 - SEQ_RECORD_BITS);
+    if files >= max {
+        return Err(DistError::Unsupported(format!(
+            "{files} input files: a run split into tasks takes at most {} (concatenate some)",
+            max - 1
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a task spec.
 pub fn check_task(task: TaskSpec) -> Result<(), DistError> {
     if task.count == 0 || task.index >= task.count {

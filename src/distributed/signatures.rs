@@ -142,6 +142,7 @@ pub fn run(
     std::fs::create_dir_all(&dir).map_err(super::io_err(&dir))?;
 
     let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    super::check_file_count(all.len())?;
     let files = runner::partition(&all, task.count).swap_remove(task.index);
     let ranks = runner::file_ranks(&all, &files);
 

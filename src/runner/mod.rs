@@ -566,6 +566,17 @@ pub fn run(
     let all_files = input::resolve_inputs(&pipeline.input, base_dir)?;
     let files =
         partition(&all_files, task.count).swap_remove(task.index.min(task.count.max(1) - 1));
+    if split {
+        crate::distributed::check_file_count(all_files.len())?;
+        if files.is_empty() {
+            tracing::warn!(
+                "task {} of {} has no input files: there are only {} to share out",
+                task.index,
+                task.count,
+                all_files.len()
+            );
+        }
+    }
     let hash = config_hash(pipeline);
     let resume_dir = out.join(".resume");
     let ckpt_path = resume_dir.join(if task.count > 1 {
