@@ -232,6 +232,21 @@ fn tokenize_after_a_split_run_writes_the_single_process_token_shards() {
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["tasks"], 3);
     assert_eq!(m["complete"], true);
+    // A shard left by an earlier run into the same directory is removed by finalize.
+    let stale = out.join("documents/part-00042.parquet");
+    fs::copy(single.join("documents/part-00000.parquet"), &stale).unwrap();
+    fs::remove_file(out.join("manifest.json")).unwrap();
+    let f = merge::finalize(
+        &pipeline(&input, &out, tok, 64),
+        Path::new("."),
+        &out,
+        3,
+        None,
+    )
+    .unwrap();
+    assert!(!f.already);
+    assert!(!stale.exists());
+    assert_same(&single, &out);
 }
 
 #[test]
@@ -584,4 +599,32 @@ fn the_binary_runs_the_phases_and_a_killed_task_continues_from_its_checkpoint() 
         None,
     );
     assert_eq!(code, Some(1), "{log}");
+}
+
+#[test]
+fn random_corpora_over_random_splits_agree_with_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(99);
+    for case in 0..5 {
+        let files = 1 + rng.below(12);
+        let tasks = 2 + rng.below(6);
+        let docs = 100 + rng.below(500);
+        let root = dir.path().join(format!("case{case}"));
+        let input = corpus(&root, 1000 + case, docs, files);
+        let single = root.join("single");
+        runner::run(
+            &pipeline(&input, &single, "", 1 + rng.below(100)),
+            Path::new("."),
+            &opts(&single, 0, 1),
+        )
+        .unwrap();
+        let out = root.join("split");
+        run_split(&pipeline(&input, &out, "", 1 + rng.below(100)), &out, tasks);
+        let d = corpusforge::diff::diff(&single, &out).unwrap();
+        assert!(
+            d.differences.is_empty(),
+            "case {case}: {docs} documents in {files} files over {tasks} tasks:\n{}",
+            d.differences.join("\n")
+        );
+    }
 }

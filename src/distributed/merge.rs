@@ -157,6 +157,52 @@ pub fn write_merged_stats(out: &Path) -> Result<(Merged, bool), DistError> {
     Ok((merged, finalized))
 }
 
+/// Removes parquet files under the datasets of `out` that no task wrote (left by an earlier
+/// run into the same directory), so that readers globbing a dataset see this run only.
+fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
+    let listed: std::collections::HashSet<&str> = outputs.iter().map(|f| f.path.as_str()).collect();
+    fn walk(
+        out: &Path,
+        dir: &Path,
+        listed: &std::collections::HashSet<&str>,
+        removed: &mut usize,
+    ) -> Result<(), DistError> {
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(out, &p, listed, removed)?;
+            } else if name.ends_with(".parquet") {
+                let rel = p
+                    .strip_prefix(out)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                if !listed.contains(rel.as_str()) {
+                    fs::remove_file(&p).map_err(io_err(&p))?;
+                    *removed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    for d in ["documents", "dropped", "rejected"] {
+        walk(out, &out.join(d), &listed, &mut removed)?;
+    }
+    if removed > 0 {
+        tracing::warn!(
+            "removed {removed} shards no task of this run wrote (left by an earlier run)"
+        );
+    }
+    Ok(())
+}
+
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), DistError> {
     let mut text = serde_json::to_vec_pretty(value).map_err(|e| DistError::Io {
         path: path.to_path_buf(),
@@ -217,6 +263,7 @@ pub fn finalize(
         });
     }
     let _ = fs::remove_file(&mpath);
+    remove_unlisted(out, &merged.outputs)?;
     let threads = threads.unwrap_or(pipeline.run.threads);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -622,7 +622,15 @@ pub fn run(
         }
     }
     if checkpoint.is_none() && !split {
-        for d in ["documents", "dropped", "rejected", ".resume"] {
+        // A split run's task outputs and exchange files in the same directory are stale now.
+        for d in [
+            "documents",
+            "dropped",
+            "rejected",
+            ".resume",
+            "tasks",
+            ".dedup",
+        ] {
             let p = out.join(d);
             if p.exists() {
                 fs::remove_dir_all(&p).map_err(io_err(&p))?;
