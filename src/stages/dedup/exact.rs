@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::store::IdStore;
-use super::{cluster_id, Normalizer, TextNorm};
+use super::{cluster_id, io_failure, Normalizer, TextNorm};
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Stateful, Verdict};
@@ -184,6 +184,8 @@ pub struct ExactDedup {
     norm: Normalizer,
     table: HashTable,
     ids: IdStore,
+    /// Disk errors of the id store (the run fails at the end when there were any).
+    io_errors: u64,
 }
 
 impl ExactDedup {
@@ -193,6 +195,7 @@ impl ExactDedup {
             norm: cfg.norm().compile(),
             table: HashTable::default(),
             ids: IdStore::default(),
+            io_errors: 0,
         }
     }
 
@@ -222,6 +225,7 @@ impl Stateful for ExactDedup {
             if ord as u64 == next {
                 if let Err(e) = self.ids.push(&d.id) {
                     counters.add("io_errors", 1);
+                    self.io_errors += 1;
                     tracing::error!("exact_dedup: storing a kept id failed ({e})");
                 }
                 d.cluster_id = Some(cluster_id(&d.id));
@@ -235,12 +239,17 @@ impl Stateful for ExactDedup {
                 }
                 Err(e) => {
                     counters.add("io_errors", 1);
+                    self.io_errors += 1;
                     tracing::error!(
                         "exact_dedup: reading a kept id failed ({e}); keeping the document"
                     );
                 }
             }
         }
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        io_failure(self.io_errors)
     }
 
     fn save_state(&self, dir: &Path) -> io::Result<()> {

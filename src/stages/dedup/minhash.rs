@@ -188,6 +188,9 @@ pub struct MinhashDedup {
     store_dir: Option<SpillDir>,
     /// Spilling failed once; the run goes on in memory rather than retrying every batch.
     spill_failed: bool,
+    /// Disk errors of the spilled index or stores (the run fails at the end when there were
+    /// any).
+    io_errors: u64,
 }
 
 impl MinhashDedup {
@@ -207,6 +210,7 @@ impl MinhashDedup {
             kept: 0,
             store_dir: None,
             spill_failed: false,
+            io_errors: 0,
         }
     }
 
@@ -314,6 +318,7 @@ impl Stateful for MinhashDedup {
             Ok(per_band) => per_band.into_iter().flatten().collect(),
             Err(e) => {
                 counters.add("io_errors", 1);
+                self.io_errors += 1;
                 tracing::error!(
                     "minhash_dedup: index lookup failed ({e}); keeping this batch's documents"
                 );
@@ -371,6 +376,7 @@ impl Stateful for MinhashDedup {
                         }
                         _ => {
                             counters.add("io_errors", 1);
+                            self.io_errors += 1;
                             0.0
                         }
                     }
@@ -398,6 +404,7 @@ impl Stateful for MinhashDedup {
                     }
                     Err(e) => {
                         counters.add("io_errors", 1);
+                        self.io_errors += 1;
                         tracing::error!(
                             "minhash_dedup: reading a kept id failed ({e}); keeping the document"
                         );
@@ -423,6 +430,7 @@ impl Stateful for MinhashDedup {
             }
             if let Err(e) = r {
                 counters.add("io_errors", 1);
+                self.io_errors += 1;
                 tracing::error!("minhash_dedup: writing a kept id failed ({e})");
             }
         }
@@ -434,9 +442,14 @@ impl Stateful for MinhashDedup {
             .collect();
         if let Err(e) = self.index.insert_batch(&batch) {
             counters.add("io_errors", 1);
+            self.io_errors += 1;
             tracing::error!("minhash_dedup: index insert failed ({e})");
         }
         self.enforce_budget(counters);
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        super::io_failure(self.io_errors)
     }
 
     fn save_state(&self, dir: &Path) -> io::Result<()> {

@@ -31,6 +31,19 @@ pub mod store;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 use xxhash_rust::xxh3::Xxh3;
 
+/// The end-of-run verdict of a dedup stage that met `n` disk errors: documents whose index
+/// lookup failed were kept without a decision, so the run must not pass as complete.
+pub(crate) fn io_failure(n: u64) -> Result<(), String> {
+    if n == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{n} disk errors in the dedup index or id store (see the log); documents met then \
+             were kept undecided, so the output is not trusted"
+        ))
+    }
+}
+
 /// The `cluster_id` of a duplicate group: xxh3-64 of the kept document's id. It is the same
 /// in every stage, run, task split and batch size, so groups found by `exact_dedup` and
 /// `minhash_dedup` can be followed from one to the other.
