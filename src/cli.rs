@@ -46,17 +46,8 @@ enum Command {
     },
     /// After all tasks of a split run: merge stats, tokenize all kept documents, train, report.
     Finalize {
-        /// The pipeline YAML.
-        pipeline: PathBuf,
-        /// Number of tasks of the split.
-        #[arg(long)]
-        tasks: usize,
-        /// Output directory (instead of `output.dir`).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Worker threads (instead of `run.threads`).
-        #[arg(long)]
-        threads: Option<usize>,
+        #[command(flatten)]
+        split: SplitArgs,
     },
     /// Add up the stats of a split run's tasks, check the accounting, write OUT/stats.json.
     MergeStats {
@@ -205,55 +196,63 @@ enum ExportCommand {
     },
 }
 
+/// What every phase of a split run is given.
+#[derive(clap::Args)]
+struct SplitArgs {
+    /// The pipeline YAML.
+    pipeline: PathBuf,
+    /// Number of tasks of the split.
+    #[arg(long)]
+    tasks: usize,
+    /// Output directory (instead of `output.dir`).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Worker threads (instead of `run.threads`).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl SplitArgs {
+    fn base(&self) -> PathBuf {
+        base_dir(&self.pipeline)
+    }
+
+    fn options(&self, task: usize) -> runner::RunOptions {
+        runner::RunOptions {
+            output: self.output.clone(),
+            threads: self.threads,
+            task: runner::TaskSpec {
+                index: task,
+                count: self.tasks,
+            },
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum DedupCommand {
     /// Phase 1 (per task): write this task's dedup keys, sorted and checksummed.
     Signatures {
-        /// The pipeline YAML.
-        pipeline: PathBuf,
+        #[command(flatten)]
+        split: SplitArgs,
         /// This task (0-based).
         #[arg(long)]
         task: usize,
-        /// Number of tasks.
-        #[arg(long)]
-        tasks: usize,
-        /// Output directory (instead of `output.dir`).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Worker threads (instead of `run.threads`).
-        #[arg(long)]
-        threads: Option<usize>,
     },
-    /// Phase 2 (per dedup stage and band): find the keys shared by several documents.
+    /// Phase 2 (per dedup stage and band): find the keys shared by several documents; with
+    /// --threads T and no --unit, T units at once.
     Buckets {
-        /// The pipeline YAML.
-        pipeline: PathBuf,
-        /// Number of tasks of the signatures phase.
-        #[arg(long)]
-        tasks: usize,
+        #[command(flatten)]
+        split: SplitArgs,
         /// Only this unit (0-based; units are the bands of the dedup stages in order).
         #[arg(long)]
         unit: Option<usize>,
-        /// Output directory (instead of `output.dir`).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Worker threads: without --unit, that many units run at once.
-        #[arg(long)]
-        threads: Option<usize>,
     },
     /// Phase 3 (one job): join the buckets into clusters and write the removal lists.
     Cluster {
-        /// The pipeline YAML.
-        pipeline: PathBuf,
-        /// Number of tasks.
-        #[arg(long)]
-        tasks: usize,
-        /// Output directory (instead of `output.dir`).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Accepted for symmetry with the other phases.
-        #[arg(long)]
-        threads: Option<usize>,
+        #[command(flatten)]
+        split: SplitArgs,
     },
 }
 
@@ -354,19 +353,19 @@ pub fn main() -> ExitCode {
                 run(&p, &base_dir(&pipeline), &opts)
             }
         }
-        Command::Dedup { phase } => dedup_phase(phase),
-        Command::Finalize {
-            pipeline,
-            tasks,
-            output,
-            threads,
-        } => {
-            let p = match load(&pipeline) {
-                Ok(p) => p,
+        Command::Dedup { phase } => {
+            let (DedupCommand::Signatures { split, .. }
+            | DedupCommand::Buckets { split, .. }
+            | DedupCommand::Cluster { split }) = &phase;
+            match load(&split.pipeline) {
+                Ok(p) => dedup_phase(phase, &p),
                 Err(code) => return code,
-            };
-            finalize(&p, &base_dir(&pipeline), output, tasks, threads)
+            }
         }
+        Command::Finalize { split } => match load(&split.pipeline) {
+            Ok(p) => finalize(&split, &p),
+            Err(code) => return code,
+        },
         Command::MergeStats { out } => merge_stats(&out),
         Command::Diff { a, b } => match corpusforge::diff::diff(&a, &b) {
             Ok(r) => {
@@ -525,28 +524,11 @@ fn run_task(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> any
     report_run(&s)
 }
 
-fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
-    let opts = |output, threads| runner::RunOptions {
-        output,
-        threads,
-        ..Default::default()
-    };
-    let loaded = |pipeline: &Path| config::load_file(pipeline).map_err(|e| anyhow::anyhow!("{e}"));
+fn dedup_phase(phase: DedupCommand, p: &config::Pipeline) -> anyhow::Result<()> {
     match phase {
-        DedupCommand::Signatures {
-            pipeline,
-            task,
-            tasks,
-            output,
-            threads,
-        } => {
-            let p = loaded(&pipeline)?;
-            let mut o = opts(output, threads);
-            o.task = runner::TaskSpec {
-                index: task,
-                count: tasks,
-            };
-            let s = distributed::signatures::run(&p, &base_dir(&pipeline), &o)?;
+        DedupCommand::Signatures { split, task } => {
+            let s = distributed::signatures::run(p, &split.base(), &split.options(task))?;
+            let tasks = split.tasks;
             if s.skipped {
                 println!("signatures task {task} of {tasks}: already complete");
             } else {
@@ -556,36 +538,15 @@ fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        DedupCommand::Buckets {
-            pipeline,
-            tasks,
-            unit,
-            output,
-            threads,
-        } => {
-            let p = loaded(&pipeline)?;
-            let n = distributed::buckets::run(
-                &p,
-                &base_dir(&pipeline),
-                &opts(output, threads),
-                tasks,
-                unit,
-            )?;
+        DedupCommand::Buckets { split, unit } => {
+            let n =
+                distributed::buckets::run(p, &split.base(), &split.options(0), split.tasks, unit)?;
             println!("buckets: {n} units written");
         }
-        DedupCommand::Cluster {
-            pipeline,
-            tasks,
-            output,
-            threads,
-        } => {
-            let p = loaded(&pipeline)?;
-            match distributed::cluster::run(
-                &p,
-                &base_dir(&pipeline),
-                &opts(output, threads),
-                tasks,
-            )? {
+        DedupCommand::Cluster { split } => {
+            let counts =
+                distributed::cluster::run(p, &split.base(), &split.options(0), split.tasks)?;
+            match counts {
                 None => println!("cluster: already complete"),
                 Some(counts) => {
                     for (stage, removed) in counts {
@@ -598,20 +559,11 @@ fn dedup_phase(phase: DedupCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn finalize(
-    p: &config::Pipeline,
-    base: &Path,
-    output: Option<PathBuf>,
-    tasks: usize,
-    threads: Option<usize>,
-) -> anyhow::Result<()> {
-    let ropts = runner::RunOptions {
-        output,
-        threads,
-        ..Default::default()
-    };
-    let out = runner::output_dir(p, base, &ropts);
-    let f = distributed::merge::finalize(p, base, &out, tasks, threads)?;
+/// After every task of a split run: merged stats, tokenize, then training and the report.
+fn finalize(split: &SplitArgs, p: &config::Pipeline) -> anyhow::Result<()> {
+    let base = split.base();
+    let out = runner::output_dir(p, &base, &split.options(0));
+    let f = distributed::merge::finalize(p, &base, &out, split.tasks, split.threads)?;
     let s = runner::RunSummary {
         out_dir: f.out.clone(),
         stats: f.stats,
@@ -619,7 +571,7 @@ fn finalize(
     };
     println!("merged {} tasks:", f.tasks);
     report_run(&s)?;
-    after_data(p, base, &s, false)
+    after_data(p, &base, &s, false)
 }
 
 fn merge_stats(out: &Path) -> anyhow::Result<()> {

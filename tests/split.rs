@@ -6,40 +6,11 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::{word, Rng};
 use corpusforge::config::{self, Pipeline};
 use corpusforge::distributed::records::{FramedWriter, Kind};
 use corpusforge::distributed::{self, buckets, cluster, merge, signatures, slurm, Layout};
 use corpusforge::runner::{self, RunOptions, TaskSpec};
-
-/// SplitMix64, so the test needs no extra dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
-fn word(mut i: usize) -> String {
-    let mut w = String::new();
-    loop {
-        w.push((b'a' + (i % 26) as u8) as char);
-        i /= 26;
-        if i == 0 {
-            return w;
-        }
-    }
-}
 
 /// `files` JSONL files of random sizes holding `n` documents: originals, exact copies
 /// (re-cased), near copies at random edit rates (chains of them too: a copy of a copy), tiny
