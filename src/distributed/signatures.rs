@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::records::{IdWriter, KeyValue, Kind, RecordError, SortedWriter};
 use super::{check_task, fail_on_purpose, plan, DedupKind, DistError, Layout, Marker};
 use crate::config::Pipeline;
-use crate::document::{Document, Record};
+use crate::document::Document;
 use crate::io::input;
 use crate::runner::{self, RunError, RunOptions, RunStats};
 use crate::stage::{registry, Counters, Stage, Stateful, Verdict};
@@ -210,23 +210,8 @@ pub fn run(
     for msg in rx {
         let batch = msg?;
         read += batch.records.len() as u64;
-        let records: Vec<Record> = pool.install(|| {
-            batch
-                .records
-                .into_par_iter()
-                .map(input::Pending::resolve)
-                .collect()
-        });
-        let mut docs: Vec<Document> = records
-            .into_iter()
-            .zip(&batch.seqs)
-            .filter_map(|(r, &seq)| {
-                r.ok().map(|mut d| {
-                    d.seq = seq;
-                    d
-                })
-            })
-            .collect();
+        let (records, _) = batch.resolve(&pool);
+        let mut docs: Vec<Document> = records.into_iter().filter_map(Result::ok).collect();
         let mut fate = vec![None; docs.len()];
         pool.install(|| {
             runner::run_stages(

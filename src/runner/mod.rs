@@ -194,6 +194,27 @@ pub(crate) struct Batch {
     pub(crate) end: Position,
 }
 
+impl Batch {
+    /// Parses the records on `pool` (JSON parsing is the costly part), keeping their order,
+    /// with each document's `seq` set; returns them and the position after the batch.
+    pub(crate) fn resolve(self, pool: &rayon::ThreadPool) -> (Vec<Record>, Position) {
+        let Batch { records, seqs, end } = self;
+        let records = pool.install(|| {
+            records
+                .into_par_iter()
+                .zip(seqs)
+                .map(|(p, seq)| {
+                    p.resolve().map(|mut d| {
+                        d.seq = seq;
+                        d
+                    })
+                })
+                .collect()
+        });
+        (records, end)
+    }
+}
+
 /// Bits of `Document::seq` that number the record within its file.
 pub const SEQ_RECORD_BITS: u32 = 40;
 
@@ -727,21 +748,13 @@ pub fn run(
     for msg in rx {
         let batch = msg?;
         let n = batch.records.len();
-        // Parsing (JSON) runs on the pool; the order is kept.
-        let records: Vec<Record> = pool.install(|| {
-            batch
-                .records
-                .into_par_iter()
-                .map(input::Pending::resolve)
-                .collect()
-        });
+        let (records, end) = batch.resolve(&pool);
         // Split the batch into documents and rejections, remembering input order.
         let mut order: Vec<Result<usize, Rejection>> = Vec::with_capacity(n);
         let mut docs: Vec<Document> = Vec::with_capacity(n);
-        for (r, seq) in records.into_iter().zip(&batch.seqs) {
+        for r in records {
             match r {
-                Ok(mut d) => {
-                    d.seq = *seq;
+                Ok(d) => {
                     stats.input_bytes += d.text.len() as u64;
                     order.push(Ok(docs.len()));
                     docs.push(d);
@@ -795,7 +808,7 @@ pub fn run(
             let state_dir = save_stage_states(&resume_dir, &stages, stats.input, task)?;
             let (reply, answer) = mpsc::channel();
             let msg = WriterMsg::Checkpoint {
-                position: batch.end,
+                position: end,
                 stats: Box::new(stats.clone()),
                 state_dir,
                 reply,
