@@ -599,3 +599,27 @@ fn random_corpora_over_random_splits_agree_with_one_process() {
         );
     }
 }
+
+#[test]
+fn changed_inputs_make_every_phase_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 31, 400, 5);
+    let out = dir.path().join("split");
+    let p = pipeline(&input, &out, "", 64);
+    run_split(&p, &out, 3);
+    // Copy a document of the last file to the end of the first: in input order the copy now
+    // comes first, so the original, in another task's file, becomes its duplicate.
+    let last = fs::read_to_string(input.join("part-04.jsonl")).unwrap();
+    let line = last.lines().next().unwrap().replace("\"id\":\"", "\"id\":\"copy-");
+    let first = input.join("part-00.jsonl");
+    let mut text = fs::read_to_string(&first).unwrap();
+    text.push_str(&line);
+    text.push('\n');
+    fs::write(&first, text).unwrap();
+    run_split(&p, &out, 3);
+    let single = dir.path().join("single");
+    runner::run(&p, Path::new("."), &opts(&single, 0, 1)).unwrap();
+    assert_same(&single, &out);
+    let d = corpusforge::diff::diff(&single, &out).unwrap();
+    assert!(d.compared.iter().any(|c| c.contains("dropped")));
+}

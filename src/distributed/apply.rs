@@ -139,15 +139,16 @@ impl Stateful for ApplyRemovals {
 /// `stages` (built from `pipeline`), once the cluster phase is complete.
 pub fn replace_dedup_stages(
     pipeline: &crate::config::Pipeline,
+    base_dir: &Path,
     out: &Path,
     task: crate::runner::TaskSpec,
-    hash: &str,
     stages: &mut [crate::stage::Stage],
 ) -> Result<(), DistError> {
     let dedup = super::plan(pipeline)?;
     if dedup.is_empty() {
         return Ok(());
     }
+    let hash = super::phase_hash(pipeline, base_dir)?;
     let layout = Layout::new(out);
     let marker = layout.cluster_done();
     if super::Marker::read(&marker).is_none() {
@@ -163,7 +164,7 @@ pub fn replace_dedup_stages(
     super::require(
         "cluster",
         &[(marker, "the cluster phase".to_string())],
-        hash,
+        &hash,
         task.count,
     )?;
     for d in &dedup {

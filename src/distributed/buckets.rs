@@ -39,7 +39,7 @@ pub fn run(
 ) -> Result<usize, DistError> {
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
-    let hash = runner::config_hash(pipeline);
+    let hash = super::phase_hash(pipeline, base_dir)?;
     let all = units(&plan(pipeline)?);
     let chosen: Vec<(usize, Unit)> = match unit {
         Some(u) if u >= all.len() => {

@@ -34,7 +34,7 @@ pub fn run(
 ) -> Result<Option<ClusterCounts>, DistError> {
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
-    let hash = runner::config_hash(pipeline);
+    let hash = super::phase_hash(pipeline, base_dir)?;
     let dedup = plan(pipeline)?;
     let done = layout.cluster_done();
     if Marker::current(&done, &hash, tasks).is_some() {

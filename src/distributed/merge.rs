@@ -237,12 +237,17 @@ pub fn finalize(
     threads: Option<usize>,
 ) -> Result<Finalized, DistError> {
     let hash = crate::runner::config_hash(pipeline);
+    let split_hash = super::phase_hash(pipeline, base_dir)?;
     let mpath = out.join("manifest.json");
     if let Some(m) = fs::read_to_string(&mpath)
         .ok()
         .and_then(|t| serde_json::from_str::<MergedManifest>(&t).ok())
     {
-        if m.manifest.complete && m.manifest.config_hash == hash && m.tasks == tasks {
+        if m.manifest.complete
+            && m.manifest.config_hash == hash
+            && m.tasks == tasks
+            && m.manifest.split_hash == Some(split_hash.clone())
+        {
             return Ok(Finalized {
                 out: out.to_path_buf(),
                 stats: m.manifest.stats,
@@ -320,6 +325,7 @@ pub fn finalize(
             outputs: merged.outputs.clone(),
             stats: merged.stats.clone(),
             tokens,
+            split_hash: Some(split_hash),
         },
         tasks,
     };

@@ -259,7 +259,7 @@ impl Layout {
 pub struct Marker {
     /// The phase.
     pub phase: String,
-    /// Hash of the pipeline's data config ([`runner::config_hash`]).
+    /// What the phase's output depends on ([`phase_hash`]): the data config and the inputs.
     pub config_hash: String,
     /// Tasks of the split.
     pub tasks: usize,
@@ -312,7 +312,7 @@ pub(crate) fn require(
                 return Err(DistError::Stale {
                     path: p.clone(),
                     what: format!(
-                        "config {} and {} tasks (now {hash} and {tasks})",
+                        "config and inputs {} and {} tasks (now {hash} and {tasks})",
                         m.config_hash, m.tasks
                     ),
                 })
@@ -368,6 +368,27 @@ pub fn check_file_count(files: usize) -> Result<(), DistError> {
         )));
     }
     Ok(())
+}
+
+/// The identity every phase's marker carries: the data config's hash ([`runner::config_hash`])
+/// and a hash of the input files' names and sizes, so that a phase refuses the output of an
+/// earlier one when the pipeline or the inputs changed in between. (A file rewritten in place
+/// with the same size is not noticed.)
+pub fn phase_hash(pipeline: &Pipeline, base_dir: &Path) -> Result<String, DistError> {
+    let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let mut names: Vec<(&str, u64)> = all.iter().map(|f| (&*f.display, f.size)).collect();
+    names.sort_unstable();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (n, size) in names {
+        h.update(n.as_bytes());
+        h.update(&[0]);
+        h.update(&size.to_le_bytes());
+    }
+    Ok(format!(
+        "{}-{:016x}",
+        runner::config_hash(pipeline),
+        h.digest()
+    ))
 }
 
 /// Checks a task spec.

@@ -122,7 +122,7 @@ pub fn run(
     check_task(task)?;
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
-    let hash = runner::config_hash(pipeline);
+    let hash = super::phase_hash(pipeline, base_dir)?;
     let dedup = plan(pipeline)?;
     let done = layout.sig_done(task.index);
     if let Some(m) = Marker::current(&done, &hash, task.count) {

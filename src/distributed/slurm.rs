@@ -135,7 +135,8 @@ pub fn submit(
     };
     let dedup = plan(pipeline)?;
     let layout = Layout::new(&out);
-    let hash = runner::config_hash(pipeline);
+    let hash = super::phase_hash(pipeline, base_dir)?;
+    let data_hash = runner::config_hash(pipeline);
     let n = opts.tasks;
     let slurm_dir = out.join("slurm");
     let logs = slurm_dir.join("logs");
@@ -201,7 +202,11 @@ pub fn submit(
                         &out,
                         TaskSpec { index: t, count: n },
                     ))
-                    .is_some_and(|m| m.complete && m.config_hash == hash)
+                    .is_some_and(|m| {
+                        m.complete
+                            && m.config_hash == data_hash
+                            && m.split_hash.as_deref() == Some(hash.as_str())
+                    })
                 })
                 .collect(),
         });
@@ -213,7 +218,10 @@ pub fn submit(
                 .ok()
                 .and_then(|t| serde_json::from_str::<super::merge::MergedManifest>(&t).ok())
                 .is_some_and(|m| {
-                    m.manifest.complete && m.manifest.config_hash == hash && m.tasks == n
+                    m.manifest.complete
+                        && m.manifest.config_hash == data_hash
+                        && m.tasks == n
+                        && m.manifest.split_hash.as_deref() == Some(hash.as_str())
                 })],
         });
     } else {
@@ -229,7 +237,7 @@ pub fn submit(
             size: None,
             command: cmd,
             done: vec![manifest::read(&out.join("manifest.json"))
-                .is_some_and(|m| m.complete && m.config_hash == hash)],
+                .is_some_and(|m| m.complete && m.config_hash == data_hash)],
         });
     }
 

@@ -51,6 +51,10 @@ pub struct Manifest {
     /// pipeline has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<crate::stages::tokenize::TokenSummary>,
+    /// For a task of a split run: [`crate::distributed::phase_hash`] when it finished (the
+    /// config and every input of the run, which its dedup decisions depend on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_hash: Option<String>,
 }
 
 /// Where the manifest of `task` lives.
@@ -121,6 +125,7 @@ pub fn write(
     outputs: &[ShardFile],
     stats: &RunStats,
     tokens: Option<&crate::stages::tokenize::TokenSummary>,
+    split_hash: Option<&str>,
 ) -> Result<(), RunError> {
     let mpath = manifest_path(out, task);
     let spath = mpath.with_file_name("stats.json");
@@ -138,6 +143,7 @@ pub fn write(
         outputs: outputs.to_vec(),
         stats: stats.clone(),
         tokens: tokens.cloned(),
+        split_hash: split_hash.map(str::to_string),
     };
     write_json_atomic(&mpath, &m)
 }

@@ -599,6 +599,11 @@ pub fn run(
         }
     }
     let hash = config_hash(pipeline);
+    let split_hash = if split {
+        Some(crate::distributed::phase_hash(pipeline, base_dir)?)
+    } else {
+        None
+    };
     let resume_dir = out.join(".resume");
     let ckpt_path = resume_dir.join(if task.count > 1 {
         format!("checkpoint-{:05}.json", task.index)
@@ -613,7 +618,10 @@ pub fn run(
     // interrupted one continues from its checkpoint.
     if opts.resume || split {
         if let Some(m) = manifest::read(&manifest_path) {
-            if m.complete && m.config_hash == hash {
+            // A split task is done only for the same config and the same inputs of the whole
+            // run: its dedup decisions depend on every task's documents.
+            let same_inputs = split_hash.is_none() || m.split_hash == split_hash;
+            if m.complete && m.config_hash == hash && same_inputs {
                 return Ok(RunSummary {
                     out_dir: out,
                     stats: m.stats,
@@ -686,7 +694,13 @@ pub fn run(
 
     let mut stages: Vec<Stage> = pipeline.stages.iter().map(registry::build).collect();
     if split {
-        crate::distributed::apply::replace_dedup_stages(pipeline, &out, task, &hash, &mut stages)?;
+        crate::distributed::apply::replace_dedup_stages(
+            pipeline,
+            base_dir,
+            &out,
+            task,
+            &mut stages,
+        )?;
     }
     let types: Vec<&str> = pipeline.stages.iter().map(|s| s.type_name()).collect();
     let mut writers = Writers::new(&out, pipeline, &prefix)?;
@@ -881,6 +895,7 @@ pub fn run(
         &outputs,
         &stats,
         tokens.as_ref(),
+        split_hash.as_deref(),
     )?;
     let _ = fs::remove_file(&ckpt_path);
     if task.count == 1 {
