@@ -250,8 +250,8 @@ fn damaged_or_unsorted_exchange_files_are_named() {
         "no output from a bad input"
     );
     // Records out of order under a valid checksum (as a buggy outside tool might write).
-    let mut w = FramedWriter::create(&sig, Kind::Signatures).unwrap();
-    for (key, seq) in [(9u128, 1u64), (4, 2)] {
+    let mut w = FramedWriter::create(&sig, Kind::BandKeys).unwrap();
+    for (key, seq) in [(9u64, 1u64), (4, 2)] {
         let mut rec = key.to_le_bytes().to_vec();
         rec.extend_from_slice(&seq.to_le_bytes());
         w.record(&rec).unwrap();
@@ -610,7 +610,11 @@ fn changed_inputs_make_every_phase_run_again() {
     // Copy a document of the last file to the end of the first: in input order the copy now
     // comes first, so the original, in another task's file, becomes its duplicate.
     let last = fs::read_to_string(input.join("part-04.jsonl")).unwrap();
-    let line = last.lines().next().unwrap().replace("\"id\":\"", "\"id\":\"copy-");
+    let line = last
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"id\":\"", "\"id\":\"copy-");
     let first = input.join("part-00.jsonl");
     let mut text = fs::read_to_string(&first).unwrap();
     text.push_str(&line);

@@ -40,7 +40,8 @@ pub fn run(
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
     let hash = super::phase_hash(pipeline, base_dir)?;
-    let all = units(&plan(pipeline)?);
+    let dedup = plan(pipeline)?;
+    let all = units(&dedup);
     let chosen: Vec<(usize, Unit)> = match unit {
         Some(u) if u >= all.len() => {
             return Err(DistError::Usage(format!(
@@ -68,7 +69,7 @@ pub fn run(
     let results: Vec<Result<bool, DistError>> = pool.install(|| {
         chosen
             .par_iter()
-            .map(|&(i, u)| run_unit(&layout, &hash, tasks, i, u))
+            .map(|&(i, u)| run_unit(&layout, &hash, tasks, i, u, dedup[u.dedup].key_kind()))
             .collect()
     });
     let mut ran = 0;
@@ -85,6 +86,7 @@ fn run_unit(
     tasks: usize,
     i: usize,
     u: Unit,
+    kind: Kind,
 ) -> Result<bool, DistError> {
     let done = layout.bucket_done(u.stage, u.band);
     if Marker::current(&done, hash, tasks).is_some() {
@@ -95,7 +97,7 @@ fn run_unit(
     let inputs: Vec<_> = (0..tasks)
         .map(|t| layout.sig_file(t, u.stage, u.band))
         .collect();
-    let c = bucket_unit(&inputs, &layout.bucket_file(u.stage, u.band))?;
+    let c = bucket_unit(&inputs, kind, &layout.bucket_file(u.stage, u.band))?;
     let mut counts = serde_json::Map::new();
     counts.insert("stage".into(), u.stage.into());
     counts.insert("band".into(), u.band.into());
@@ -121,12 +123,13 @@ fn run_unit(
     Ok(true)
 }
 
-/// Merges the sorted key files `inputs` and writes the bucket members to `output`.
+/// Merges the sorted key files `inputs` (of `kind`) and writes the bucket members to `output`.
 pub fn bucket_unit(
     inputs: &[std::path::PathBuf],
+    kind: Kind,
     output: &Path,
 ) -> Result<BucketCounts, DistError> {
-    let mut merge = KvMerge::open(inputs, Kind::Signatures)?;
+    let mut merge = KvMerge::open(inputs, kind)?;
     let mut w = SortedWriter::new(output, Kind::Buckets, SORT_RECORDS);
     let mut c = BucketCounts::default();
     // Members of the current key, in seq order.

@@ -130,6 +130,14 @@ impl DedupStage {
         }
     }
 
+    /// What its signature files hold.
+    pub fn key_kind(&self) -> records::Kind {
+        match &self.kind {
+            DedupKind::Exact(_) => records::Kind::Hashes,
+            DedupKind::Minhash(_) => records::Kind::BandKeys,
+        }
+    }
+
     /// The drop reason (the part after `dedup:`).
     pub fn reason(&self) -> &'static str {
         match &self.kind {

@@ -28,27 +28,44 @@ const MAGIC: &[u8; 8] = b"CFDEDUP1";
 const VERSION: u32 = 1;
 const HEADER: u64 = 16;
 const TRAILER: u64 = 16;
-/// Bytes of one [`KeyValue`] record.
+/// Bytes of the largest [`KeyValue`] record (a 128-bit key).
 pub const KV_BYTES: usize = 24;
 
 /// What a file's body holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Kind {
-    /// [`KeyValue`] records: (band key or text hash, document seq), sorted.
-    Signatures = 1,
-    /// [`KeyValue`] records: (document seq, bucket number), sorted.
+    /// [`KeyValue`] records: (xxh3-128 of the normalized text, document seq), sorted; 24 bytes.
+    Hashes = 1,
+    /// [`KeyValue`] records: (document seq, bucket number), sorted; 16 bytes.
     Buckets = 2,
     /// [`IdRecord`]s sorted by seq.
     Ids = 3,
     /// [`Removal`]s sorted by seq.
     Removals = 4,
+    /// [`KeyValue`] records: (MinHash band key, document seq), sorted; 16 bytes.
+    BandKeys = 5,
 }
 
 impl Kind {
+    /// Bytes of a key on disk: 16 for text hashes, 8 otherwise.
+    fn key_bytes(self) -> usize {
+        if self == Kind::Hashes {
+            16
+        } else {
+            8
+        }
+    }
+
+    /// Bytes of a [`KeyValue`] record of this kind.
+    pub fn record_bytes(self) -> usize {
+        self.key_bytes() + 8
+    }
+
     fn name(self) -> &'static str {
         match self {
-            Kind::Signatures => "signatures",
+            Kind::Hashes => "text hashes",
+            Kind::BandKeys => "band keys",
             Kind::Buckets => "buckets",
             Kind::Ids => "ids",
             Kind::Removals => "removals",
@@ -284,16 +301,21 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    fn to_bytes(self) -> [u8; KV_BYTES] {
-        let mut b = [0u8; KV_BYTES];
-        b[..16].copy_from_slice(&self.key.to_le_bytes());
-        b[16..].copy_from_slice(&self.value.to_le_bytes());
-        b
+    /// The record as `kind` stores it: the low `key_bytes` of the key, then the value; the
+    /// slice is `kind.record_bytes()` long.
+    fn encode(self, kind: Kind, b: &mut [u8; KV_BYTES]) -> &[u8] {
+        let k = kind.key_bytes();
+        b[..k].copy_from_slice(&self.key.to_le_bytes()[..k]);
+        b[k..k + 8].copy_from_slice(&self.value.to_le_bytes());
+        &b[..k + 8]
     }
-    fn from_bytes(b: &[u8; KV_BYTES]) -> Self {
+    fn decode(kind: Kind, b: &[u8]) -> Self {
+        let k = kind.key_bytes();
+        let mut key = [0u8; 16];
+        key[..k].copy_from_slice(&b[..k]);
         KeyValue {
-            key: u128::from_le_bytes(b[..16].try_into().expect("16 bytes")),
-            value: u64::from_le_bytes(b[16..].try_into().expect("8 bytes")),
+            key: u128::from_le_bytes(key),
+            value: u64::from_le_bytes(b[k..k + 8].try_into().expect("8 bytes")),
         }
     }
 }
@@ -304,22 +326,25 @@ pub struct KvReader {
     inner: Option<FramedReader>,
     prev: Option<KeyValue>,
     path: PathBuf,
+    kind: Kind,
 }
 
 impl KvReader {
     /// Opens `path`, a file of `kind` (signatures or buckets).
     pub fn open(path: &Path, kind: Kind) -> Result<Self, RecordError> {
         let inner = FramedReader::open(path, kind)?;
-        if inner.remaining % KV_BYTES as u64 != 0 {
+        let n = kind.record_bytes();
+        if inner.remaining % n as u64 != 0 {
             return Err(corrupt(
                 path,
-                format!("truncated: the body is not a whole number of {KV_BYTES}-byte records"),
+                format!("truncated: the body is not a whole number of {n}-byte records"),
             ));
         }
         Ok(KvReader {
             inner: Some(inner),
             prev: None,
             path: path.to_path_buf(),
+            kind,
         })
     }
 
@@ -339,9 +364,10 @@ impl KvReader {
             return Ok(None);
         }
         let mut b = [0u8; KV_BYTES];
-        r.read(&mut b)?;
+        let b = &mut b[..self.kind.record_bytes()];
+        r.read(b)?;
         r.counted();
-        let kv = KeyValue::from_bytes(&b);
+        let kv = KeyValue::decode(self.kind, b);
         if let Some(p) = self.prev {
             if kv <= p {
                 // A damaged file often looks unsorted too: say which it is.
@@ -394,6 +420,16 @@ impl SortedWriter {
 
     /// Adds a record.
     pub fn push(&mut self, kv: KeyValue) -> Result<(), RecordError> {
+        if self.kind.key_bytes() < 16 && kv.key >> 64 != 0 {
+            return Err(corrupt(
+                &self.path,
+                format!(
+                    "key {:#x} does not fit the 8-byte keys of {}",
+                    kv.key,
+                    self.kind.name()
+                ),
+            ));
+        }
         self.buf.push(kv);
         if self.buf.len() >= self.max_records {
             self.spill()?;
@@ -418,8 +454,10 @@ impl SortedWriter {
         }
         let f = File::create(&run).map_err(io_err(&run))?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
+        let mut b = [0u8; KV_BYTES];
         for kv in self.buf.drain(..) {
-            w.write_all(&kv.to_bytes()).map_err(io_err(&run))?;
+            w.write_all(kv.encode(self.kind, &mut b))
+                .map_err(io_err(&run))?;
         }
         w.flush().map_err(io_err(&run))?;
         self.runs.push(run);
@@ -431,10 +469,12 @@ impl SortedWriter {
         self.buf.sort_unstable();
         let mut out = FramedWriter::create(&self.path, self.kind)?;
         let mut prev: Option<KeyValue> = None;
+        let kind = self.kind;
+        let mut b = [0u8; KV_BYTES];
         let mut put = |out: &mut FramedWriter, kv: KeyValue| -> Result<(), RecordError> {
             // Equal records can only come from the same document twice; keep one.
             if prev != Some(kv) {
-                out.record(&kv.to_bytes())?;
+                out.record(kv.encode(kind, &mut b))?;
                 prev = Some(kv);
             }
             Ok(())
@@ -452,8 +492,9 @@ impl SortedWriter {
                 let path = run.clone();
                 sources.push(Box::new(std::iter::from_fn(move || {
                     let mut b = [0u8; KV_BYTES];
-                    match r.read_exact(&mut b) {
-                        Ok(()) => Some(Ok(KeyValue::from_bytes(&b))),
+                    let b = &mut b[..kind.record_bytes()];
+                    match r.read_exact(b) {
+                        Ok(()) => Some(Ok(KeyValue::decode(kind, b))),
                         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
                         Err(e) => Some(Err(io_err(&path)(e))),
                     }
@@ -707,7 +748,7 @@ mod tests {
     }
 
     fn read_all(path: &Path) -> Result<Vec<KeyValue>, RecordError> {
-        let mut r = KvReader::open(path, Kind::Signatures)?;
+        let mut r = KvReader::open(path, Kind::Hashes)?;
         let mut v = Vec::new();
         while let Some(kv) = r.next_record()? {
             v.push(kv);
@@ -719,7 +760,7 @@ mod tests {
     fn sorted_writer_sorts_merges_runs_and_drops_repeats() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.sig");
-        let mut w = SortedWriter::new(&p, Kind::Signatures, 1024);
+        let mut w = SortedWriter::new(&p, Kind::Hashes, 1024);
         let mut expect = Vec::new();
         for i in 0..5000u64 {
             let key = ((i * 7919) % 5003) as u128;
@@ -744,7 +785,7 @@ mod tests {
     fn damaged_files_are_named_with_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("b.sig");
-        let mut w = SortedWriter::new(&p, Kind::Signatures, 1024);
+        let mut w = SortedWriter::new(&p, Kind::Hashes, 1024);
         for kv in kvs(&[(1, 1), (2, 2), (3, 3)]) {
             w.push(kv).unwrap();
         }
@@ -775,9 +816,10 @@ mod tests {
         );
 
         // Unsorted, with a valid checksum.
-        let mut w = FramedWriter::create(&p, Kind::Signatures).unwrap();
+        let mut w = FramedWriter::create(&p, Kind::Hashes).unwrap();
         for kv in kvs(&[(5, 1), (4, 2)]) {
-            w.record(&kv.to_bytes()).unwrap();
+            w.record(kv.encode(Kind::Hashes, &mut [0; KV_BYTES]))
+                .unwrap();
         }
         w.finish().unwrap();
         let e = read_all(&p).unwrap_err().to_string();

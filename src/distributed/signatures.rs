@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::records::{IdWriter, KeyValue, Kind, RecordError, SortedWriter};
+use super::records::{IdWriter, KeyValue, RecordError, SortedWriter};
 use super::{check_task, fail_on_purpose, plan, DedupKind, DistError, Layout, Marker};
 use crate::config::Pipeline;
 use crate::document::Document;
@@ -155,7 +155,7 @@ pub fn run(
         for b in 0..d.bands() {
             writers.push(SortedWriter::new(
                 &layout.sig_file(task.index, d.index, b),
-                Kind::Signatures,
+                d.key_kind(),
                 max_records,
             ));
         }
