@@ -221,6 +221,7 @@ impl SplitArgs {
         runner::RunOptions {
             output: self.output.clone(),
             threads: self.threads,
+            progress: true,
             task: runner::TaskSpec {
                 index: task,
                 count: self.tasks,

@@ -207,11 +207,15 @@ pub fn run(
         pipeline.run.batch_size,
     );
     let mut read = 0u64;
+    let mut bytes = 0u64;
+    let progress = runner::Progress::new(opts.progress, 0, 0);
     for msg in rx {
         let batch = msg?;
         read += batch.records.len() as u64;
         let (records, _) = batch.resolve(&pool);
         let mut docs: Vec<Document> = records.into_iter().filter_map(Result::ok).collect();
+        bytes += docs.iter().map(|d| d.text.len() as u64).sum::<u64>();
+        progress.update(read, bytes);
         let mut fate = vec![None; docs.len()];
         pool.install(|| {
             runner::run_stages(
@@ -227,6 +231,7 @@ pub fn run(
         }
     }
     let _ = reader.join();
+    progress.finish(read, bytes);
     drop(stages);
     let shared = Arc::try_unwrap(shared)
         .map_err(|_| DistError::Usage("recorders still in use".into()))?

@@ -1055,7 +1055,7 @@ fn commit_checkpoint(
 }
 
 /// A progress bar on a terminal, periodic log lines otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last_log: std::cell::Cell<Instant>,
@@ -1064,7 +1064,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(wanted: bool, base_docs: u64, base_bytes: u64) -> Self {
+    pub(crate) fn new(wanted: bool, base_docs: u64, base_bytes: u64) -> Self {
         let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
@@ -1091,7 +1091,7 @@ impl Progress {
         format!("{docs} docs, {mb:.1} MB read, {rate_docs:.0} docs/s, {rate_mb:.1} MB/s")
     }
 
-    fn update(&self, docs: u64, bytes: u64) {
+    pub(crate) fn update(&self, docs: u64, bytes: u64) {
         match &self.bar {
             Some(b) => b.set_message(self.line(docs, bytes)),
             None => {
@@ -1103,7 +1103,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self, docs: u64, bytes: u64) {
+    pub(crate) fn finish(&self, docs: u64, bytes: u64) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
