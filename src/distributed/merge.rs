@@ -152,7 +152,7 @@ pub fn write_merged_stats(out: &Path) -> Result<(Merged, bool), DistError> {
         .and_then(|t| serde_json::from_str::<MergedManifest>(&t).ok())
         .is_some_and(|m| m.manifest.complete && m.manifest.config_hash == merged.config_hash);
     if !finalized {
-        write_json(&out.join("stats.json"), &merged.stats)?;
+        manifest::write_json_atomic(&out.join("stats.json"), &merged.stats)?;
     }
     Ok((merged, finalized))
 }
@@ -201,17 +201,6 @@ fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
         );
     }
     Ok(())
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), DistError> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(|e| DistError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
-    text.push(b'\n');
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, text).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// What [`finalize`] did.
@@ -310,7 +299,7 @@ pub fn finalize(
         .stats
         .verify()
         .map_err(|e| DistError::Run(RunError::Accounting(e)))?;
-    write_json(&out.join("stats.json"), &merged.stats)?;
+    manifest::write_json_atomic(&out.join("stats.json"), &merged.stats)?;
     let m = MergedManifest {
         manifest: Manifest {
             tool: "corpusforge".into(),
@@ -329,7 +318,7 @@ pub fn finalize(
         },
         tasks,
     };
-    write_json(&mpath, &m)?;
+    manifest::write_json_atomic(&mpath, &m)?;
     Ok(Finalized {
         out: out.to_path_buf(),
         stats: merged.stats,

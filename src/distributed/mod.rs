@@ -280,17 +280,7 @@ pub struct Marker {
 impl Marker {
     /// Writes the marker atomically.
     pub fn write(&self, path: &Path) -> Result<(), DistError> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| DistError::Io {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
-        text.push(b'\n');
-        fs::write(&tmp, text).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, path).map_err(io_err(path))
+        Ok(runner::manifest::write_json_atomic(path, self)?)
     }
 
     /// The marker at `path`, if there is a readable one.
@@ -384,6 +374,11 @@ pub fn check_file_count(files: usize) -> Result<(), DistError> {
 /// with the same size is not noticed.)
 pub fn phase_hash(pipeline: &Pipeline, base_dir: &Path) -> Result<String, DistError> {
     let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    Ok(phase_hash_of(pipeline, &all))
+}
+
+/// [`phase_hash`] of already resolved inputs.
+pub fn phase_hash_of(pipeline: &Pipeline, all: &[input::InputFile]) -> String {
     let mut names: Vec<(&str, u64)> = all.iter().map(|f| (&*f.display, f.size)).collect();
     names.sort_unstable();
     let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -392,11 +387,7 @@ pub fn phase_hash(pipeline: &Pipeline, base_dir: &Path) -> Result<String, DistEr
         h.update(&[0]);
         h.update(&size.to_le_bytes());
     }
-    Ok(format!(
-        "{}-{:016x}",
-        runner::config_hash(pipeline),
-        h.digest()
-    ))
+    format!("{}-{:016x}", runner::config_hash(pipeline), h.digest())
 }
 
 /// Checks a task spec.

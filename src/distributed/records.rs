@@ -442,76 +442,34 @@ impl SortedWriter {
         self.buf.capacity() * std::mem::size_of::<KeyValue>()
     }
 
+    /// Writes the buffer, sorted, as a run: a framed file of its own, read back with
+    /// [`KvMerge`] (so a run damaged on disk is caught like any exchange file).
     fn spill(&mut self) -> Result<(), RecordError> {
-        self.buf.sort_unstable();
         let run = {
             let mut s = self.path.as_os_str().to_owned();
             s.push(format!(".run{}", self.runs.len()));
             PathBuf::from(s)
         };
-        if let Some(dir) = run.parent() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
-        let f = File::create(&run).map_err(io_err(&run))?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        let mut b = [0u8; KV_BYTES];
-        for kv in self.buf.drain(..) {
-            w.write_all(kv.encode(self.kind, &mut b))
-                .map_err(io_err(&run))?;
-        }
-        w.flush().map_err(io_err(&run))?;
+        write_sorted(&run, self.kind, &mut self.buf)?;
         self.runs.push(run);
         Ok(())
     }
 
     /// Sorts, merges and writes the file; returns the record count.
     pub fn finish(mut self) -> Result<u64, RecordError> {
-        self.buf.sort_unstable();
+        if self.runs.is_empty() {
+            return write_sorted(&self.path, self.kind, &mut self.buf);
+        }
+        self.spill()?;
+        let mut merge = KvMerge::open(&self.runs, self.kind)?;
         let mut out = FramedWriter::create(&self.path, self.kind)?;
-        let mut prev: Option<KeyValue> = None;
-        let kind = self.kind;
         let mut b = [0u8; KV_BYTES];
-        let mut put = |out: &mut FramedWriter, kv: KeyValue| -> Result<(), RecordError> {
+        let mut prev: Option<KeyValue> = None;
+        while let Some((kv, _)) = merge.next_record()? {
             // Equal records can only come from the same document twice; keep one.
             if prev != Some(kv) {
-                out.record(kv.encode(kind, &mut b))?;
+                out.record(kv.encode(self.kind, &mut b))?;
                 prev = Some(kv);
-            }
-            Ok(())
-        };
-        if self.runs.is_empty() {
-            for kv in std::mem::take(&mut self.buf) {
-                put(&mut out, kv)?;
-            }
-        } else {
-            let mut sources: Vec<Box<dyn Iterator<Item = Result<KeyValue, RecordError>>>> =
-                Vec::new();
-            for run in &self.runs {
-                let f = File::open(run).map_err(io_err(run))?;
-                let mut r = BufReader::with_capacity(1 << 16, f);
-                let path = run.clone();
-                sources.push(Box::new(std::iter::from_fn(move || {
-                    let mut b = [0u8; KV_BYTES];
-                    let b = &mut b[..kind.record_bytes()];
-                    match r.read_exact(b) {
-                        Ok(()) => Some(Ok(KeyValue::decode(kind, b))),
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
-                        Err(e) => Some(Err(io_err(&path)(e))),
-                    }
-                })));
-            }
-            sources.push(Box::new(std::mem::take(&mut self.buf).into_iter().map(Ok)));
-            let mut heap: BinaryHeap<Reverse<(KeyValue, usize)>> = BinaryHeap::new();
-            for (i, s) in sources.iter_mut().enumerate() {
-                if let Some(kv) = s.next() {
-                    heap.push(Reverse((kv?, i)));
-                }
-            }
-            while let Some(Reverse((kv, i))) = heap.pop() {
-                put(&mut out, kv)?;
-                if let Some(next) = sources[i].next() {
-                    heap.push(Reverse((next?, i)));
-                }
             }
         }
         let n = out.finish()?;
@@ -520,6 +478,18 @@ impl SortedWriter {
         }
         Ok(n)
     }
+}
+
+/// Sorts `buf`, drops repeated records and writes it as the framed file `path`, emptying `buf`.
+fn write_sorted(path: &Path, kind: Kind, buf: &mut Vec<KeyValue>) -> Result<u64, RecordError> {
+    buf.sort_unstable();
+    buf.dedup();
+    let mut out = FramedWriter::create(path, kind)?;
+    let mut b = [0u8; KV_BYTES];
+    for kv in buf.drain(..) {
+        out.record(kv.encode(kind, &mut b))?;
+    }
+    out.finish()
 }
 
 /// Merges several sorted [`KeyValue`] files into one sorted stream (ties: lower file first).

@@ -89,7 +89,8 @@ pub fn hash_inputs(files: &[InputFile]) -> Vec<InputEntry> {
         .collect()
 }
 
-fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
     let io = |source| RunError::Io {
         path: path.to_path_buf(),
         source,

@@ -600,7 +600,7 @@ pub fn run(
     }
     let hash = config_hash(pipeline);
     let split_hash = if split {
-        Some(crate::distributed::phase_hash(pipeline, base_dir)?)
+        Some(crate::distributed::phase_hash_of(pipeline, &all_files))
     } else {
         None
     };
