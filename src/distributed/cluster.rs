@@ -34,7 +34,9 @@ pub fn run(
 ) -> Result<Option<ClusterCounts>, DistError> {
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
-    let hash = super::phase_hash(pipeline, base_dir)?;
+    let all = crate::io::input::resolve_inputs(&pipeline.input, base_dir)
+        .map_err(crate::runner::RunError::from)?;
+    let hash = super::phase_hash_of(pipeline, &all);
     let dedup = plan(pipeline)?;
     let done = layout.cluster_done();
     if Marker::current(&done, &hash, tasks).is_some() {
@@ -54,7 +56,7 @@ pub fn run(
         })
         .collect();
     require("buckets", &markers, &hash, tasks)?;
-    let inputs = Inputs::resolve(pipeline, base_dir, tasks)?;
+    let inputs = Inputs::of(&all, tasks);
 
     // Decide, stage after stage.
     let mut removed_before: HashSet<u64> = HashSet::new();

@@ -143,13 +143,18 @@ pub struct MergedManifest {
     pub tasks: usize,
 }
 
+impl MergedManifest {
+    /// `OUT/manifest.json` of a finalized split run, if there is a readable one.
+    pub fn read(out: &Path) -> Option<Self> {
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).ok()?).ok()
+    }
+}
+
 /// Writes `OUT/stats.json` from the merged task counters (unless the run is already
 /// finalized, whose stats.json also has the tokenize counters). Returns the merge.
 pub fn write_merged_stats(out: &Path) -> Result<(Merged, bool), DistError> {
     let merged = merge_stats(out, None)?;
-    let finalized = fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<MergedManifest>(&t).ok())
+    let finalized = MergedManifest::read(out)
         .is_some_and(|m| m.manifest.complete && m.manifest.config_hash == merged.config_hash);
     if !finalized {
         manifest::write_json_atomic(&out.join("stats.json"), &merged.stats)?;
@@ -161,39 +166,18 @@ pub fn write_merged_stats(out: &Path) -> Result<(Merged, bool), DistError> {
 /// run into the same directory), so that readers globbing a dataset see this run only.
 fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
     let listed: std::collections::HashSet<&str> = outputs.iter().map(|f| f.path.as_str()).collect();
-    fn walk(
-        out: &Path,
-        dir: &Path,
-        listed: &std::collections::HashSet<&str>,
-        removed: &mut usize,
-    ) -> Result<(), DistError> {
-        let Ok(rd) = fs::read_dir(dir) else {
-            return Ok(());
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            if p.is_dir() {
-                walk(out, &p, listed, removed)?;
-            } else if name.ends_with(".parquet") {
-                let rel = p
-                    .strip_prefix(out)
-                    .map(|r| r.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_default();
-                if !listed.contains(rel.as_str()) {
-                    fs::remove_file(&p).map_err(io_err(&p))?;
-                    *removed += 1;
-                }
-            }
-        }
-        Ok(())
-    }
     let mut removed = 0;
     for d in ["documents", "dropped", "rejected"] {
-        walk(out, &out.join(d), &listed, &mut removed)?;
+        for p in crate::report::collect::parquet_files(&out.join(d)) {
+            let rel = p
+                .strip_prefix(out)
+                .map(|r| r.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            if !listed.contains(rel.as_str()) {
+                fs::remove_file(&p).map_err(io_err(&p))?;
+                removed += 1;
+            }
+        }
     }
     if removed > 0 {
         tracing::warn!(
@@ -226,12 +210,11 @@ pub fn finalize(
     threads: Option<usize>,
 ) -> Result<Finalized, DistError> {
     let hash = crate::runner::config_hash(pipeline);
-    let split_hash = super::phase_hash(pipeline, base_dir)?;
+    let all =
+        crate::io::input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let split_hash = super::phase_hash_of(pipeline, &all);
     let mpath = out.join("manifest.json");
-    if let Some(m) = fs::read_to_string(&mpath)
-        .ok()
-        .and_then(|t| serde_json::from_str::<MergedManifest>(&t).ok())
-    {
+    if let Some(m) = MergedManifest::read(out) {
         if m.manifest.complete
             && m.manifest.config_hash == hash
             && m.tasks == tasks
@@ -264,8 +247,6 @@ pub fn finalize(
         .build()
         .map_err(|e| RunError::Threads(e.to_string()))?;
     let started = std::time::Instant::now();
-    let all =
-        crate::io::input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
     let ranks: HashMap<String, u64> = {
         let mut names: Vec<String> = all.iter().map(|f| f.display.to_string()).collect();
         names.sort();

@@ -331,20 +331,16 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    pub(crate) fn resolve(
-        pipeline: &Pipeline,
-        base_dir: &Path,
-        tasks: usize,
-    ) -> Result<Self, DistError> {
-        let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
-        let groups = runner::partition(&all, tasks);
+    /// The split of `all` (every resolved input of the run) into `tasks`.
+    pub(crate) fn of(all: &[input::InputFile], tasks: usize) -> Self {
+        let groups = runner::partition(all, tasks);
         let mut task_of_rank = vec![0; all.len()];
         for (t, g) in groups.iter().enumerate() {
-            for r in runner::file_ranks(&all, g) {
+            for r in runner::file_ranks(all, g) {
                 task_of_rank[r as usize] = t;
             }
         }
-        Ok(Inputs { task_of_rank })
+        Inputs { task_of_rank }
     }
 
     /// The task that read the document with `seq`.

@@ -122,7 +122,8 @@ pub fn run(
     check_task(task)?;
     let out = runner::output_dir(pipeline, base_dir, opts);
     let layout = Layout::new(&out);
-    let hash = super::phase_hash(pipeline, base_dir)?;
+    let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let hash = super::phase_hash_of(pipeline, &all);
     let dedup = plan(pipeline)?;
     let done = layout.sig_done(task.index);
     if let Some(m) = Marker::current(&done, &hash, task.count) {
@@ -141,7 +142,6 @@ pub fn run(
     }
     std::fs::create_dir_all(&dir).map_err(super::io_err(&dir))?;
 
-    let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
     super::check_file_count(all.len())?;
     let files = runner::partition(&all, task.count).swap_remove(task.index);
     let ranks = runner::file_ranks(&all, &files);

@@ -214,15 +214,12 @@ pub fn submit(
             phase: "finalize",
             size: None,
             command: common("finalize"),
-            done: vec![fs::read_to_string(out.join("manifest.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<super::merge::MergedManifest>(&t).ok())
-                .is_some_and(|m| {
-                    m.manifest.complete
-                        && m.manifest.config_hash == data_hash
-                        && m.tasks == n
-                        && m.manifest.split_hash.as_deref() == Some(hash.as_str())
-                })],
+            done: vec![super::merge::MergedManifest::read(&out).is_some_and(|m| {
+                m.manifest.complete
+                    && m.manifest.config_hash == data_hash
+                    && m.tasks == n
+                    && m.manifest.split_hash.as_deref() == Some(hash.as_str())
+            })],
         });
     } else {
         // One task: the plain run does everything.
