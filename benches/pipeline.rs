@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use corpusforge::config;
-use corpusforge::runner::{self, RunOptions};
+use corpusforge::pipeline::{self, RunOptions};
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -61,7 +61,7 @@ fn main() {
     );
     let p = config::load_str(&yaml, "bench.yaml").unwrap_or_else(|e| panic!("{e}"));
     let t0 = Instant::now();
-    let s = runner::run(
+    let s = pipeline::run_data(
         &p,
         Path::new("."),
         &RunOptions {

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use corpusforge::config;
-use corpusforge::distributed::{self, buckets, cluster, merge, signatures};
-use corpusforge::runner::{self, RunOptions, TaskSpec};
+use corpusforge::distributed;
+use corpusforge::pipeline::{self, split, RunOptions, TaskSpec};
 
 fn dir_bytes(p: &Path) -> u64 {
     let Ok(rd) = fs::read_dir(p) else { return 0 };
@@ -92,7 +92,7 @@ fn main() {
         bytes as f64 / 1e6
     );
     let t = Instant::now();
-    let s = runner::run(&p1, base, &o(&single, 0, 1)).unwrap();
+    let s = pipeline::run_data(&p1, base, &o(&single, 0, 1)).unwrap();
     let single_s = t.elapsed().as_secs_f64();
     println!(
         "single process:  {single_s:7.2} s  {:8.0} docs/s  ({} kept)",
@@ -116,20 +116,20 @@ fn main() {
         );
     };
     phase("signatures", tasks, &mut |i| {
-        signatures::run(&p, base, &o(&split, i, tasks)).unwrap();
+        split::signatures(&p, base, &o(&split, i, tasks)).unwrap();
     });
     let units = distributed::units(&distributed::plan(&p).unwrap()).len();
     phase("buckets", units, &mut |u| {
-        buckets::run(&p, base, &o(&split, 0, 1), tasks, Some(u)).unwrap();
+        split::buckets(&p, base, &o(&split, 0, 1), tasks, Some(u)).unwrap();
     });
     phase("cluster", 1, &mut |_| {
-        cluster::run(&p, base, &o(&split, 0, 1), tasks).unwrap();
+        split::cluster(&p, base, &o(&split, 0, 1), tasks).unwrap();
     });
     phase("filter", tasks, &mut |i| {
-        runner::run(&p, base, &o(&split, i, tasks)).unwrap();
+        pipeline::run_data(&p, base, &o(&split, i, tasks)).unwrap();
     });
     phase("finalize", 1, &mut |_| {
-        merge::finalize(&p, base, &split, tasks, None).unwrap();
+        split::finalize(&p, base, &split, tasks, None).unwrap();
     });
     let dedup = split.join(".dedup");
     println!(

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use corpusforge::{config, distributed, inspect, report, runner, train};
+use corpusforge::pipeline::{self, Event, RunOptions, RunSummary, TaskSpec};
+use corpusforge::{config, distributed, inspect, report, train};
 
 /// Declarative pretraining-corpus pipelines: clean, filter, deduplicate, tokenize, train.
 #[derive(Parser)]
@@ -217,12 +218,12 @@ impl SplitArgs {
         base_dir(&self.pipeline)
     }
 
-    fn options(&self, task: usize) -> runner::RunOptions {
-        runner::RunOptions {
+    fn options(&self, task: usize) -> RunOptions {
+        RunOptions {
             output: self.output.clone(),
             threads: self.threads,
             progress: true,
-            task: runner::TaskSpec {
+            task: TaskSpec {
                 index: task,
                 count: self.tasks,
             },
@@ -338,21 +339,23 @@ pub fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            let opts = runner::RunOptions {
+            let opts = RunOptions {
                 output,
                 threads,
                 resume,
                 progress: true,
-                task: runner::TaskSpec {
+                task: TaskSpec {
                     index: task.unwrap_or(0),
                     count: tasks.unwrap_or(1),
                 },
             };
-            if opts.task.count > 1 {
-                run_task(&p, &base_dir(&pipeline), &opts)
-            } else {
-                run(&p, &base_dir(&pipeline), &opts)
-            }
+            let task = opts.task;
+            pipeline::run(&p, &base_dir(&pipeline), &opts, &mut |e| match e {
+                Event::Data(s) if task.is_split() => print_task(task, s),
+                e => print_event(e),
+            })
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
         }
         Command::Dedup { phase } => {
             let (DedupCommand::Signatures { split, .. }
@@ -418,7 +421,7 @@ pub fn main() -> ExitCode {
                 dry_run,
                 binary: None,
             };
-            slurm(&p, &pipeline, output.as_deref(), &opts)
+            slurm(&p, &pipeline, output, &opts)
         }
         Command::Train {
             pipeline,
@@ -434,7 +437,9 @@ pub fn main() -> ExitCode {
             };
             match (pipeline, train_file) {
                 (_, Some(file)) => match train::load_train_file(&file) {
-                    Ok((cfg, paths)) => run_training(&cfg, &paths, &opts),
+                    Ok((cfg, paths)) => train::train(&cfg, &paths, &opts)
+                        .map(|s| print_training(&s))
+                        .map_err(anyhow::Error::from),
                     Err(e) => {
                         eprintln!("{e}");
                         return ExitCode::from(EXIT_CONFIG);
@@ -445,19 +450,13 @@ pub fn main() -> ExitCode {
                         Ok(p) => p,
                         Err(code) => return code,
                     };
-                    let base = base_dir(&pipeline);
-                    let ropts = runner::RunOptions {
-                        output,
-                        ..Default::default()
-                    };
-                    let out = runner::output_dir(&p, &base, &ropts);
-                    match &p.train {
-                        Some(cfg) => train_section(cfg, &base, &out, &opts),
-                        None => {
-                            eprintln!("{}: no train: section", pipeline.display());
-                            return ExitCode::from(EXIT_CONFIG);
-                        }
+                    if p.train.is_none() {
+                        eprintln!("{}: no train: section", pipeline.display());
+                        return ExitCode::from(EXIT_CONFIG);
                     }
+                    pipeline::train_pipeline(&p, &base_dir(&pipeline), output, &opts)
+                        .map(|s| print_training(&s))
+                        .map_err(anyhow::Error::from)
                 }
                 (None, None) => Err(anyhow::anyhow!("give a pipeline or --config TRAIN.yaml")),
             }
@@ -477,7 +476,9 @@ pub fn main() -> ExitCode {
             };
             match (out, compare) {
                 (_, Some(pair)) => compare_reports(&pair[0], &pair[1], dir, &opts),
-                (Some(out), None) => write_report(&out, dir, &opts),
+                (Some(out), None) => pipeline::write_report(&out, dir, &opts)
+                    .map(|r| print_report(&r))
+                    .map_err(anyhow::Error::from),
                 (None, None) => Err(anyhow::anyhow!("give OUT or --compare OUT_A OUT_B")),
             }
         }
@@ -510,25 +511,32 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// One task of a split run: its share of the documents, stats and manifest (tokenize, train
-/// and report wait for `finalize`).
-fn run_task(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
-    let s = runner::run(p, base, opts)?;
+/// Prints what a run reports as it goes.
+fn print_event(e: Event<'_>) {
+    match e {
+        Event::Data(s) => report_run(s),
+        Event::Trained(s) => print_training(s),
+        Event::Report(r) => print_report(r),
+    }
+}
+
+/// The summary of one task of a split run (tokenize, train and report wait for `finalize`).
+fn print_task(task: TaskSpec, s: &RunSummary) {
     if s.already_complete {
         println!(
             "task {} of {}: already complete, nothing to do",
-            opts.task.index, opts.task.count
+            task.index, task.count
         );
-        return Ok(());
+        return;
     }
-    println!("task {} of {}:", opts.task.index, opts.task.count);
-    report_run(&s)
+    println!("task {} of {}:", task.index, task.count);
+    report_run(s);
 }
 
 fn dedup_phase(phase: DedupCommand, p: &config::Pipeline) -> anyhow::Result<()> {
     match phase {
         DedupCommand::Signatures { split, task } => {
-            let s = distributed::signatures::run(p, &split.base(), &split.options(task))?;
+            let s = pipeline::split::signatures(p, &split.base(), &split.options(task))?;
             let tasks = split.tasks;
             if s.skipped {
                 println!("signatures task {task} of {tasks}: already complete");
@@ -541,12 +549,12 @@ fn dedup_phase(phase: DedupCommand, p: &config::Pipeline) -> anyhow::Result<()> 
         }
         DedupCommand::Buckets { split, unit } => {
             let n =
-                distributed::buckets::run(p, &split.base(), &split.options(0), split.tasks, unit)?;
+                pipeline::split::buckets(p, &split.base(), &split.options(0), split.tasks, unit)?;
             println!("buckets: {n} units written");
         }
         DedupCommand::Cluster { split } => {
             let counts =
-                distributed::cluster::run(p, &split.base(), &split.options(0), split.tasks)?;
+                pipeline::split::cluster(p, &split.base(), &split.options(0), split.tasks)?;
             match counts {
                 None => println!("cluster: already complete"),
                 Some(counts) => {
@@ -562,22 +570,19 @@ fn dedup_phase(phase: DedupCommand, p: &config::Pipeline) -> anyhow::Result<()> 
 
 /// After every task of a split run: merged stats, tokenize, then training and the report.
 fn finalize(split: &SplitArgs, p: &config::Pipeline) -> anyhow::Result<()> {
-    let base = split.base();
-    let out = runner::output_dir(p, &base, &split.options(0));
-    let f = distributed::merge::finalize(p, &base, &out, split.tasks, split.threads)?;
-    let s = runner::RunSummary {
-        out_dir: f.out.clone(),
-        stats: f.stats,
-        already_complete: f.already,
-    };
-    println!("merged {} tasks:", f.tasks);
-    report_run(&s)?;
-    after_data(p, &base, &s, false)
+    let tasks = split.tasks;
+    pipeline::split::finalize_run(p, &split.base(), &split.options(0), tasks, &mut |e| {
+        if let Event::Data(_) = e {
+            println!("merged {tasks} tasks:");
+        }
+        print_event(e);
+    })?;
+    Ok(())
 }
 
 fn merge_stats(out: &Path) -> anyhow::Result<()> {
-    let (m, finalized) = distributed::merge::write_merged_stats(out)?;
-    let s = runner::RunSummary {
+    let (m, finalized) = pipeline::split::merge_stats(out)?;
+    let s = RunSummary {
         out_dir: out.to_path_buf(),
         stats: m.stats,
         already_complete: false,
@@ -591,16 +596,17 @@ fn merge_stats(out: &Path) -> anyhow::Result<()> {
             "; wrote stats.json"
         }
     );
-    report_run(&s)
+    report_run(&s);
+    Ok(())
 }
 
 fn slurm(
     p: &config::Pipeline,
-    pipeline: &Path,
-    output: Option<&Path>,
+    pipeline_path: &Path,
+    output: Option<PathBuf>,
     opts: &distributed::slurm::SlurmOptions,
 ) -> anyhow::Result<()> {
-    let sub = distributed::slurm::submit(p, pipeline, &base_dir(pipeline), output, opts)?;
+    let sub = pipeline::split::slurm(p, pipeline_path, &base_dir(pipeline_path), output, opts)?;
     if sub.jobs.is_empty() {
         println!("every phase is already complete; nothing submitted");
     }
@@ -625,68 +631,17 @@ fn slurm(
     Ok(())
 }
 
-fn run(p: &config::Pipeline, base: &Path, opts: &runner::RunOptions) -> anyhow::Result<()> {
-    let s = runner::run(p, base, opts)?;
-    report_run(&s)?;
-    after_data(p, base, &s, opts.resume)
-}
-
-/// Training and the report, once the data of a run is complete.
-fn after_data(
-    p: &config::Pipeline,
-    base: &Path,
-    s: &runner::RunSummary,
-    resume: bool,
-) -> anyhow::Result<()> {
-    let mut train_dir = None;
-    if let Some(cfg) = &p.train {
-        // A finished data run re-run continues (or confirms) its training rather than failing
-        // on the existing checkpoints.
-        let resume = resume || s.already_complete;
-        train_section(
-            cfg,
-            base,
-            &s.out_dir,
-            &train::TrainOptions {
-                resume,
-                progress: true,
-                stop_after: None,
-            },
-        )?;
-        train_dir = train::TrainPaths::resolve(cfg, base, Some(&s.out_dir))
-            .ok()
-            .map(|t| t.out);
-    }
-    if p.output.report {
-        let ropts = report::ReportOptions {
-            seed: Some(p.run.seed),
-            train_dir,
-            ..Default::default()
-        };
-        write_report(&s.out_dir, None, &ropts)
-            .context("the run is complete, but its report failed")?;
-    }
-    Ok(())
-}
-
-fn write_report(
-    out: &Path,
-    dir: Option<PathBuf>,
-    opts: &report::ReportOptions,
-) -> anyhow::Result<()> {
-    let t0 = std::time::Instant::now();
-    let r = report::build(out, opts)?;
-    let w = report::write(&r, &dir.unwrap_or_else(|| out.join("report")))?;
+fn print_report(r: &pipeline::ReportDone) {
+    let w = &r.written;
     println!(
         "report ({} kept documents, sample {}, {:.1}s): {}  ({} and {} beside it)",
-        r.funnel.kept,
-        r.sample.kept,
-        t0.elapsed().as_secs_f64(),
+        r.kept,
+        r.sampled,
+        r.seconds,
         w.html.display(),
         w.json.file_name().unwrap_or_default().to_string_lossy(),
         w.md.file_name().unwrap_or_default().to_string_lossy()
     );
-    Ok(())
 }
 
 fn compare_reports(
@@ -710,31 +665,14 @@ fn compare_reports(
     Ok(())
 }
 
-/// Trains with a pipeline's `train:` section on its output directory `out`.
-fn train_section(
-    cfg: &train::TrainConfig,
-    base: &Path,
-    out: &Path,
-    opts: &train::TrainOptions,
-) -> anyhow::Result<()> {
-    let paths = train::TrainPaths::resolve(cfg, base, Some(out))
-        .map_err(|e| anyhow::anyhow!("train: {e}"))?;
-    run_training(cfg, &paths, opts)
-}
-
-fn run_training(
-    cfg: &train::TrainConfig,
-    paths: &train::TrainPaths,
-    opts: &train::TrainOptions,
-) -> anyhow::Result<()> {
-    let s = train::train(cfg, paths, opts)?;
+fn print_training(s: &train::TrainSummary) {
     if s.already_complete {
         println!(
             "{}: training already complete ({} steps), nothing to do",
             s.out_dir.display(),
             s.steps
         );
-        return Ok(());
+        return;
     }
     let val = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
     println!(
@@ -749,10 +687,9 @@ fn run_training(
         s.mfu * 100.0,
         s.checkpoint.as_deref().unwrap_or(&s.out_dir).display()
     );
-    Ok(())
 }
 
-fn report_run(s: &runner::RunSummary) -> anyhow::Result<()> {
+fn report_run(s: &RunSummary) {
     if s.already_complete {
         println!("{}: already complete, nothing to do", s.out_dir.display());
     }
@@ -783,7 +720,6 @@ fn report_run(s: &runner::RunSummary) -> anyhow::Result<()> {
             reasons.join(" ")
         );
     }
-    Ok(())
 }
 
 fn export_llmc(out: &Path, dir: &Path, shard_tokens: u64) -> anyhow::Result<()> {

@@ -126,7 +126,7 @@ pub fn export_llmc(
     let shard_tokens = shard_tokens.clamp(1, LLMC_MAX_TOKENS);
     // Refuse before writing anything when the manifest says the vocabulary is too large.
     let mpath = out.join("manifest.json");
-    if let Some(t) = crate::runner::manifest::read(&mpath).and_then(|m| m.tokens) {
+    if let Some(t) = crate::manifest::read(&mpath).and_then(|m| m.tokens) {
         if t.max_token_id > u16::MAX as u32 {
             return Err(ExportError::DoesNotFit {
                 path: mpath,

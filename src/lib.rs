@@ -1,10 +1,17 @@
 //! corpusforge: declarative pretraining-corpus pipelines.
 //!
-//! A pipeline (YAML, see [`config`]) names inputs, stages and an output. The [`runner`] reads
-//! the inputs as a stream of [`document::Document`]s (through [`io`] readers), passes batches
-//! through the [`stage`]s in order, and writes the kept, dropped and rejected records as
-//! sharded parquet datasets, with a manifest and per-stage statistics that account for every
-//! input record.
+//! A pipeline (YAML, see [`config`]) names inputs, stages and an output. The [`pipeline`]
+//! module sequences a run: the [`runner`] reads the inputs as a stream of
+//! [`document::Document`]s (through [`io`] readers), passes batches through the streaming
+//! [`stage`]s in order, and writes the kept, dropped and rejected records as sharded parquet
+//! datasets; then the tokenize phase ([`stages::tokenize`]) writes token shards, the
+//! [`manifest`] and per-stage statistics account for every input record, [`train`] trains a
+//! model on the tokens and [`report`] writes the quality report. A run split into tasks
+//! exchanges files between its phases ([`distributed`]).
+//!
+//! The modules form layers, each using only those below it: [`config`], [`document`],
+//! [`text`] → [`io`] → [`stage`], [`stages`] → [`runner`] → [`manifest`], [`train`],
+//! [`report`] → [`distributed`] → [`pipeline`] → the command line.
 
 pub mod config;
 pub mod diff;
@@ -13,6 +20,8 @@ pub mod document;
 pub mod export;
 pub mod inspect;
 pub mod io;
+pub mod manifest;
+pub mod pipeline;
 pub mod report;
 pub mod runner;
 pub mod stage;

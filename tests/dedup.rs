@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::{word, Rng};
 use corpusforge::config::{self, Pipeline};
 use corpusforge::document::Document;
-use corpusforge::runner::{self, RunOptions};
+use corpusforge::pipeline::{self, RunOptions};
 use corpusforge::stage::{Counters, Stateful, Verdict};
 use corpusforge::stages::dedup::minhash::{MinhashDedup, MinhashDedupConfig};
 use corpusforge::stages::dedup::shingle::{estimated_jaccard, jaccard, MinHasher, Scratch};
@@ -105,12 +105,12 @@ const ALL_DEDUP: &str = "  - type: exact_dedup
   - type: minhash_dedup
 ";
 
-fn run(p: &Pipeline, threads: usize) -> runner::RunSummary {
+fn run(p: &Pipeline, threads: usize) -> pipeline::RunSummary {
     let opts = RunOptions {
         threads: Some(threads),
         ..Default::default()
     };
-    runner::run(p, Path::new("."), &opts).unwrap_or_else(|e| panic!("{e}"))
+    pipeline::run_data(p, Path::new("."), &opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// (id, text, duplicate_of, cluster_id, reason) of one written row.
@@ -329,7 +329,7 @@ fn resume_after_sigkill_with_a_spilled_index() {
         "  batch_size: 64\n  checkpoint_seconds: 1",
     );
     // The binary resolves paths against the pipeline file's directory: do the same here.
-    runner::run(
+    pipeline::run_data(
         &p,
         tmp.path(),
         &RunOptions {

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use corpusforge::config;
-use corpusforge::runner::{self, RunOptions};
+use corpusforge::pipeline::{self, RunOptions};
 use corpusforge::stages::lang::{Detection, Language, LanguageConfig};
 
 /// (id, text, lang label) of every record of a JSONL file that has a label.
@@ -115,7 +115,7 @@ fn partition_by_language_and_reason_keys_through_the_runner() {
     let stage = "  - type: language\n    allow: [eng, deu, fra, rus, cmn]\n    min_score: 0.3\n";
     let p = config::load_str(&pipeline_yaml(&input, &out, stage, true), "t.yaml")
         .unwrap_or_else(|e| panic!("{e}"));
-    let s = runner::run(
+    let s = pipeline::run_data(
         &p,
         Path::new("."),
         &RunOptions {
@@ -210,7 +210,7 @@ fn short_texts_script_only_and_low_confidence_through_the_runner() {
     let stage = "  - type: language\n    allow: [eng, deu]\n    min_score: 0.5\n    script_only_below_chars: 10\n";
     let p = config::load_str(&pipeline_yaml(&input, &out, stage, true), "t.yaml")
         .unwrap_or_else(|e| panic!("{e}"));
-    let st = runner::run(
+    let st = pipeline::run_data(
         &p,
         Path::new("."),
         &RunOptions {

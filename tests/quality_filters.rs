@@ -43,7 +43,12 @@ fn stages_from_yaml(stages: &str) -> Vec<(String, Stage)> {
     let p = config::load_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
     p.stages
         .iter()
-        .map(|s| (s.type_name().to_string(), registry::build(s)))
+        .map(|s| {
+            (
+                s.type_name().to_string(),
+                registry::build(s).expect("a streaming stage"),
+            )
+        })
         .collect()
 }
 

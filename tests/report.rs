@@ -8,12 +8,13 @@ use std::fs;
 use std::path::Path;
 
 use corpusforge::config;
+use corpusforge::pipeline::{self, RunOptions};
 use corpusforge::report::{self, model::Report, ReportOptions};
-use corpusforge::runner::{self, RunOptions, RunStats};
+use corpusforge::runner::RunStats;
 
-fn run_yaml(yaml: &str) -> runner::RunSummary {
+fn run_yaml(yaml: &str) -> pipeline::RunSummary {
     let p = config::load_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
-    runner::run(
+    pipeline::run_data(
         &p,
         Path::new("."),
         &RunOptions {

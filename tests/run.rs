@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use corpusforge::config::{self, Pipeline};
 use corpusforge::io::writer::{arrow_schema_json, schema_json, Dataset};
-use corpusforge::runner::{self, manifest, RunOptions};
+use corpusforge::manifest;
+use corpusforge::pipeline::{self, RunOptions};
 
 fn pipeline(input: &Path, out: &Path, extra_run: &str) -> Pipeline {
     let yaml = format!(
@@ -37,12 +38,12 @@ run:
     config::load_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn run(p: &Pipeline, threads: usize) -> runner::RunSummary {
+fn run(p: &Pipeline, threads: usize) -> pipeline::RunSummary {
     let opts = RunOptions {
         threads: Some(threads),
         ..Default::default()
     };
-    runner::run(p, Path::new("."), &opts).unwrap_or_else(|e| panic!("{e}"))
+    pipeline::run_data(p, Path::new("."), &opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -191,7 +192,7 @@ fn resume_after_sigkill_gives_the_uninterrupted_output() {
     let full = tmp.path().join("full");
     let p = pipeline(&input, &full, "  checkpoint_seconds: 1");
     // The binary resolves paths against the pipeline file's directory: do the same here.
-    let want = runner::run(
+    let want = pipeline::run_data(
         &p,
         tmp.path(),
         &RunOptions {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use common::{word, Rng};
 use corpusforge::config::{self, Pipeline};
 use corpusforge::distributed::records::{FramedWriter, Kind};
-use corpusforge::distributed::{self, buckets, cluster, merge, signatures, slurm, Layout};
-use corpusforge::runner::{self, RunOptions, TaskSpec};
+use corpusforge::distributed::{self, merge, slurm, Layout};
+use corpusforge::pipeline::{self, split, RunOptions, TaskSpec};
 
 /// `files` JSONL files of random sizes holding `n` documents: originals, exact copies
 /// (re-cased), near copies at random edit rates (chains of them too: a copy of a copy), tiny
@@ -110,20 +110,20 @@ fn run_split(p: &Pipeline, out: &Path, n: usize) {
     let base = Path::new(".");
     std::thread::scope(|s| {
         for t in 0..n {
-            s.spawn(move || signatures::run(p, base, &opts(out, t, n)).unwrap());
+            s.spawn(move || split::signatures(p, base, &opts(out, t, n)).unwrap());
         }
     });
     let units = distributed::units(&distributed::plan(p).unwrap()).len();
     for u in (0..units).rev() {
-        buckets::run(p, base, &opts(out, 0, 1), n, Some(u)).unwrap();
+        split::buckets(p, base, &opts(out, 0, 1), n, Some(u)).unwrap();
     }
-    cluster::run(p, base, &opts(out, 0, 1), n).unwrap();
+    split::cluster(p, base, &opts(out, 0, 1), n).unwrap();
     std::thread::scope(|s| {
         for t in 0..n {
-            s.spawn(move || runner::run(p, base, &opts(out, t, n)).unwrap());
+            s.spawn(move || pipeline::run_data(p, base, &opts(out, t, n)).unwrap());
         }
     });
-    merge::finalize(p, base, out, n, Some(2)).unwrap();
+    split::finalize(p, base, out, n, Some(2)).unwrap();
 }
 
 fn assert_same(a: &Path, b: &Path) {
@@ -145,7 +145,7 @@ fn split_runs_equal_the_single_process_run() {
     let input = corpus(dir.path(), 11, 1500, 13);
     let single = dir.path().join("single");
     let p = pipeline(&input, &single, "", 64);
-    let s = runner::run(&p, Path::new("."), &opts(&single, 0, 1)).unwrap();
+    let s = pipeline::run_data(&p, Path::new("."), &opts(&single, 0, 1)).unwrap();
     // The corpus has duplicates of every kind, and the filter before dedup drops some.
     let st = &s.stats;
     assert!(st.stages[1].dropped_total() > 20, "{:?}", st.stages[1]);
@@ -159,7 +159,7 @@ fn split_runs_equal_the_single_process_run() {
         assert_same(&single, &out);
         // Each task wrote its own shards and manifest.
         for t in 0..n {
-            let m = runner::manifest::read(&runner::manifest::manifest_path(
+            let m = corpusforge::manifest::read(&corpusforge::manifest::manifest_path(
                 &out,
                 TaskSpec { index: t, count: n },
             ))
@@ -179,7 +179,7 @@ fn tokenize_after_a_split_run_writes_the_single_process_token_shards() {
     let input = corpus(dir.path(), 5, 500, 6);
     let tok = "  - type: tokenize\n    tokenizer:\n      train: {vocab_size: 400, min_frequency: 2}\n    eos: \"<|endoftext|>\"\n    val_fraction: 0.1";
     let single = dir.path().join("single");
-    runner::run(
+    pipeline::run_data(
         &pipeline(&input, &single, tok, 64),
         Path::new("."),
         &opts(&single, 0, 1),
@@ -207,7 +207,7 @@ fn tokenize_after_a_split_run_writes_the_single_process_token_shards() {
     let stale = out.join("documents/part-00042.parquet");
     fs::copy(single.join("documents/part-00000.parquet"), &stale).unwrap();
     fs::remove_file(out.join("manifest.json")).unwrap();
-    let f = merge::finalize(
+    let f = split::finalize(
         &pipeline(&input, &out, tok, 64),
         Path::new("."),
         &out,
@@ -228,7 +228,7 @@ fn damaged_or_unsorted_exchange_files_are_named() {
     let p = pipeline(&input, &out, "", 64);
     let base = Path::new(".");
     for t in 0..2 {
-        signatures::run(&p, base, &opts(&out, t, 2)).unwrap();
+        split::signatures(&p, base, &opts(&out, t, 2)).unwrap();
     }
     let layout = Layout::new(&out);
     // A flipped byte in task 1's signatures of stage 3, band 5.
@@ -237,7 +237,7 @@ fn damaged_or_unsorted_exchange_files_are_named() {
     let mut bad = good.clone();
     bad[40] ^= 0x10;
     fs::write(&sig, &bad).unwrap();
-    let e = buckets::run(&p, base, &opts(&out, 0, 1), 2, None)
+    let e = split::buckets(&p, base, &opts(&out, 0, 1), 2, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains(&sig.display().to_string()), "{e}");
@@ -257,7 +257,7 @@ fn damaged_or_unsorted_exchange_files_are_named() {
         w.record(&rec).unwrap();
     }
     w.finish().unwrap();
-    let e = buckets::run(&p, base, &opts(&out, 0, 1), 2, None)
+    let e = split::buckets(&p, base, &opts(&out, 0, 1), 2, None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -266,16 +266,16 @@ fn damaged_or_unsorted_exchange_files_are_named() {
         "{e}"
     );
     fs::write(&sig, &good).unwrap();
-    let e = buckets::run(&p, base, &opts(&out, 0, 1), 2, Some(99))
+    let e = split::buckets(&p, base, &opts(&out, 0, 1), 2, Some(99))
         .unwrap_err()
         .to_string();
     assert_eq!(e, "--unit 99: this pipeline has 15 bucket units (0..14)");
-    buckets::run(&p, base, &opts(&out, 0, 1), 2, None).unwrap();
+    split::buckets(&p, base, &opts(&out, 0, 1), 2, None).unwrap();
     // A truncated bucket file stops the cluster phase.
     let bkt = layout.bucket_file(2, 0);
     let b = fs::read(&bkt).unwrap();
     fs::write(&bkt, &b[..b.len() - 5]).unwrap();
-    let e = cluster::run(&p, base, &opts(&out, 0, 1), 2)
+    let e = split::cluster(&p, base, &opts(&out, 0, 1), 2)
         .unwrap_err()
         .to_string();
     assert!(
@@ -283,14 +283,14 @@ fn damaged_or_unsorted_exchange_files_are_named() {
         "{e}"
     );
     fs::write(&bkt, &b).unwrap();
-    cluster::run(&p, base, &opts(&out, 0, 1), 2).unwrap();
+    split::cluster(&p, base, &opts(&out, 0, 1), 2).unwrap();
     // A damaged removal list stops its task before it writes anything.
     let rm = layout.removals_file(0, 3);
     let mut r = fs::read(&rm).unwrap();
     let n = r.len();
     r[n - 9] ^= 1;
     fs::write(&rm, &r).unwrap();
-    let e = runner::run(&p, base, &opts(&out, 0, 2))
+    let e = pipeline::run_data(&p, base, &opts(&out, 0, 2))
         .unwrap_err()
         .to_string();
     assert!(e.contains(&rm.display().to_string()), "{e}");
@@ -304,12 +304,12 @@ fn phases_refuse_missing_or_stale_inputs_and_skip_finished_work() {
     let p = pipeline(&input, &out, "", 64);
     let base = Path::new(".");
     // The filter phase needs the removal lists.
-    let e = runner::run(&p, base, &opts(&out, 1, 3))
+    let e = pipeline::run_data(&p, base, &opts(&out, 1, 3))
         .unwrap_err()
         .to_string();
     assert!(e.contains("the cluster phase is not complete"), "{e}");
-    signatures::run(&p, base, &opts(&out, 0, 3)).unwrap();
-    let e = buckets::run(&p, base, &opts(&out, 0, 1), 3, None)
+    split::signatures(&p, base, &opts(&out, 0, 3)).unwrap();
+    let e = split::buckets(&p, base, &opts(&out, 0, 1), 3, None)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -318,23 +318,23 @@ fn phases_refuse_missing_or_stale_inputs_and_skip_finished_work() {
     );
     // Relaunching a finished task does nothing.
     assert!(
-        signatures::run(&p, base, &opts(&out, 0, 3))
+        split::signatures(&p, base, &opts(&out, 0, 3))
             .unwrap()
             .skipped
     );
     for t in 1..3 {
-        signatures::run(&p, base, &opts(&out, t, 3)).unwrap();
+        split::signatures(&p, base, &opts(&out, t, 3)).unwrap();
     }
-    buckets::run(&p, base, &opts(&out, 0, 1), 3, None).unwrap();
-    assert!(cluster::run(&p, base, &opts(&out, 0, 1), 3)
+    split::buckets(&p, base, &opts(&out, 0, 1), 3, None).unwrap();
+    assert!(split::cluster(&p, base, &opts(&out, 0, 1), 3)
         .unwrap()
         .is_some());
-    assert!(cluster::run(&p, base, &opts(&out, 0, 1), 3)
+    assert!(split::cluster(&p, base, &opts(&out, 0, 1), 3)
         .unwrap()
         .is_none());
-    let first = runner::run(&p, base, &opts(&out, 2, 3)).unwrap();
+    let first = pipeline::run_data(&p, base, &opts(&out, 2, 3)).unwrap();
     assert!(!first.already_complete);
-    let again = runner::run(&p, base, &opts(&out, 2, 3)).unwrap();
+    let again = pipeline::run_data(&p, base, &opts(&out, 2, 3)).unwrap();
     assert!(again.already_complete);
     assert_eq!(again.stats, first.stats);
     // merge-stats lists the tasks that have not finished.
@@ -344,7 +344,7 @@ fn phases_refuse_missing_or_stale_inputs_and_skip_finished_work() {
         "the filter phase is not complete: missing task 0, task 1"
     );
     for t in 0..2 {
-        runner::run(&p, base, &opts(&out, t, 3)).unwrap();
+        pipeline::run_data(&p, base, &opts(&out, t, 3)).unwrap();
     }
     let m = merge::merge_stats(&out, None).unwrap();
     assert_eq!(m.tasks, 3);
@@ -358,7 +358,7 @@ fn phases_refuse_missing_or_stale_inputs_and_skip_finished_work() {
     if let config::StageSpec::MinhashDedup(c) = &mut changed.stages[3] {
         c.seed = 7;
     }
-    let e = buckets::run(&changed, base, &opts(&out, 0, 1), 3, None)
+    let e = split::buckets(&changed, base, &opts(&out, 0, 1), 3, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("written for config"), "{e}");
@@ -370,19 +370,19 @@ fn stages_that_cannot_be_split_are_refused() {
     let input = corpus(dir.path(), 4, 50, 2);
     let out = dir.path().join("out");
     let p = pipeline(&input, &out, "  - type: paragraph_dedup", 64);
-    let e = signatures::run(&p, Path::new("."), &opts(&out, 0, 2))
+    let e = split::signatures(&p, Path::new("."), &opts(&out, 0, 2))
         .unwrap_err()
         .to_string();
     assert!(
         e.starts_with("stages[4] (paragraph_dedup): removing paragraphs seen before"),
         "{e}"
     );
-    let e = runner::run(&p, Path::new("."), &opts(&out, 0, 2))
+    let e = pipeline::run_data(&p, Path::new("."), &opts(&out, 0, 2))
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("stages[4] (paragraph_dedup)"), "{e}");
     // As one task it runs.
-    runner::run(&p, Path::new("."), &opts(&out, 0, 1)).unwrap();
+    pipeline::run_data(&p, Path::new("."), &opts(&out, 0, 1)).unwrap();
 }
 
 #[test]
@@ -404,7 +404,7 @@ fn slurm_scripts_chain_the_phases_and_leave_out_finished_tasks() {
         dry_run: true,
         binary: Some(PathBuf::from("/opt/cf/corpusforge")),
     };
-    let sub = slurm::submit(&p, &yaml, Path::new("."), Some(&out), &o).unwrap();
+    let sub = split::slurm(&p, &yaml, Path::new("."), Some(out.clone()), &o).unwrap();
     let phases: Vec<(&str, Option<&str>)> = sub
         .jobs
         .iter()
@@ -452,9 +452,9 @@ fn slurm_scripts_chain_the_phases_and_leave_out_finished_tasks() {
 
     // Tasks 0 and 2 of the signatures phase are done: only 1 and 3 are submitted again.
     for t in [0, 2] {
-        signatures::run(&p, Path::new("."), &opts(&out, t, 4)).unwrap();
+        split::signatures(&p, Path::new("."), &opts(&out, t, 4)).unwrap();
     }
-    let sub = slurm::submit(&p, &yaml, Path::new("."), Some(&out), &o).unwrap();
+    let sub = split::slurm(&p, &yaml, Path::new("."), Some(out.clone()), &o).unwrap();
     assert_eq!(sub.jobs[0].array.as_deref(), Some("1,3"));
     assert_eq!(sub.jobs[0].skipped, vec![0, 2]);
     assert_eq!(sub.jobs[0].command[2], "--array=1,3".to_string());
@@ -583,7 +583,7 @@ fn random_corpora_over_random_splits_agree_with_one_process() {
         let root = dir.path().join(format!("case{case}"));
         let input = corpus(&root, 1000 + case, docs, files);
         let single = root.join("single");
-        runner::run(
+        pipeline::run_data(
             &pipeline(&input, &single, "", 1 + rng.below(100)),
             Path::new("."),
             &opts(&single, 0, 1),
@@ -622,7 +622,7 @@ fn changed_inputs_make_every_phase_run_again() {
     fs::write(&first, text).unwrap();
     run_split(&p, &out, 3);
     let single = dir.path().join("single");
-    runner::run(&p, Path::new("."), &opts(&single, 0, 1)).unwrap();
+    pipeline::run_data(&p, Path::new("."), &opts(&single, 0, 1)).unwrap();
     assert_same(&single, &out);
     let d = corpusforge::diff::diff(&single, &out).unwrap();
     assert!(d.compared.iter().any(|c| c.contains("dropped")));

@@ -11,7 +11,8 @@ use std::process::Command;
 
 use corpusforge::config::{self, Pipeline};
 use corpusforge::export::{export_llmc, read_llmc, ExportError};
-use corpusforge::runner::{self, manifest, RunError, RunOptions};
+use corpusforge::manifest;
+use corpusforge::pipeline::{self, RunError, RunOptions};
 use corpusforge::stages::tokenize::shards::{
     read_token_shard, split_shards, token_schema_json, TokenRow, TokenShardOptions,
     TokenShardWriter,
@@ -185,15 +186,15 @@ fn load(yaml: &str) -> Pipeline {
     config::load_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn run(p: &Pipeline, threads: usize) -> Result<runner::RunSummary, RunError> {
+fn run(p: &Pipeline, threads: usize) -> Result<pipeline::RunSummary, RunError> {
     let opts = RunOptions {
         threads: Some(threads),
         ..Default::default()
     };
-    runner::run(p, Path::new("."), &opts)
+    pipeline::run_data(p, Path::new("."), &opts)
 }
 
-fn run_ok(p: &Pipeline, threads: usize) -> runner::RunSummary {
+fn run_ok(p: &Pipeline, threads: usize) -> pipeline::RunSummary {
     run(p, threads).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -429,7 +430,7 @@ fn gpt2_encodes_hello_world_exactly() {
         threads: Some(2),
         ..Default::default()
     };
-    let s = runner::run(&p, base, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let s = pipeline::run_data(&p, base, &opts).unwrap_or_else(|e| panic!("{e}"));
     let rows = split_rows(&out, "train");
     let got: Vec<(&str, &[u32])> = rows
         .iter()
@@ -571,12 +572,12 @@ fn a_missing_eos_token_and_an_unloadable_tokenizer_are_clear_errors() {
     // `finalize` (tests/split.rs), and writes no tokens of its own.
     let opts = RunOptions {
         threads: Some(1),
-        task: runner::TaskSpec { index: 0, count: 2 },
+        task: pipeline::TaskSpec { index: 0, count: 2 },
         ..Default::default()
     };
     let t = tmp.path().join("t");
     let p = load(&pipeline_yaml(&input, &t, TRAIN));
-    let s = runner::run(&p, Path::new("."), &opts).unwrap();
+    let s = pipeline::run_data(&p, Path::new("."), &opts).unwrap();
     assert!(s.stats.kept > 0);
     assert!(!t.join("tokens").exists() && !t.join("tokenizer.json").exists());
     let missing = tmp.path().join("nope/tokenizer.json");

@@ -25,6 +25,29 @@ pub struct Pipeline {
     pub train: Option<crate::train::TrainConfig>,
 }
 
+impl Pipeline {
+    /// xxh3-64 of the resolved data config, as 16 hex digits: the identity checkpoints, task
+    /// markers and split-run phases are tied to. The `train:` section is left out: it does not
+    /// change what the data run writes.
+    pub fn data_hash(&self) -> String {
+        let mut data = self.clone();
+        data.train = None;
+        let json = serde_json::to_string(&data).unwrap_or_default();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes()))
+    }
+
+    /// The stages that run on the document stream, in order: every stage before `tokenize`
+    /// (which, last when present, is a phase over the written documents).
+    pub fn streaming_stages(&self) -> &[StageSpec] {
+        let n = self
+            .stages
+            .iter()
+            .position(|s| !s.is_streaming())
+            .unwrap_or(self.stages.len());
+        &self.stages[..n]
+    }
+}
+
 /// Input file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum InputFormat {
@@ -256,6 +279,12 @@ pub enum StageSpec {
 }
 
 impl StageSpec {
+    /// False for `tokenize`, which runs after the stream over the written documents; true for
+    /// every stage the runner applies to the document stream.
+    pub fn is_streaming(&self) -> bool {
+        !matches!(self, StageSpec::Tokenize(_))
+    }
+
     /// The `type` key of this stage, also the prefix of its drop reasons.
     pub fn type_name(&self) -> &'static str {
         match self {

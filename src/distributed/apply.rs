@@ -141,7 +141,7 @@ pub fn replace_dedup_stages(
     pipeline: &crate::config::Pipeline,
     base_dir: &Path,
     out: &Path,
-    task: crate::runner::TaskSpec,
+    task: crate::manifest::TaskSpec,
     stages: &mut [crate::stage::Stage],
 ) -> Result<(), DistError> {
     let dedup = super::plan(pipeline)?;

@@ -12,7 +12,6 @@ use rayon::prelude::*;
 use super::records::{KeyValue, Kind, KvMerge, SortedWriter};
 use super::{plan, require, units, DistError, Layout, Marker, Unit};
 use crate::config::Pipeline;
-use crate::runner::{self, RunOptions};
 
 /// Records per unit kept in memory while sorting the members by seq.
 const SORT_RECORDS: usize = 4 << 20;
@@ -33,12 +32,12 @@ pub struct BucketCounts {
 pub fn run(
     pipeline: &Pipeline,
     base_dir: &Path,
-    opts: &RunOptions,
+    out: &Path,
+    threads: usize,
     tasks: usize,
     unit: Option<usize>,
 ) -> Result<usize, DistError> {
-    let out = runner::output_dir(pipeline, base_dir, opts);
-    let layout = Layout::new(&out);
+    let layout = Layout::new(out);
     let hash = super::phase_hash(pipeline, base_dir)?;
     let dedup = plan(pipeline)?;
     let all = units(&dedup);
@@ -61,11 +60,7 @@ pub fn run(
         .collect();
     require("signatures", &sig_markers, &hash, tasks)?;
     // Units are independent: with several threads, several run at once.
-    let threads = opts.threads.unwrap_or(pipeline.run.threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| crate::runner::RunError::Threads(e.to_string()))?;
+    let pool = super::pool(threads)?;
     let results: Vec<Result<bool, DistError>> = pool.install(|| {
         chosen
             .par_iter()

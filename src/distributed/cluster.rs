@@ -17,7 +17,6 @@ use std::path::Path;
 use super::records::{write_removals, IdReader, Kind, KvMerge, Removal};
 use super::{plan, require, units, DistError, Inputs, Layout, Marker};
 use crate::config::Pipeline;
-use crate::runner::{self, RunOptions};
 
 /// What the cluster phase removed per dedup stage: (stage index, removed documents).
 pub type ClusterCounts = Vec<(usize, u64)>;
@@ -29,13 +28,11 @@ const BUCKET_BITS: u32 = 40;
 pub fn run(
     pipeline: &Pipeline,
     base_dir: &Path,
-    opts: &RunOptions,
+    out: &Path,
     tasks: usize,
 ) -> Result<Option<ClusterCounts>, DistError> {
-    let out = runner::output_dir(pipeline, base_dir, opts);
-    let layout = Layout::new(&out);
-    let all = crate::io::input::resolve_inputs(&pipeline.input, base_dir)
-        .map_err(crate::runner::RunError::from)?;
+    let layout = Layout::new(out);
+    let all = crate::io::input::resolve_inputs(&pipeline.input, base_dir)?;
     let hash = super::phase_hash_of(pipeline, &all);
     let dedup = plan(pipeline)?;
     let done = layout.cluster_done();

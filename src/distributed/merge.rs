@@ -3,22 +3,25 @@
 //! [`merge_stats`] reads every task's manifest (`OUT/tasks/task-IIIII/manifest.json`), checks
 //! that all tasks of the split finished with the same config, adds their counters up and checks
 //! that every input record is accounted for (kept + dropped + rejected = read, per stage too).
-//! [`finalize`] then runs the tokenize pass over the documents of all tasks, read in the order a
-//! single-task run keeps them, and writes `OUT/stats.json` and `OUT/manifest.json`, so training
-//! and the report see one run.
+//! The finalize phase (sequenced by [`crate::pipeline::split::finalize`]) then tokenizes the
+//! documents of all tasks, read in the order a single-task run keeps them
+//! ([`Merged::documents`]), and writes `OUT/stats.json` and `OUT/manifest.json`
+//! ([`MergedManifest`]), so training and the report see one run.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::{io_err, DistError};
 use crate::config::Pipeline;
+use crate::io::input::InputFile;
+use crate::io::json::write_json_atomic;
 use crate::io::writer::ShardFile;
-use crate::runner::manifest::{self, InputEntry, Manifest};
-use crate::runner::{RunError, RunStats, TaskSpec};
-use crate::stages::tokenize::{self, DocSource, TokenSummary};
+use crate::manifest::{self, InputEntry, Manifest};
+use crate::runner::RunStats;
+use crate::stages::tokenize::DocSource;
 
 /// The merged result of a split run's tasks.
 #[derive(Debug, Clone)]
@@ -117,9 +120,7 @@ pub fn merge_stats(out: &Path, tasks: Option<usize>) -> Result<Merged, DistError
         outputs.extend(m.outputs.iter().cloned());
     }
     let stats = stats.expect("count >= 1");
-    stats
-        .verify()
-        .map_err(|e| DistError::Run(RunError::Accounting(e)))?;
+    stats.verify().map_err(DistError::Accounting)?;
     inputs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Merged {
         tasks: count,
@@ -157,14 +158,36 @@ pub fn write_merged_stats(out: &Path) -> Result<(Merged, bool), DistError> {
     let finalized = MergedManifest::read(out)
         .is_some_and(|m| m.manifest.complete && m.manifest.config_hash == merged.config_hash);
     if !finalized {
-        manifest::write_json_atomic(&out.join("stats.json"), &merged.stats)?;
+        write_json_atomic(&out.join("stats.json"), &merged.stats)?;
     }
     Ok((merged, finalized))
 }
 
+impl Merged {
+    /// The kept documents of every task under `out`, in the order a single-task run over `all`
+    /// (every resolved input of the run) keeps them.
+    pub fn documents(&self, out: &Path, all: &[InputFile]) -> DocSource {
+        let mut names: Vec<String> = all.iter().map(|f| f.display.to_string()).collect();
+        names.sort();
+        let ranks: HashMap<String, u64> = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i as u64))
+            .collect();
+        DocSource::Tasks {
+            shards: self
+                .task_documents
+                .iter()
+                .map(|t| t.iter().map(|p| out.join(p)).collect())
+                .collect(),
+            ranks,
+        }
+    }
+}
+
 /// Removes parquet files under the datasets of `out` that no task wrote (left by an earlier
 /// run into the same directory), so that readers globbing a dataset see this run only.
-fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
+pub fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
     let listed: std::collections::HashSet<&str> = outputs.iter().map(|f| f.path.as_str()).collect();
     let mut removed = 0;
     for d in ["documents", "dropped", "rejected"] {
@@ -185,125 +208,4 @@ fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistError> {
         );
     }
     Ok(())
-}
-
-/// What [`finalize`] did.
-#[derive(Debug, Clone)]
-pub struct Finalized {
-    /// The output directory.
-    pub out: PathBuf,
-    /// The merged counters (with the tokenize counters).
-    pub stats: RunStats,
-    /// Tasks merged.
-    pub tasks: usize,
-    /// It had been finalized before; nothing ran.
-    pub already: bool,
-}
-
-/// Merges the tasks of a split run of `pipeline` into one run under `out`: stats, the
-/// tokenize pass over all kept documents, `stats.json` and `manifest.json`.
-pub fn finalize(
-    pipeline: &Pipeline,
-    base_dir: &Path,
-    out: &Path,
-    tasks: usize,
-    threads: Option<usize>,
-) -> Result<Finalized, DistError> {
-    let hash = crate::runner::config_hash(pipeline);
-    let all =
-        crate::io::input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
-    let split_hash = super::phase_hash_of(pipeline, &all);
-    let mpath = out.join("manifest.json");
-    if let Some(m) = MergedManifest::read(out) {
-        if m.manifest.complete
-            && m.manifest.config_hash == hash
-            && m.tasks == tasks
-            && m.manifest.split_hash == Some(split_hash.clone())
-        {
-            return Ok(Finalized {
-                out: out.to_path_buf(),
-                stats: m.manifest.stats,
-                tasks,
-                already: true,
-            });
-        }
-    }
-    super::fail_on_purpose("finalize", 0)?;
-    let mut merged = merge_stats(out, Some(tasks))?;
-    if merged.config_hash != hash {
-        return Err(DistError::Stale {
-            path: out.join("tasks"),
-            what: format!(
-                "config {} (the pipeline is now {hash}); rerun the tasks",
-                merged.config_hash
-            ),
-        });
-    }
-    let _ = fs::remove_file(&mpath);
-    remove_unlisted(out, &merged.outputs)?;
-    let threads = threads.unwrap_or(pipeline.run.threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| RunError::Threads(e.to_string()))?;
-    let started = std::time::Instant::now();
-    let ranks: HashMap<String, u64> = {
-        let mut names: Vec<String> = all.iter().map(|f| f.display.to_string()).collect();
-        names.sort();
-        names
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| (n, i as u64))
-            .collect()
-    };
-    let docs = DocSource::Tasks {
-        shards: merged
-            .task_documents
-            .iter()
-            .map(|t| t.iter().map(|p| out.join(p)).collect())
-            .collect(),
-        ranks,
-    };
-    let tokens: Option<TokenSummary> = tokenize::run_after(
-        pipeline,
-        base_dir,
-        out,
-        TaskSpec::default(),
-        &pool,
-        &mut merged.outputs,
-        &mut merged.stats,
-        Some(docs),
-    )
-    .map_err(RunError::from)?;
-    merged.stats.seconds += started.elapsed().as_secs_f64();
-    merged
-        .stats
-        .verify()
-        .map_err(|e| DistError::Run(RunError::Accounting(e)))?;
-    manifest::write_json_atomic(&out.join("stats.json"), &merged.stats)?;
-    let m = MergedManifest {
-        manifest: Manifest {
-            tool: "corpusforge".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            complete: true,
-            config_hash: hash,
-            config: pipeline.clone(),
-            task: TaskSpec::default(),
-            seed: pipeline.run.seed,
-            threads: pool.current_num_threads(),
-            inputs: merged.inputs.clone(),
-            outputs: merged.outputs.clone(),
-            stats: merged.stats.clone(),
-            tokens,
-            split_hash: Some(split_hash),
-        },
-        tasks,
-    };
-    manifest::write_json_atomic(&mpath, &m)?;
-    Ok(Finalized {
-        out: out.to_path_buf(),
-        stats: merged.stats,
-        tasks,
-        already: false,
-    })
 }

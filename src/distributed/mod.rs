@@ -1,7 +1,7 @@
 //! A run split into tasks, with deduplication across tasks.
 //!
 //! `corpusforge run P --task I --tasks N` processes task I's share of the inputs
-//! ([`runner::partition`]: whole files, balanced by size, deterministic) and writes its own
+//! ([`input::partition`]: whole files, balanced by size, deterministic) and writes its own
 //! shards (`part-tIIIII-NNNNN.parquet`), stats and manifest (`OUT/tasks/task-IIIII/`, the
 //! completion marker). A task that completed is skipped when launched again; one that was
 //! interrupted continues from its checkpoint. `corpusforge merge-stats OUT` adds the tasks'
@@ -50,7 +50,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Pipeline, StageSpec};
 use crate::io::input;
-use crate::runner::{self, RunError, TaskSpec, SEQ_RECORD_BITS};
+use crate::io::json::FileError;
+use crate::manifest::TaskSpec;
+use crate::runner::{StreamError, SEQ_RECORD_BITS};
 pub use records::RecordError;
 
 /// Errors of the split-run phases; each names the file, task or stage concerned.
@@ -59,9 +61,15 @@ pub enum DistError {
     /// An exchange file is unreadable, damaged or unsorted.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// Reading inputs or writing outputs failed.
+    /// The inputs could not be resolved or read.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Input(#[from] input::InputError),
+    /// Streaming the documents failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The counters do not add up.
+    #[error("accounting check failed:\n  {}", .0.join("\n  "))]
+    Accounting(Vec<String>),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -94,6 +102,23 @@ pub enum DistError {
     /// Arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<FileError> for DistError {
+    fn from(e: FileError) -> Self {
+        DistError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+/// A rayon pool of `threads` threads (0: one per core).
+pub(crate) fn pool(threads: usize) -> Result<rayon::ThreadPool, DistError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| DistError::Stream(StreamError::Threads(e.to_string())))
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DistError + '_ {
@@ -280,7 +305,7 @@ pub struct Marker {
 impl Marker {
     /// Writes the marker atomically.
     pub fn write(&self, path: &Path) -> Result<(), DistError> {
-        Ok(runner::manifest::write_json_atomic(path, self)?)
+        Ok(crate::io::json::write_json_atomic(path, self)?)
     }
 
     /// The marker at `path`, if there is a readable one.
@@ -333,10 +358,10 @@ pub(crate) struct Inputs {
 impl Inputs {
     /// The split of `all` (every resolved input of the run) into `tasks`.
     pub(crate) fn of(all: &[input::InputFile], tasks: usize) -> Self {
-        let groups = runner::partition(all, tasks);
+        let groups = input::partition(all, tasks);
         let mut task_of_rank = vec![0; all.len()];
         for (t, g) in groups.iter().enumerate() {
-            for r in runner::file_ranks(all, g) {
+            for r in input::file_ranks(all, g) {
                 task_of_rank[r as usize] = t;
             }
         }
@@ -364,12 +389,12 @@ pub fn check_file_count(files: usize) -> Result<(), DistError> {
     Ok(())
 }
 
-/// The identity every phase's marker carries: the data config's hash ([`runner::config_hash`])
+/// The identity every phase's marker carries: the data config's hash ([`Pipeline::data_hash`])
 /// and a hash of the input files' names and sizes, so that a phase refuses the output of an
 /// earlier one when the pipeline or the inputs changed in between. (A file rewritten in place
 /// with the same size is not noticed.)
 pub fn phase_hash(pipeline: &Pipeline, base_dir: &Path) -> Result<String, DistError> {
-    let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let all = input::resolve_inputs(&pipeline.input, base_dir)?;
     Ok(phase_hash_of(pipeline, &all))
 }
 
@@ -383,7 +408,7 @@ pub fn phase_hash_of(pipeline: &Pipeline, all: &[input::InputFile]) -> String {
         h.update(&[0]);
         h.update(&size.to_le_bytes());
     }
-    format!("{}-{:016x}", runner::config_hash(pipeline), h.digest())
+    format!("{}-{:016x}", pipeline.data_hash(), h.digest())
 }
 
 /// Checks a task spec.

@@ -19,7 +19,8 @@ use super::{check_task, fail_on_purpose, plan, DedupKind, DistError, Layout, Mar
 use crate::config::Pipeline;
 use crate::document::Document;
 use crate::io::input;
-use crate::runner::{self, RunError, RunOptions, RunStats};
+use crate::manifest::TaskSpec;
+use crate::runner::{self, RunStats};
 use crate::stage::{registry, Counters, Stage, Stateful, Verdict};
 use crate::stages::dedup::shingle::{MinHasher, Scratch};
 
@@ -112,17 +113,19 @@ impl Stateful for Recorder {
     }
 }
 
-/// Runs the signatures phase for `opts.task`.
+/// Runs the signatures phase of `task`, writing under `out` with `threads` workers (0: one per
+/// core).
 pub fn run(
     pipeline: &Pipeline,
     base_dir: &std::path::Path,
-    opts: &RunOptions,
+    out: &std::path::Path,
+    task: TaskSpec,
+    threads: usize,
+    progress: bool,
 ) -> Result<SignatureSummary, DistError> {
-    let task = opts.task;
     check_task(task)?;
-    let out = runner::output_dir(pipeline, base_dir, opts);
-    let layout = Layout::new(&out);
-    let all = input::resolve_inputs(&pipeline.input, base_dir).map_err(RunError::from)?;
+    let layout = Layout::new(out);
+    let all = input::resolve_inputs(&pipeline.input, base_dir)?;
     let hash = super::phase_hash_of(pipeline, &all);
     let dedup = plan(pipeline)?;
     let done = layout.sig_done(task.index);
@@ -143,8 +146,8 @@ pub fn run(
     std::fs::create_dir_all(&dir).map_err(super::io_err(&dir))?;
 
     super::check_file_count(all.len())?;
-    let files = runner::partition(&all, task.count).swap_remove(task.index);
-    let ranks = runner::file_ranks(&all, &files);
+    let files = input::partition(&all, task.count).swap_remove(task.index);
+    let ranks = input::file_ranks(&all, &files);
 
     // The stages up to the last dedup stage, with recorders at the dedup stages.
     let last = dedup.last().map_or(0, |d| d.index + 1);
@@ -185,15 +188,16 @@ pub fn run(
                 })));
                 first_writer += d.bands();
             }
-            None => stages.push(registry::build(spec)),
+            None => stages.push(registry::build(spec).ok_or_else(|| {
+                DistError::Unsupported(format!(
+                    "stages[{i}] ({}) cannot come before a dedup stage",
+                    spec.type_name()
+                ))
+            })?),
         }
     }
 
-    let threads = opts.threads.unwrap_or(pipeline.run.threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| RunError::Threads(e.to_string()))?;
+    let pool = super::pool(threads)?;
     let types: Vec<&str> = pipeline.stages[..last]
         .iter()
         .map(|s| s.type_name())
@@ -208,7 +212,7 @@ pub fn run(
     );
     let mut read = 0u64;
     let mut bytes = 0u64;
-    let progress = runner::Progress::new(opts.progress, 0, 0);
+    let progress = runner::Progress::new(progress, 0, 0);
     for msg in rx {
         let batch = msg?;
         read += batch.records.len() as u64;

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::{io_err, plan, units, DistError, Layout, Marker};
 use crate::config::Pipeline;
-use crate::runner::{self, manifest, TaskSpec};
+use crate::manifest::{self, TaskSpec};
 
 /// Resources and submission settings.
 #[derive(Debug, Clone, Default)]
@@ -116,18 +116,13 @@ pub fn submit(
     pipeline: &Pipeline,
     pipeline_path: &Path,
     base_dir: &Path,
-    output: Option<&Path>,
+    out: &Path,
     opts: &SlurmOptions,
 ) -> Result<Submission, DistError> {
     if opts.tasks == 0 {
         return Err(DistError::Usage("--tasks must be at least 1".into()));
     }
-    let ropts = runner::RunOptions {
-        output: output.map(Path::to_path_buf),
-        ..Default::default()
-    };
-    let out = std::path::absolute(runner::output_dir(pipeline, base_dir, &ropts))
-        .map_err(io_err(base_dir))?;
+    let out = std::path::absolute(out).map_err(io_err(base_dir))?;
     let pipeline_path = std::path::absolute(pipeline_path).map_err(io_err(pipeline_path))?;
     let binary = match &opts.binary {
         Some(b) => b.clone(),
@@ -136,7 +131,7 @@ pub fn submit(
     let dedup = plan(pipeline)?;
     let layout = Layout::new(&out);
     let hash = super::phase_hash(pipeline, base_dir)?;
-    let data_hash = runner::config_hash(pipeline);
+    let data_hash = pipeline.data_hash();
     let n = opts.tasks;
     let slurm_dir = out.join("slurm");
     let logs = slurm_dir.join("logs");

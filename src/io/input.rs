@@ -215,6 +215,41 @@ pub fn resolve_inputs(spec: &InputSpec, base_dir: &Path) -> Result<Vec<InputFile
     Ok(files)
 }
 
+/// Splits `files` into `count` groups balanced by size, deterministically: largest first to the
+/// least-loaded group (lowest index on ties); each group is returned in path order. This is how
+/// the input files of a run are shared out among its tasks.
+pub fn partition(files: &[InputFile], count: usize) -> Vec<Vec<InputFile>> {
+    let count = count.max(1);
+    let mut order: Vec<&InputFile> = files.iter().collect();
+    order.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.display.cmp(&b.display)));
+    let mut load = vec![0u64; count];
+    let mut groups: Vec<Vec<InputFile>> = vec![Vec::new(); count];
+    for f in order {
+        let (i, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, l)| (**l, *i))
+            .unwrap_or((0, &0));
+        load[i] += f.size.max(1);
+        groups[i].push(f.clone());
+    }
+    for g in &mut groups {
+        g.sort_by(|a, b| a.display.cmp(&b.display));
+    }
+    groups
+}
+
+/// The rank of every file in `files` among `all` (every resolved input of the run), in the
+/// path order a single-task run reads them in.
+pub fn file_ranks(all: &[InputFile], files: &[InputFile]) -> Vec<u64> {
+    let mut order: Vec<&str> = all.iter().map(|f| &*f.display).collect();
+    order.sort_unstable();
+    files
+        .iter()
+        .map(|f| order.binary_search(&&*f.display).map_or(0, |i| i as u64))
+        .collect()
+}
+
 /// A closure turning an I/O error on `path` into [`InputError::Io`].
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> InputError {
     let path = path.display().to_string();

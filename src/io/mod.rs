@@ -1,5 +1,6 @@
 //! Reading inputs and writing datasets.
 
 pub mod input;
+pub mod json;
 mod read;
 pub mod writer;

@@ -10,23 +10,7 @@ use super::figures::{self, Fmt};
 use super::model::*;
 use super::svg::{self, fmt_num, fmt_pct, BarRow, Line, Series, XAxis, DROP_COLOR, PALETTE};
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters other than tab and newline do not belong in HTML text.
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::svg::esc;
 
 /// An integer with thousands separators.
 pub fn fmt_int(v: u64) -> String {

@@ -1,11 +1,12 @@
-//! From a stage spec in the config to a runnable stage.
+//! From a stage spec in the config to a runnable stage. Only streaming stages are built here:
+//! `tokenize` is a phase after the stream (see [`StageSpec::is_streaming`]).
 
 use super::Stage;
 use crate::config::StageSpec;
 
-/// Builds the runnable stage for `spec`.
-pub fn build(spec: &StageSpec) -> Stage {
-    match spec {
+/// Builds the runnable stage for `spec`; `None` for a spec that is not a streaming stage.
+pub fn build(spec: &StageSpec) -> Option<Stage> {
+    Some(match spec {
         StageSpec::Normalize(c) => Stage::Map(Box::new(
             crate::stages::clean::normalize::Normalize::new(c.clone()),
         )),
@@ -38,8 +39,12 @@ pub fn build(spec: &StageSpec) -> Stage {
         StageSpec::ParagraphDedup(c) => Stage::Stateful(Box::new(
             crate::stages::dedup::paragraph::ParagraphDedup::new(c.clone()),
         )),
-        // Runs after the documents are written (`stages::tokenize::run_after`); in the
-        // streaming pass it lets every document through.
-        StageSpec::Tokenize(_) => Stage::Map(Box::new(crate::stages::tokenize::Passthrough)),
-    }
+        StageSpec::Tokenize(_) => return None,
+    })
+}
+
+/// Builds the streaming stages of a pipeline ([`crate::config::Pipeline::streaming_stages`]),
+/// in order.
+pub fn build_streaming(specs: &[StageSpec]) -> Vec<Stage> {
+    specs.iter().filter_map(build).collect()
 }

@@ -1,21 +1,21 @@
 //! `tokenize`: from kept documents to token shards a trainer reads directly.
 //!
 //! The stage needs to see the data before it can apply (a BPE is trained on the documents the
-//! run keeps), so it is not a per-batch stage. In the streaming pass it is a pass-through
-//! [`Map`] that changes nothing (so the runner counts the documents that reach it like for any
-//! stage; it drops none). After the runner has written the kept documents, it calls
-//! [`run_after`], which:
+//! run keeps), so it is not a streaming stage but a phase after the stream: it keeps its place
+//! in `stages:` (last), and the orchestrator ([`crate::pipeline`]) runs it once the kept
+//! documents are written. The runner counts the documents that reach it like for any stage (it
+//! drops none). [`run`]:
 //!
 //! 1. reads the kept documents back from the `documents/` shards of this run, in order, one
 //!    record batch at a time ([`docs`]);
-//! 2. gets the tokenizer ([`tokenizer`]): loads `tokenizer: {path}`, or trains a byte-level BPE
-//!    on the documents (or on `max_docs` of them, spread evenly) fed as an iterator, and
+//! 2. gets the tokenizer ([`tokenizer`]): loads `tokenizer: {path}`, or trains a byte-level
+//!    BPE on the documents (or on `max_docs` of them, spread evenly) fed as an iterator, and
 //!    writes it to `OUT/tokenizer.json`;
 //! 3. encodes the documents in parallel batches on the run's rayon pool, puts `bos` before and
 //!    `eos` after each, assigns each document to `train` or `val` by a seeded hash of its id,
 //!    and writes `OUT/tokens/{train,val}/part-NNNNN.parquet` ([`shards`]) in document order;
-//! 4. adds the token shards to the run's outputs, per-split counts to the stage's counters in
-//!    `stats.json`, and a [`TokenSummary`] to the manifest.
+//! 4. returns the token shards, the per-split counts (the stage's counters in `stats.json`),
+//!    and a [`TokenSummary`] for the manifest.
 //!
 //! The bytes written depend on the documents and the config only, never on thread count or
 //! batch size. A document whose text contains the eos string literally gets the eos id there
@@ -43,10 +43,7 @@ pub use docs::DocSource;
 use shards::{TokenShardOptions, TokenShardWriter, TOKENS_DIR};
 
 use crate::config::{Pipeline, StageSpec};
-use crate::document::Document;
 use crate::io::writer::{hash_file, ShardFile};
-use crate::runner::{RunStats, TaskSpec};
-use crate::stage::{Counters, Map};
 
 /// The two splits, in the order they are listed.
 pub const SPLITS: [&str; 2] = ["train", "val"];
@@ -119,13 +116,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TokenizeError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The stage in the streaming pass: documents go through unchanged (see the module docs).
-pub struct Passthrough;
-
-impl Map for Passthrough {
-    fn apply(&self, _doc: &mut Document, _counters: &mut Counters) {}
 }
 
 /// A special token and its id.
@@ -245,37 +235,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TokenizeError> {
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// Removes the token outputs a previous run of this task left behind.
-fn clear_previous(
-    out: &Path,
-    task: TaskSpec,
-    prefix: &str,
-    remove_tokenizer: bool,
-) -> Result<(), TokenizeError> {
+/// Removes the token outputs (`tokens/`, and `tokenizer.json` when `tokenizer` is set) that an
+/// earlier run into `out` left behind.
+pub fn clear_outputs(out: &Path, tokenizer: bool) -> Result<(), TokenizeError> {
     let dir = out.join(TOKENS_DIR);
-    if task.count <= 1 {
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
-        }
-        let t = out.join("tokenizer.json");
-        if remove_tokenizer && t.exists() {
-            fs::remove_file(&t).map_err(io_err(&t))?;
-        }
-        return Ok(());
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
     }
-    for split in SPLITS {
-        let d = dir.join(split);
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name
-                .trim_start_matches('.')
-                .starts_with(&format!("{prefix}-"))
-            {
-                let p = e.path();
-                fs::remove_file(&p).map_err(io_err(&p))?;
-            }
-        }
+    let t = out.join("tokenizer.json");
+    if tokenizer && t.exists() {
+        fs::remove_file(&t).map_err(io_err(&t))?;
     }
     Ok(())
 }
@@ -309,122 +278,121 @@ fn special(
     }
 }
 
-/// The tokenize pass, run by the runner after the kept documents are written (see the module
-/// docs). `outputs` are the files the run wrote so far; the token shards are added to them,
-/// and the tokenize stage's counters to `stats`. Returns the manifest section, or `None` when
-/// the pipeline has no tokenize stage (then stale token outputs of an earlier run are removed).
-#[allow(clippy::too_many_arguments)] // the run's context, passed through from the runner
-pub fn run_after(
-    pipeline: &Pipeline,
-    base_dir: &Path,
-    out: &Path,
-    task: TaskSpec,
-    pool: &rayon::ThreadPool,
-    outputs: &mut Vec<ShardFile>,
-    stats: &mut RunStats,
-    docs: Option<DocSource>,
-) -> Result<Option<TokenSummary>, TokenizeError> {
-    let prefix = if task.count > 1 {
-        format!("part-t{:05}", task.index)
-    } else {
-        "part".to_string()
-    };
+/// What the tokenize phase is given.
+pub struct TokenizeJob<'a> {
+    /// The pipeline (its tokenize stage, output and run settings).
+    pub pipeline: &'a Pipeline,
+    /// The directory relative paths of the pipeline are resolved against.
+    pub base_dir: &'a Path,
+    /// The output directory.
+    pub out: &'a Path,
+    /// The worker pool.
+    pub pool: &'a rayon::ThreadPool,
+    /// The kept documents, in the run's order.
+    pub docs: DocSource,
+    /// How many documents reached the tokenize stage (its `kept` count in the run's stats):
+    /// every one of them must come out tokenized.
+    pub expected_docs: u64,
+}
+
+/// What the tokenize phase wrote.
+#[derive(Debug, Clone)]
+pub struct Tokenized {
+    /// The manifest section.
+    pub summary: TokenSummary,
+    /// The token shards written.
+    pub files: Vec<ShardFile>,
+    /// The stage's counters for `stats.json` (`docs_train`, `tokens_val`, ...).
+    pub counters: BTreeMap<String, u64>,
+    /// Wall time of the phase.
+    pub seconds: f64,
+}
+
+/// Runs the tokenize stage of `job.pipeline` over its kept documents (see the module docs);
+/// `None` when the pipeline has no tokenize stage.
+pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
+    let TokenizeJob {
+        pipeline,
+        base_dir,
+        out,
+        pool,
+        docs,
+        expected_docs,
+    } = job;
     let Some((index, cfg)) = find(pipeline) else {
-        clear_previous(out, task, &prefix, true)?;
         return Ok(None);
     };
+    let prefix = "part";
     let started = Instant::now();
-    clear_previous(out, task, &prefix, false)?;
-    let docs = docs.unwrap_or_else(|| {
-        DocSource::Shards(
-            outputs
-                .iter()
-                .filter(|f| f.path.starts_with("documents/"))
-                .map(|f| out.join(&f.path))
-                .collect(),
-        )
-    });
-    let n_docs: u64 = outputs
-        .iter()
-        .filter(|f| f.path.starts_with("documents/"))
-        .map(|f| f.rows)
-        .sum();
+    clear_outputs(out, false)?;
+    let n_docs = expected_docs;
     let seed = pipeline.run.seed;
 
     // 1. The tokenizer.
-    let (tok, json, source, source_xxh3, training) = match (
-        &cfg.tokenizer.path,
-        &cfg.tokenizer.train,
-    ) {
-        (Some(p), _) => {
-            let path = if Path::new(p).is_absolute() {
-                PathBuf::from(p)
-            } else {
-                base_dir.join(p)
-            };
-            let tok = tokenizer::load(&path).map_err(|message| TokenizeError::Load {
-                path: path.clone(),
-                message,
-            })?;
-            let (_, h) = hash_file(&path).map_err(|e| TokenizeError::Load {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let json = tokenizer::to_json(&tok).map_err(|message| TokenizeError::Load {
-                path: path.clone(),
-                message,
-            })?;
-            (tok, json, path.display().to_string(), Some(h), None)
-        }
-        (None, Some(spec)) => {
-            if task.count > 1 {
-                return Err(TokenizeError::Unsupported(
-                    "training a tokenizer needs every kept document, but this is one task of a split run; \
-                     train it in a single-task run and load it here with `tokenizer: {path: ...}`"
-                        .into(),
-                ));
+    let (tok, json, source, source_xxh3, training) =
+        match (&cfg.tokenizer.path, &cfg.tokenizer.train) {
+            (Some(p), _) => {
+                let path = if Path::new(p).is_absolute() {
+                    PathBuf::from(p)
+                } else {
+                    base_dir.join(p)
+                };
+                let tok = tokenizer::load(&path).map_err(|message| TokenizeError::Load {
+                    path: path.clone(),
+                    message,
+                })?;
+                let (_, h) = hash_file(&path).map_err(|e| TokenizeError::Load {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                let json = tokenizer::to_json(&tok).map_err(|message| TokenizeError::Load {
+                    path: path.clone(),
+                    message,
+                })?;
+                (tok, json, path.display().to_string(), Some(h), None)
             }
-            let t0 = Instant::now();
-            let specials = spec.all_special_tokens(&cfg.eos, cfg.bos.as_deref());
-            let m = spec.max_docs.unwrap_or(u64::MAX);
-            let failure: Arc<Mutex<Option<TokenizeError>>> = Arc::default();
-            let sink = failure.clone();
-            let texts = docs
-                .open()
-                .enumerate()
-                .filter(move |(i, _)| in_sample(*i as u64, n_docs, m))
-                .map_while(move |(_, d)| match d {
-                    Ok(d) => Some(d.text),
-                    Err(e) => {
-                        if let Ok(mut slot) = sink.lock() {
-                            slot.get_or_insert(e);
+            (None, Some(spec)) => {
+                let t0 = Instant::now();
+                let specials = spec.all_special_tokens(&cfg.eos, cfg.bos.as_deref());
+                let m = spec.max_docs.unwrap_or(u64::MAX);
+                let failure: Arc<Mutex<Option<TokenizeError>>> = Arc::default();
+                let sink = failure.clone();
+                let texts = docs
+                    .open()
+                    .enumerate()
+                    .filter(move |(i, _)| in_sample(*i as u64, n_docs, m))
+                    .map_while(move |(_, d)| match d {
+                        Ok(d) => Some(d.text),
+                        Err(e) => {
+                            if let Ok(mut slot) = sink.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            None
                         }
-                        None
-                    }
-                });
-            let trained = pool.install(|| tokenizer::train_bpe(spec, &specials, texts));
-            if let Some(e) = failure.lock().ok().and_then(|mut s| s.take()) {
-                return Err(e);
+                    });
+                let trained = pool.install(|| tokenizer::train_bpe(spec, &specials, texts));
+                if let Some(e) = failure.lock().ok().and_then(|mut s| s.take()) {
+                    return Err(e);
+                }
+                let (tok, json) = trained.map_err(TokenizeError::Train)?;
+                let training = TrainingSummary {
+                    docs: m.min(n_docs),
+                    seconds: t0.elapsed().as_secs_f64(),
+                };
+                tracing::info!(
+                    vocab = tok.get_vocab_size(true),
+                    docs = training.docs,
+                    "trained a byte-level BPE in {:.1}s",
+                    training.seconds
+                );
+                (tok, json, "trained".to_string(), None, Some(training))
             }
-            let (tok, json) = trained.map_err(TokenizeError::Train)?;
-            let training = TrainingSummary {
-                docs: m.min(n_docs),
-                seconds: t0.elapsed().as_secs_f64(),
-            };
-            tracing::info!(
-                vocab = tok.get_vocab_size(true),
-                docs = training.docs,
-                "trained a byte-level BPE in {:.1}s",
-                training.seconds
-            );
-            (tok, json, "trained".to_string(), None, Some(training))
-        }
-        (None, None) => {
-            return Err(TokenizeError::Unsupported(
-                "the tokenizer needs `path` or `train`".into(),
-            ))
-        }
-    };
+            (None, None) => {
+                return Err(TokenizeError::Unsupported(
+                    "the tokenizer needs `path` or `train`".into(),
+                ))
+            }
+        };
     let tok_path = out.join("tokenizer.json");
     fs::create_dir_all(out).map_err(io_err(out))?;
     write_atomic(&tok_path, json.as_bytes())?;
@@ -445,7 +413,7 @@ pub fn run_after(
         &pipeline.output,
         cfg.shard_max_tokens,
         cfg.row_group_tokens,
-        &prefix,
+        prefix,
     );
     let mut writers: Vec<TokenShardWriter> = SPLITS
         .iter()
@@ -497,32 +465,27 @@ pub fn run_after(
             eos_in_text += u64::from(d.text.contains(cfg.eos.as_str()));
         }
     }
+    let mut files = Vec::new();
     for (w, sum) in writers.into_iter().zip(per_split.iter_mut()) {
-        let files = w.finish()?;
-        sum.shards = files.len() as u64;
-        outputs.extend(files);
+        let written = w.finish()?;
+        sum.shards = written.len() as u64;
+        files.extend(written);
     }
 
-    // 3. Accounting, stats, summary.
+    // 3. Accounting, counters, summary.
     let done: u64 = per_split.iter().map(|s| s.docs).sum();
-    let stage = stats.stages.get_mut(index).ok_or_else(|| {
-        TokenizeError::Accounting(format!("no counters for stage {index} (tokenize)"))
-    })?;
-    if done != n_docs || stage.kept != n_docs {
+    if done != n_docs {
         return Err(TokenizeError::Accounting(format!(
-            "{done} documents tokenized, {n_docs} in the documents shards, {} kept by the stage",
-            stage.kept
+            "{done} documents tokenized, {n_docs} kept by the stage"
         )));
     }
+    let mut counters = BTreeMap::new();
     for (name, sum) in SPLITS.iter().zip(&per_split) {
-        stage.counters.insert(format!("docs_{name}"), sum.docs);
-        stage.counters.insert(format!("tokens_{name}"), sum.tokens);
+        counters.insert(format!("docs_{name}"), sum.docs);
+        counters.insert(format!("tokens_{name}"), sum.tokens);
     }
-    stage
-        .counters
-        .insert("docs_with_eos_in_text".into(), eos_in_text);
+    counters.insert("docs_with_eos_in_text".into(), eos_in_text);
     let seconds = started.elapsed().as_secs_f64();
-    stage.seconds += seconds;
     let tokens: u64 = per_split.iter().map(|s| s.tokens).sum();
     let bytes: u64 = per_split.iter().map(|s| s.bytes).sum();
     let rate = |x: f64| {
@@ -547,7 +510,7 @@ pub fn run_after(
         encode.mb_per_second,
         encode.threads
     );
-    Ok(Some(TokenSummary {
+    let summary = TokenSummary {
         stage_index: index,
         tokenizer: "tokenizer.json".into(),
         tokenizer_xxh3,
@@ -566,6 +529,12 @@ pub fn run_after(
             .collect(),
         training,
         encode,
+    };
+    Ok(Some(Tokenized {
+        summary,
+        files,
+        counters,
+        seconds,
     }))
 }
 

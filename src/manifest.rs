@@ -1,4 +1,5 @@
-//! `OUT/manifest.json` and `OUT/stats.json`: what was run on what, and what came out.
+//! `OUT/manifest.json` and `OUT/stats.json`: what was run on what, and what came out; and
+//! which task of a split run wrote them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -6,10 +7,50 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{RunError, RunStats, TaskSpec};
 use crate::config::Pipeline;
 use crate::io::input::InputFile;
+use crate::io::json::{write_json_atomic, FileError};
 use crate::io::writer::{hash_file, ShardFile};
+use crate::runner::RunStats;
+use crate::stages::tokenize::TokenSummary;
+
+/// One task of a run split into `count` tasks (a plain run is task 0 of 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// This task, 0-based.
+    pub index: usize,
+    /// Number of tasks.
+    pub count: usize,
+}
+
+impl Default for TaskSpec {
+    fn default() -> Self {
+        TaskSpec { index: 0, count: 1 }
+    }
+}
+
+impl TaskSpec {
+    /// True for a task of a run split into several.
+    pub fn is_split(&self) -> bool {
+        self.count > 1
+    }
+
+    /// The start of the names of the shards this task writes: `part`, or `part-tIIIII` for a
+    /// task of a split run.
+    pub fn shard_prefix(&self) -> String {
+        if self.is_split() {
+            format!("part-t{:05}", self.index)
+        } else {
+            "part".to_string()
+        }
+    }
+}
+
+impl std::fmt::Display for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {} of {}", self.index, self.count)
+    }
+}
 
 /// An input file as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +91,8 @@ pub struct Manifest {
     /// The tokenize stage's tokenizer, special token ids and per-split counts, when the
     /// pipeline has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<crate::stages::tokenize::TokenSummary>,
-    /// For a task of a split run: [`crate::distributed::phase_hash`] when it finished (the
+    pub tokens: Option<TokenSummary>,
+    /// For a task of a split run: the phase hash (`crate::distributed::phase_hash`) when it finished (the
     /// config and every input of the run, which its dedup decisions depend on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_hash: Option<String>,
@@ -89,31 +130,6 @@ pub fn hash_inputs(files: &[InputFile]) -> Vec<InputEntry> {
         .collect()
 }
 
-/// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
-pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
-    let io = |source| RunError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut text = serde_json::to_vec_pretty(value).map_err(|e| RunError::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
-    text.push(b'\n');
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, text).map_err(|source| RunError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    fs::rename(&tmp, path).map_err(|source| RunError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Writes `stats.json` and then `manifest.json` (the manifest last: it marks completion).
 #[allow(clippy::too_many_arguments)]
 pub fn write(
@@ -125,9 +141,9 @@ pub fn write(
     inputs: &[InputEntry],
     outputs: &[ShardFile],
     stats: &RunStats,
-    tokens: Option<&crate::stages::tokenize::TokenSummary>,
+    tokens: Option<&TokenSummary>,
     split_hash: Option<&str>,
-) -> Result<(), RunError> {
+) -> Result<(), FileError> {
     let mpath = manifest_path(out, task);
     let spath = mpath.with_file_name("stats.json");
     write_json_atomic(&spath, stats)?;
