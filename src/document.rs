@@ -57,6 +57,8 @@ pub enum Location {
     Row { row_group: u64, row: u64 },
     /// The whole file (txt read as one document, or a failure to open/decompress at the start).
     File,
+    /// Byte offset in the file (WARC: of the record, or of its gzip member).
+    Offset(u64),
 }
 
 impl std::fmt::Display for Location {
@@ -65,6 +67,7 @@ impl std::fmt::Display for Location {
             Location::Line(l) => write!(f, "line {l}"),
             Location::Row { row_group, row } => write!(f, "row group {row_group}, row {row}"),
             Location::File => write!(f, "whole file"),
+            Location::Offset(o) => write!(f, "byte offset {o}"),
         }
     }
 }

@@ -60,7 +60,7 @@ fn unknown_stage_type() {
     assert_error(
         "unknown_stage_type.yaml",
         &[
-            "fixtures/bad_configs/unknown_stage_type.yaml:5:11: stages[0]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, exact_dedup, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
+            "fixtures/bad_configs/unknown_stage_type.yaml:5:11: stages[0]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
             "1 problem in fixtures/bad_configs/unknown_stage_type.yaml",
         ],
     );
@@ -96,7 +96,7 @@ fn values_outside_an_enumeration() {
     assert_error(
         "bad_enum.yaml",
         &[
-            "fixtures/bad_configs/bad_enum.yaml:4:11: input.format: unknown value \"jsonl.bz2\" (did you mean \"jsonl.gz\"?); expected one of: jsonl, jsonl.gz, jsonl.zst, parquet, txt",
+            "fixtures/bad_configs/bad_enum.yaml:4:11: input.format: unknown value \"jsonl.bz2\" (did you mean \"jsonl.gz\"?); expected one of: jsonl, jsonl.gz, jsonl.zst, parquet, txt, warc",
             "fixtures/bad_configs/bad_enum.yaml:7:16: output.compression: unknown value \"zstdd\" (did you mean \"zstd\"?); expected one of: zstd, snappy, none",
             "2 problems in fixtures/bad_configs/bad_enum.yaml",
         ],
@@ -157,10 +157,10 @@ fn many_problems_are_all_reported_in_file_order() {
         "many_problems.yaml",
         &[
             "fixtures/bad_configs/many_problems.yaml:3:10: input.paths: must have at least 1 item, found 0",
-            "fixtures/bad_configs/many_problems.yaml:4:11: input.format: unknown value \"jsonl.bz2\" (did you mean \"jsonl.gz\"?); expected one of: jsonl, jsonl.gz, jsonl.zst, parquet, txt",
+            "fixtures/bad_configs/many_problems.yaml:4:11: input.format: unknown value \"jsonl.bz2\" (did you mean \"jsonl.gz\"?); expected one of: jsonl, jsonl.gz, jsonl.zst, parquet, txt, warc",
             "fixtures/bad_configs/many_problems.yaml:7:11: stages[0] (normalize): form: unknown value \"nfd\" (did you mean \"nfc\"?); expected one of: nfc, nfkc, none",
-            "fixtures/bad_configs/many_problems.yaml:8:11: stages[1]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, exact_dedup, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
-            "fixtures/bad_configs/many_problems.yaml:10:5: stages[2]: missing stage type (key \"type\"); known types: c4, exact_dedup, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
+            "fixtures/bad_configs/many_problems.yaml:8:11: stages[1]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
+            "fixtures/bad_configs/many_problems.yaml:10:5: stages[2]: missing stage type (key \"type\"); known types: c4, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
             "fixtures/bad_configs/many_problems.yaml:12:5: stages[3] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words",
             "fixtures/bad_configs/many_problems.yaml:13:16: stages[3] (length): max_chars: must be at least 0, found -1",
             "fixtures/bad_configs/many_problems.yaml:15:5: stages[4] (length): min_words: min_words (50) is greater than max_words (10)",
@@ -230,6 +230,7 @@ run:
             metadata_fields: vec!["url".into()],
             txt_mode: TxtMode::File,
             max_line_bytes: 16 * 1024 * 1024,
+            max_record_bytes: None,
         },
         stages: vec![
             StageSpec::Normalize(NormalizeConfig {

@@ -13,7 +13,7 @@ use arrow::array::{
 use arrow::datatypes::{Field, Int32Type, Schema};
 use corpusforge::config::{InputFormat, InputSpec};
 use corpusforge::document::{Document, Location, Record};
-use corpusforge::io::input::{open, resolve_inputs, InputError, InputFile};
+use corpusforge::io::input::{open, resolve_inputs, InputFile};
 use parquet::arrow::ArrowWriter;
 use serde_json::{json, Value};
 
@@ -312,22 +312,24 @@ fn parquet_corrupt_page_costs_its_row_group() {
 }
 
 #[test]
-fn parquet_unreadable_files_are_errors_naming_them() {
+fn parquet_unreadable_files_are_one_rejection_naming_them() {
     let s = spec(&["fixtures/bad/no_text_column.parquet"]);
-    let files = resolve_inputs(&s, &root()).unwrap();
-    let err = open(&files[0], &s).err().unwrap();
+    let recs = read_all(&s);
+    assert_eq!(summary(&recs), ["whole file missing_text"]);
+    let err = recs[0].as_ref().unwrap_err();
     assert_eq!(
-        err.to_string(),
+        err.detail,
         "`fixtures/bad/no_text_column.parquet` has no column `text` (its columns: id, content); set `input.text_field`"
     );
     let s = spec(&["fixtures/bad/not_parquet.parquet"]);
-    let files = resolve_inputs(&s, &root()).unwrap();
-    let err = open(&files[0], &s).err().unwrap();
-    assert!(matches!(err, InputError::Parquet { .. }));
+    let recs = read_all(&s);
+    assert_eq!(summary(&recs), ["whole file corrupt_parquet"]);
+    let err = recs[0].as_ref().unwrap_err();
     assert!(
-        err.to_string()
+        err.detail
             .starts_with("`fixtures/bad/not_parquet.parquet` is not a readable parquet file: "),
-        "{err}"
+        "{}",
+        err.detail
     );
     // The text column can be renamed.
     let s = spec_with(
@@ -672,12 +674,12 @@ fn missing_paths_are_errors_naming_them() {
     let err = resolve_inputs(&spec(&["fixtures/bad_configs"]), &root()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "input directory `fixtures/bad_configs` contains no files ending in .jsonl.gz, .jsonl.zst, .jsonl, .parquet, .txt"
+        "input directory `fixtures/bad_configs` contains no files ending in .jsonl.gz, .jsonl.zst, .jsonl, .parquet, .txt, .warc.gz, .warc"
     );
     let err = resolve_inputs(&spec(&["fixtures/README.md"]), &root()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot tell the format of `fixtures/README.md` from its name (known: .jsonl.gz, .jsonl.zst, .jsonl, .parquet, .txt); set `input.format`"
+        "cannot tell the format of `fixtures/README.md` from its name (known: .jsonl.gz, .jsonl.zst, .jsonl, .parquet, .txt, .warc.gz, .warc); set `input.format`"
     );
 }
 
@@ -885,9 +887,10 @@ fn parquet_string_types_and_metadata_values() {
         vec![("text", Arc::new(Int64Array::from(vec![1])))],
     );
     let s = spec(&["int.parquet"]);
-    let files = resolve_inputs(&s, dir.path()).unwrap();
+    let recs = read_in(&s, dir.path());
+    assert_eq!(summary(&recs), ["whole file text_not_string"]);
     assert_eq!(
-        open(&files[0], &s).err().unwrap().to_string(),
+        recs[0].as_ref().unwrap_err().detail,
         "column `text` of `int.parquet` has type Int64; the text column must hold strings"
     );
 }

@@ -9,6 +9,7 @@ impl StageSpec {
             StageSpec::Normalize(c) => c.check(),
             StageSpec::Length(c) => c.check(),
             StageSpec::HtmlStrip(c) => c.check(),
+            StageSpec::Extract(c) => c.check(),
             StageSpec::Pii(c) => c.check(),
             StageSpec::GopherQuality(c) => c.check(),
             StageSpec::GopherRepetition(c) => c.check(),

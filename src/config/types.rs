@@ -66,6 +66,11 @@ pub enum InputFormat {
     /// Plain UTF-8 text files.
     #[serde(rename = "txt")]
     Txt,
+    /// WARC web archives (`.warc`, or `.warc.gz` with gzip members): every `response` record
+    /// with an HTML page becomes a document (its charset decoded), other records are counted
+    /// as skipped.
+    #[serde(rename = "warc")]
+    Warc,
 }
 
 /// How a `.txt` file becomes documents.
@@ -116,7 +121,15 @@ pub struct InputSpec {
     #[serde(default = "default_max_line_bytes")]
     #[schemars(range(min = 1))]
     pub max_line_bytes: u64,
+    /// WARC: a record whose block is longer than this (in bytes) is rejected as
+    /// `record_too_large` and skipped unread (default 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_record_bytes: Option<u64>,
 }
+
+/// Default of [`InputSpec::max_record_bytes`].
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Parquet compression codec of the written shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -256,6 +269,8 @@ pub enum StageSpec {
     Length(crate::stages::quality::length::LengthConfig),
     /// Extract the visible text of HTML documents; other documents pass unchanged.
     HtmlStrip(crate::stages::clean::html_strip::HtmlStripConfig),
+    /// Main-content extraction from web pages: the article without navigation, footers, menus, comments.
+    Extract(crate::stages::clean::extract::ExtractConfig),
     /// Replace e-mail and IP addresses with placeholders.
     Pii(crate::stages::clean::pii::PiiConfig),
     /// Gopher quality rules (word counts, word length, symbols, bullets, stop words).
@@ -291,6 +306,7 @@ impl StageSpec {
             StageSpec::Normalize(_) => "normalize",
             StageSpec::Length(_) => "length",
             StageSpec::HtmlStrip(_) => "html_strip",
+            StageSpec::Extract(_) => "extract",
             StageSpec::Pii(_) => "pii",
             StageSpec::GopherQuality(_) => "gopher_quality",
             StageSpec::GopherRepetition(_) => "gopher_repetition",

@@ -216,8 +216,12 @@ pub fn run(
     for msg in rx {
         let batch = msg?;
         read += batch.records.len() as u64;
-        let (records, _) = batch.resolve(&pool);
-        let mut docs: Vec<Document> = records.into_iter().filter_map(Result::ok).collect();
+        let resolved = batch.resolve(&pool);
+        let mut docs: Vec<Document> = resolved
+            .records
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
         bytes += docs.iter().map(|d| d.text.len() as u64).sum::<u64>();
         progress.update(read, bytes);
         let mut fate = vec![None; docs.len()];

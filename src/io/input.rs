@@ -18,7 +18,12 @@
 //! | `line_too_long` | a line is over `max_line_bytes` (reading goes on at the next line) |
 //! | `truncated_stream` | a gzip/zstd stream ends early or is corrupt (the last record of the file) |
 //! | `read_error` | an I/O error while reading a plain file (the last record of the file) |
-//! | `corrupt_parquet` | a parquet row group cannot be decoded (one record for its unread rows; reading goes on at the next row group) |
+//! | `corrupt_parquet` | a parquet file is not readable parquet (one record for the file; reading goes on with the next file), or a row group cannot be decoded (one record for its unread rows; reading goes on at the next row group) |
+//!
+//! A parquet file without the text column is one `missing_text` record, one whose text column
+//! does not hold strings one `text_not_string` record. WARC files have their own reasons (see
+//! [`crate::io::read::warc`]) and records that are not documents (requests, metadata,
+//! non-HTML responses) are *skipped*, counted by reason, neither documents nor rejections.
 //!
 //! A null field counts as absent: a null id gets a generated id, a null text is `missing_text`.
 
@@ -36,18 +41,21 @@ pub use crate::io::read::jsonl::Pending;
 use crate::io::read::jsonl::{Fields, JsonlRecords};
 use crate::io::read::parquet::ParquetRecords;
 use crate::io::read::txt::{whole_file, Paragraphs};
+use crate::io::read::warc::WarcRecords;
 use crate::io::read::Stream;
 
 /// Read buffer size: large enough that lines are found in few `fill_buf` calls.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
 
 /// File name endings and the format each one implies; longer endings first.
-pub const KNOWN_EXTENSIONS: [(&str, InputFormat); 5] = [
+pub const KNOWN_EXTENSIONS: [(&str, InputFormat); 7] = [
     (".jsonl.gz", InputFormat::JsonlGz),
     (".jsonl.zst", InputFormat::JsonlZst),
     (".jsonl", InputFormat::Jsonl),
     (".parquet", InputFormat::Parquet),
     (".txt", InputFormat::Txt),
+    (".warc.gz", InputFormat::Warc),
+    (".warc", InputFormat::Warc),
 ];
 
 /// The known endings as a list for messages: `.jsonl.gz, .jsonl.zst, ...`.
@@ -136,36 +144,6 @@ pub enum InputError {
         path: String,
         /// The operating system's error.
         source: io::Error,
-    },
-    /// A parquet file's footer or schema cannot be read.
-    #[error("`{path}` is not a readable parquet file: {msg}")]
-    Parquet {
-        /// The file.
-        path: String,
-        /// The decoder's message.
-        msg: String,
-    },
-    /// A parquet file has no text column.
-    #[error(
-        "`{path}` has no column `{column}` (its columns: {available}); set `input.text_field`"
-    )]
-    MissingColumn {
-        /// The file.
-        path: String,
-        /// The configured text column.
-        column: String,
-        /// The file's top-level columns.
-        available: String,
-    },
-    /// A parquet file's text column is not a string column.
-    #[error("column `{column}` of `{path}` has type {found}; the text column must hold strings")]
-    ColumnType {
-        /// The file.
-        path: String,
-        /// The configured text column.
-        column: String,
-        /// The column's Arrow type.
-        found: String,
     },
 }
 
@@ -362,13 +340,15 @@ fn glob_files(entry: &str, base: &Path) -> Result<Vec<(PathBuf, Option<InputForm
     Ok(out)
 }
 
-/// Opens `file` and returns its records in file order. Fails only when the file cannot be
-/// read at all; every problem inside it is a rejected record.
+/// Opens `file` and returns its records in file order (skipped records left out). Fails only
+/// when the file cannot be opened at all; every problem inside it is a rejected record.
 pub fn open(
     file: &InputFile,
     spec: &InputSpec,
 ) -> Result<Box<dyn Iterator<Item = Record> + Send>, InputError> {
-    Ok(Box::new(open_pending(file, spec)?.map(Pending::resolve)))
+    Ok(Box::new(
+        open_pending(file, spec)?.filter_map(Pending::resolve),
+    ))
 }
 
 /// Like [`open`], but JSON lines come unparsed ([`Pending::Json`]), for the caller to parse in
@@ -424,13 +404,29 @@ pub fn open_pending(
                 max,
             ))
         }
-        InputFormat::Parquet => done(Box::new(ParquetRecords::open(
+        InputFormat::Parquet => match ParquetRecords::open(
             handle,
-            source,
+            source.clone(),
             &spec.text_field,
             spec.id_field.as_deref(),
             &spec.metadata_fields,
-        )?)),
+        ) {
+            Ok(records) => done(Box::new(records)),
+            // A file that cannot be read as parquet at all is one rejected record.
+            Err(e) => done(Box::new(std::iter::once(Err(crate::io::read::reject(
+                &source,
+                crate::document::Location::File,
+                e.reason,
+                e.detail,
+                String::new(),
+            ))))),
+        },
+        InputFormat::Warc => Box::new(WarcRecords::new(
+            handle,
+            source,
+            spec.max_record_bytes
+                .unwrap_or(crate::config::DEFAULT_MAX_RECORD_BYTES),
+        )),
         InputFormat::Txt => match spec.txt_mode {
             TxtMode::File => {
                 let reader = buffered(handle);

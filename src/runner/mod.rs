@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 pub use checkpoint::{Checkpoint, CheckpointTarget};
 pub use progress::Progress;
-pub use reader::{seq_of, spawn_reader, Batch, Position, SEQ_RECORD_BITS};
+pub use reader::{seq_of, spawn_reader, Batch, Position, Resolved, SEQ_RECORD_BITS};
 pub use stages::run_stages;
 pub use stats::{RunStats, StageStats};
 
@@ -186,8 +186,12 @@ pub fn stream(job: Job<'_>) -> Result<Streamed, StreamError> {
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis);
     for msg in rx {
-        let (records, end) = msg?.resolve(pool);
-        let rows = process_batch(records, &mut stages, specs, &mut stats, pool);
+        let batch = msg?.resolve(pool);
+        for (reason, n) in batch.skipped {
+            *stats.skipped.entry(reason.to_string()).or_insert(0) += n;
+        }
+        let end = batch.end;
+        let rows = process_batch(batch.records, &mut stages, specs, &mut stats, pool);
         writer.send(WriterMsg::Rows(rows))?;
         progress.update(stats.input, stats.input_bytes);
         if let Some(d) = batch_delay {

@@ -1,5 +1,6 @@
 //! The reader thread: input records in order, in batches, each numbered with its `seq`.
 
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 use rayon::prelude::*;
@@ -28,24 +29,51 @@ pub struct Batch {
     pub end: Position,
 }
 
+/// A batch's records, parsed.
+pub struct Resolved {
+    /// Documents and rejections, in input order, each document with its `seq` set.
+    pub records: Vec<Record>,
+    /// Records that are neither (see [`input::Pending::Skipped`]), counted by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Where reading goes on after the batch.
+    pub end: Position,
+}
+
 impl Batch {
-    /// Parses the records on `pool` (JSON parsing is the costly part), keeping their order,
-    /// with each document's `seq` set; returns them and the position after the batch.
-    pub fn resolve(self, pool: &rayon::ThreadPool) -> (Vec<Record>, Position) {
+    /// Parses the records on `pool` (JSON parsing is the costly part), keeping their order.
+    pub fn resolve(self, pool: &rayon::ThreadPool) -> Resolved {
         let Batch { records, seqs, end } = self;
+        let mut skipped = BTreeMap::new();
+        let (records, seqs): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .zip(seqs)
+            .filter(|(p, _)| match p {
+                input::Pending::Skipped(reason) => {
+                    *skipped.entry(*reason).or_insert(0) += 1;
+                    false
+                }
+                _ => true,
+            })
+            .unzip();
         let records = pool.install(|| {
             records
                 .into_par_iter()
                 .zip(seqs)
-                .map(|(p, seq)| {
-                    p.resolve().map(|mut d| {
-                        d.seq = seq;
-                        d
+                .filter_map(|(p, seq)| {
+                    p.resolve().map(|r| {
+                        r.map(|mut d| {
+                            d.seq = seq;
+                            d
+                        })
                     })
                 })
                 .collect()
         });
-        (records, end)
+        Resolved {
+            records,
+            skipped,
+            end,
+        }
     }
 }
 

@@ -67,6 +67,10 @@ pub struct RunStats {
     pub dropped: BTreeMap<String, u64>,
     /// Rejected records, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// Input records that are not documents and not errors (WARC requests, metadata records,
+    /// non-HTML responses), by reason. They are not part of `input`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
     /// Per-stage counters, in pipeline order.
     pub stages: Vec<StageStats>,
     /// Wall time of the run (reading, stages, writing).
@@ -168,6 +172,9 @@ impl AddAssign<&RunStats> for RunStats {
         }
         for (k, v) in &o.rejected {
             *self.rejected.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &o.skipped {
+            *self.skipped.entry(k.clone()).or_insert(0) += v;
         }
         if self.stages.is_empty() {
             self.stages = o.stages.clone();

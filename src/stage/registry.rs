@@ -16,6 +16,9 @@ pub fn build(spec: &StageSpec) -> Option<Stage> {
         StageSpec::HtmlStrip(c) => Stage::Map(Box::new(
             crate::stages::clean::html_strip::HtmlStrip::new(c.clone()),
         )),
+        StageSpec::Extract(c) => Stage::Filter(Box::new(
+            crate::stages::clean::extract::Extract::new(c.clone()),
+        )),
         StageSpec::Pii(c) => Stage::Map(Box::new(crate::stages::clean::pii::Pii::new(c.clone()))),
         StageSpec::GopherQuality(c) => Stage::Filter(Box::new(
             crate::stages::quality::gopher_quality::GopherQuality::new(c.clone()),

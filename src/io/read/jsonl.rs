@@ -52,6 +52,10 @@ impl<R: BufRead> JsonlRecords<R> {
 pub enum Pending {
     /// Already a document or a rejection.
     Done(Record),
+    /// A record of the input that is not a document and is not an error (a WARC request or
+    /// metadata record, a non-HTML response), with the reason key it is counted under in
+    /// `stats.json`'s `skipped`.
+    Skipped(&'static str),
     /// A JSON line, not parsed yet.
     Json {
         /// The line's bytes (without the newline).
@@ -66,9 +70,10 @@ pub enum Pending {
 }
 
 impl Pending {
-    /// The record: parses a pending JSON line.
-    pub fn resolve(self) -> Record {
-        match self {
+    /// The record: parses a pending JSON line; `None` for a skipped record.
+    pub fn resolve(self) -> Option<Record> {
+        Some(match self {
+            Pending::Skipped(_) => return None,
             Pending::Done(r) => r,
             Pending::Json {
                 bytes,
@@ -76,7 +81,7 @@ impl Pending {
                 source,
                 fields,
             } => parse_record(&bytes, line, &source, &fields),
-        }
+        })
     }
 }
 
@@ -241,7 +246,7 @@ mod tests {
             Stream::Plain,
             max,
         )
-        .map(Pending::resolve)
+        .filter_map(Pending::resolve)
         .collect()
     }
 

@@ -4,6 +4,7 @@ pub(crate) mod jsonl;
 pub(crate) mod lines;
 pub(crate) mod parquet;
 pub(crate) mod txt;
+pub(crate) mod warc;
 
 use std::sync::Arc;
 
@@ -24,6 +25,15 @@ pub(crate) fn reject(
         detail: detail.into(),
         raw,
     }
+}
+
+/// Why a whole input file cannot be read: one rejected record for the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unreadable {
+    /// The rejection reason key, e.g. `corrupt_parquet`.
+    pub(crate) reason: &'static str,
+    /// What is wrong, naming the file.
+    pub(crate) detail: String,
 }
 
 /// What the reader names a read failure: compressed streams fail because they are truncated or

@@ -17,9 +17,8 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 use serde_json::{Map, Value};
 
-use super::reject;
+use super::{reject, Unreadable};
 use crate::document::{Document, Location, Record, Rejection};
-use crate::io::input::InputError;
 
 /// Rows per record batch: big enough to amortize decoding, small enough to keep memory flat.
 const BATCH_ROWS: usize = 1024;
@@ -84,10 +83,10 @@ impl ParquetRecords {
         text_field: &str,
         id_field: Option<&str>,
         metadata_fields: &[String],
-    ) -> Result<Self, InputError> {
-        let unreadable = |msg: String| InputError::Parquet {
-            path: source.to_string(),
-            msg,
+    ) -> Result<Self, Unreadable> {
+        let unreadable = |msg: String| Unreadable {
+            reason: "corrupt_parquet",
+            detail: format!("`{source}` is not a readable parquet file: {msg}"),
         };
         let metadata = guarded(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()))
             .map_err(unreadable)?
@@ -98,18 +97,21 @@ impl ParquetRecords {
             Err(_) => {
                 let available: Vec<&str> =
                     schema.fields().iter().map(|f| f.name().as_str()).collect();
-                return Err(InputError::MissingColumn {
-                    path: source.to_string(),
-                    column: text_field.to_string(),
-                    available: available.join(", "),
+                return Err(Unreadable {
+                    reason: "missing_text",
+                    detail: format!(
+                        "`{source}` has no column `{text_field}` (its columns: {}); set `input.text_field`",
+                        available.join(", ")
+                    ),
                 });
             }
         };
         if !is_string(&text_type) {
-            return Err(InputError::ColumnType {
-                path: source.to_string(),
-                column: text_field.to_string(),
-                found: text_type.to_string(),
+            return Err(Unreadable {
+                reason: "text_not_string",
+                detail: format!(
+                    "column `{text_field}` of `{source}` has type {text_type}; the text column must hold strings"
+                ),
             });
         }
         let has = |name: &str| schema.field_with_name(name).is_ok();

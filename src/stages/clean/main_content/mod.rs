@@ -1,0 +1,418 @@
+//! Main-content extraction: the article, post or body text of a web page, without navigation,
+//! headers, footers, sidebars, banners, share buttons, related links or comments.
+//!
+//! The pipeline:
+//! 1. [`dom`]: html5ever parses the page, repairing broken markup as browsers do, into a flat
+//!    arena of nodes.
+//! 2. [`blocks`]: one walk drops what is never visible (scripts, styles, media, form controls,
+//!    hidden elements), reads each element's hints ([`hints`]) and cuts the visible text into
+//!    blocks (paragraphs, headings, list items, table rows, `pre`).
+//! 3. [`select`]: blocks are valued by length, punctuation and link density; hinted boilerplate
+//!    is marked unless it holds most of the page; the subtree with the highest total value is
+//!    the main container, widened to cheap or content-hinted ancestors and joined by worthy
+//!    siblings; its blocks are then classified jusText-style, short ones by their neighbours.
+//! 4. The kept blocks are joined, one per line; comment threads follow when asked for.
+//!
+//! [`explain`] prints the whole decision for one page, which is how errors are studied.
+
+pub mod blocks;
+pub mod dom;
+mod explain;
+pub mod hints;
+pub mod select;
+
+use html5ever::local_name;
+
+use dom::{Data, Dom, Id, DOCUMENT, NONE};
+
+/// Which way to lean when a block could be content or boilerplate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Favor {
+    /// Drop doubtful blocks: less boilerplate, some content lost.
+    Precision,
+    /// The default trade-off.
+    #[default]
+    Balanced,
+    /// Keep doubtful blocks: more content, some boilerplate kept.
+    Recall,
+}
+
+/// Options of [`extract`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Keep data tables as text, one row per line with cells separated by ` | `.
+    pub include_tables: bool,
+    /// Append user comment threads after the main text.
+    pub include_comments: bool,
+    /// Precision/recall trade-off.
+    pub favor: Favor,
+    /// Put the page title on the first line of the text.
+    pub keep_title: bool,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            include_tables: true,
+            include_comments: false,
+            favor: Favor::Balanced,
+            keep_title: false,
+        }
+    }
+}
+
+/// The main text of a page and its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extracted {
+    /// Main content, one block per line.
+    pub text: String,
+    /// The `<title>`, whitespace collapsed.
+    pub title: Option<String>,
+    /// The declared language (`<html lang>` or a content-language meta), as written.
+    pub lang: Option<String>,
+}
+
+/// Extracts the main text of `html`. Never panics; a page with no content gives empty text.
+pub fn extract(html: &str, opts: &ExtractOptions) -> Extracted {
+    // The parser and the walks are panic-free by design; this is a last guard so that one
+    // malformed page can never take down a pipeline worker.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract_inner(html, opts)))
+        .unwrap_or_default()
+}
+
+/// Parses `html` and returns its node count; measures the parser alone.
+pub fn parse_node_count(html: &str) -> usize {
+    Dom::parse(html).nodes.len()
+}
+
+/// Describes every block of `html` (value, boilerplate bits, verdict) and the chosen
+/// container, for studying extraction errors.
+pub fn explain(html: &str, opts: &ExtractOptions) -> String {
+    let mut out = String::new();
+    run(html, opts, Some(&mut out));
+    out
+}
+
+fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
+    run(html, opts, None)
+}
+
+fn run(html: &str, opts: &ExtractOptions, explain: Option<&mut String>) -> Extracted {
+    let dom = Dom::parse(html);
+    let html_el = dom.child_named(DOCUMENT, &local_name!("html"));
+    let title = html_el.and_then(|h| find_title(&dom, h));
+    let lang = html_el.and_then(|h| find_lang(&dom, h));
+    let root = html_el
+        .and_then(|h| dom.child_named(h, &local_name!("body")))
+        .or(html_el)
+        .unwrap_or(DOCUMENT);
+
+    let seg = blocks::cut(
+        &dom,
+        root,
+        blocks::CutOptions {
+            tables: opts.include_tables,
+        },
+    );
+    let sel = select::select(
+        &dom,
+        &seg,
+        &select::SelectOptions {
+            comments: opts.include_comments,
+            favor: opts.favor,
+        },
+    );
+    if let Some(out) = explain {
+        explain::report(&dom, &seg, &sel, out);
+    }
+    let mut text = String::new();
+    if opts.keep_title {
+        if let Some(t) = &title {
+            text.push_str(t);
+        }
+    }
+    // Carousels, sticky copies and responsive duplicates repeat whole blocks.
+    let mut seen = std::collections::HashSet::new();
+    for &i in sel.main.iter().chain(&sel.comments) {
+        let t = seg.blocks[i].text.as_str();
+        if t.len() >= 40 && !seen.insert(t) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(t);
+    }
+    Extracted { text, title, lang }
+}
+
+/// Collapses whitespace runs to single spaces and trims.
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn text_of(dom: &Dom, id: Id) -> String {
+    let mut s = String::new();
+    for d in dom.descendants(id) {
+        if let Data::Text(t) = &dom.node(d).data {
+            s.push_str(t);
+        }
+    }
+    s
+}
+
+fn find_title(dom: &Dom, html: Id) -> Option<String> {
+    let head = dom.child_named(html, &local_name!("head"))?;
+    let t = dom.child_named(head, &local_name!("title"))?;
+    let s = collapse(&text_of(dom, t));
+    (!s.is_empty()).then_some(s)
+}
+
+fn find_lang(dom: &Dom, html: Id) -> Option<String> {
+    if let Some(e) = dom.node(html).element() {
+        for a in &e.attrs {
+            if &*a.name.local == "lang" {
+                let v = a.value.trim();
+                if !v.is_empty() {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    let head = dom.child_named(html, &local_name!("head"))?;
+    let mut c = dom.node(head).first_child;
+    while c != NONE {
+        if let Some(e) = dom.node(c).element() {
+            if e.name.local == local_name!("meta")
+                && e.attr("http-equiv")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-language"))
+            {
+                if let Some(v) = e.attr("content").map(str::trim).filter(|v| !v.is_empty()) {
+                    return Some(v.to_string());
+                }
+            }
+        }
+        c = dom.node(c).next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P1: &str =
+        "The river rose overnight, and by morning the old bridge was closed to traffic, \
+                      the mayor said.";
+    const P2: &str = "Engineers will inspect the pillars this week, before deciding whether the \
+                      crossing can reopen.";
+
+    fn page(body: &str) -> String {
+        format!(
+            "<!doctype html><html lang=\"en-GB\"><head><title> River  news </title>\
+             <style>p {{ color: red }}</style></head><body>{body}</body></html>"
+        )
+    }
+
+    fn boilerplate() -> &'static str {
+        "<header><a href=/>Home</a><nav><ul><li><a href=/a>World</a></li>\
+         <li><a href=/b>Politics</a></li><li><a href=/c>Sport</a></li></ul></nav></header>"
+    }
+
+    fn footer() -> &'static str {
+        "<footer><p>Copyright 2024 Example News. All rights reserved. Reproduction without \
+         permission is prohibited.</p><a href=/imprint>Imprint</a></footer>"
+    }
+
+    fn text(html: &str) -> String {
+        extract(html, &ExtractOptions::default()).text
+    }
+
+    #[test]
+    fn navigation_and_footer_dropped_article_kept() {
+        let html = page(&format!(
+            "{}<article><h1>Bridge closed</h1><p>{P1}</p><p>{P2}</p></article>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(text(&html), format!("Bridge closed\n{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn sidebar_and_share_links_dropped() {
+        let html = page(&format!(
+            "<div class=\"content\"><p>{P1}</p><div class=\"share-buttons\">\
+             <a href=/f>Share on Facebook</a> <a href=/t>Tweet</a></div><p>{P2}</p></div>\
+             <div id=\"sidebar\"><h3>Most read</h3><p>{P2} {P1}</p></div>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn misplaced_hints_on_wrappers_do_not_remove_content() {
+        let html = page(&format!(
+            "<div class=\"layout has-sidebar sidebar-right\"><article class=\"post tag-news \
+             category-local\"><p>{P1}</p><p>{P2}</p><p>{P1} {P2}</p></article></div>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{P1} {P2}"));
+    }
+
+    #[test]
+    fn link_lists_inside_the_article_are_dropped_with_their_label() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>Read more:</p><p><a href=/x>Another story about a bridge \
+             that closed</a></p><p>{P2}</p></article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn lists_inside_content_kept() {
+        let html = page(&format!(
+            "<main><p>{P1}</p><ul><li>pillars</li><li>deck</li><li>railings</li></ul>\
+             <p>{P2}</p></main>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\npillars\ndeck\nrailings\n{P2}"));
+    }
+
+    #[test]
+    fn data_tables_kept_or_dropped_by_option() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><table><tr><th>Day</th><th>Level</th></tr>\
+             <tr><td>Monday</td><td>4.2 m</td></tr></table><p>{P2}</p></article>"
+        ));
+        assert_eq!(
+            text(&html),
+            format!("{P1}\nDay | Level\nMonday | 4.2 m\n{P2}")
+        );
+        let opts = ExtractOptions {
+            include_tables: false,
+            ..ExtractOptions::default()
+        };
+        assert_eq!(extract(&html, &opts).text, format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn nested_layout_tables_are_containers() {
+        let html = page(&format!(
+            "<table width=100%><tr><td><a href=/>Home</a><br><a href=/n>News</a></td>\
+             <td><table><tr><td><p>{P1}</p><p>{P2}</p></td></tr></table></td></tr></table>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+        let opts = ExtractOptions {
+            include_tables: false,
+            ..ExtractOptions::default()
+        };
+        assert_eq!(extract(&html, &opts).text, format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn pre_is_kept_verbatim() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><pre>fn main() {{\n    println!(\"hi\");\n}}</pre>\
+             <p>{P2}</p></article>"
+        ));
+        assert_eq!(
+            text(&html),
+            format!("{P1}\nfn main() {{\n    println!(\"hi\");\n}}\n{P2}")
+        );
+    }
+
+    #[test]
+    fn comments_dropped_or_appended() {
+        let comment = "I drove over that bridge every day for years, and it always felt \
+                       shaky to me, glad they check it.";
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>{P2}</p></article>\
+             <section id=\"comments\"><h3>2 comments</h3><div class=\"comment\"><p>{comment}</p>\
+             </div></section>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+        let opts = ExtractOptions {
+            include_comments: true,
+            ..ExtractOptions::default()
+        };
+        assert_eq!(extract(&html, &opts).text, format!("{P1}\n{P2}\n{comment}"));
+    }
+
+    #[test]
+    fn empty_and_junk_pages_give_empty_text() {
+        assert_eq!(
+            extract("", &ExtractOptions::default()),
+            Extracted::default()
+        );
+        assert_eq!(text("\u{0}\u{1}<<<>>>&&&;</x"), "");
+        assert_eq!(text(&"<div>".repeat(50_000)), "");
+    }
+
+    #[test]
+    fn boilerplate_only_page_is_empty() {
+        let html = page(&format!("{}{}", boilerplate(), footer()));
+        assert_eq!(text(&html), "");
+    }
+
+    #[test]
+    fn inline_elements_join_without_spaces_and_entities_decode() {
+        let html = page(&format!(
+            "<article><p><b>Fl</b>ood warnings &amp; closures: the <a href=/r>river</a> \
+             rose again, {P2}</p></article>"
+        ));
+        assert_eq!(
+            text(&html),
+            format!("Flood warnings & closures: the river rose again, {P2}")
+        );
+    }
+
+    #[test]
+    fn br_breaks_lines() {
+        let html = page(&format!("<article><p>{P1}<br>{P2}</p></article>"));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn hidden_elements_dropped() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><div style=\"display: none\"><p>{P2}</p></div>\
+             <p hidden>{P2}</p><p aria-hidden=\"true\">{P2}</p></article>"
+        ));
+        assert_eq!(text(&html), P1);
+    }
+
+    #[test]
+    fn title_and_lang_metadata() {
+        let html = page(&format!("<article><p>{P1}</p></article>"));
+        let e = extract(&html, &ExtractOptions::default());
+        assert_eq!(e.title.as_deref(), Some("River news"));
+        assert_eq!(e.lang.as_deref(), Some("en-GB"));
+        let opts = ExtractOptions {
+            keep_title: true,
+            ..ExtractOptions::default()
+        };
+        assert_eq!(extract(&html, &opts).text, format!("River news\n{P1}"));
+        let meta = "<html><head><meta http-equiv=\"Content-Language\" content=\"de\"></head>\
+                    <body></body></html>";
+        assert_eq!(extract(meta, &opts).lang.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn favor_changes_short_block_handling() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>Short line here.</p><p>{P2}</p></article>"
+        ));
+        let with = |favor| {
+            extract(
+                &html,
+                &ExtractOptions {
+                    favor,
+                    ..ExtractOptions::default()
+                },
+            )
+            .text
+        };
+        assert_eq!(
+            with(Favor::Balanced),
+            format!("{P1}\nShort line here.\n{P2}")
+        );
+        assert_eq!(with(Favor::Recall), format!("{P1}\nShort line here.\n{P2}"));
+    }
+}

@@ -1,0 +1,491 @@
+//! Chooses the blocks that make up the main content.
+//!
+//! 1. Every block gets a content value: long, punctuated, link-poor text is worth its length;
+//!    link lists and short fragments are worth less than nothing.
+//! 2. Boilerplate hints (tags and class/id words) mark subtrees, except a hinted subtree that
+//!    holds most of the page's content: that hint is wrong (`<div class="has-sidebar">`).
+//!    Comment threads are found first, so that a long thread cannot make the article look
+//!    small.
+//! 3. The main container is the element whose subtree has the highest total value: it takes in
+//!    every good block it can while leaving out as much boilerplate as possible. It is widened
+//!    to an ancestor that costs almost nothing, or to a content-hinted one (`<article>`,
+//!    `class="post"`) whose only cost is hinted boilerplate, so short paragraphs and headings
+//!    at its edges are not cut off. Sibling subtrees with a fair share of value, or made only
+//!    of good text, join it (readability's sibling rule).
+//! 4. Inside it, blocks are classified as jusText does: long link-poor blocks are good, short
+//!    ones and fairly long ones are settled by their neighbours, headings by the text that
+//!    follows them, and a short label right before a link list goes with the links.
+
+use super::blocks::{Block, BlockKind, Segmented};
+use super::dom::{Dom, Id, NONE};
+use super::hints::neg;
+use super::Favor;
+
+/// What the selection needs to know from the options.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectOptions {
+    /// Keep comment threads (returned separately).
+    pub comments: bool,
+    /// Precision/recall trade-off.
+    pub favor: Favor,
+}
+
+/// The chosen blocks and what led to them.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Indices of main-content blocks, in document order.
+    pub main: Vec<usize>,
+    /// Indices of comment blocks, in document order.
+    pub comments: Vec<usize>,
+    /// The main container element.
+    pub container: Id,
+    /// Effective boilerplate bits per node.
+    pub eff: Vec<u32>,
+    /// Value per block.
+    pub values: Vec<f32>,
+    /// Class per block before its neighbours were considered.
+    pub classes: Vec<Class>,
+}
+
+fn link_density(b: &Block) -> f32 {
+    if b.chars == 0 {
+        0.0
+    } else {
+        b.link as f32 / b.chars as f32
+    }
+}
+
+/// The content value of one block on its own.
+fn value(b: &Block) -> f32 {
+    let c = b.chars as f32;
+    let ld = link_density(b);
+    if b.kind == BlockKind::Heading {
+        return if ld > 0.5 { -5.0 } else { 0.0 };
+    }
+    if ld > 0.5 {
+        return -c.min(300.0) * ld;
+    }
+    if c >= 80.0 {
+        c * (1.0 - ld) + 10.0 * b.punct.min(20) as f32
+    } else if c >= 30.0 {
+        0.5 * c * (1.0 - ld) + 2.0 * b.punct.min(5) as f32
+    } else {
+        -5.0
+    }
+}
+
+/// Boilerplate categories that remove a subtree from the main content.
+fn removing_bits(opts: &SelectOptions) -> u32 {
+    let mut bits = neg::NAV
+        | neg::FOOTER
+        | neg::SIDEBAR
+        | neg::SHARE
+        | neg::RELATED
+        | neg::AD
+        | neg::COOKIE
+        | neg::SUBSCRIBE
+        | neg::META
+        | neg::FORM
+        | neg::POPUP
+        | neg::HIDDEN
+        | neg::TOOLS
+        | neg::CAPTION
+        | neg::WIDGET;
+    if opts.favor == Favor::Precision {
+        bits |= neg::HEADER;
+    }
+    bits
+}
+
+/// Hints that remove a subtree only when it holds no long, link-poor text.
+const WEAK: u32 = neg::WIDGET | neg::TOOLS | neg::HEADER;
+
+/// The knobs that [`Favor`] turns.
+struct Params {
+    /// Share of the page's content mass that protects a hinted subtree from its hint.
+    protect: f32,
+    /// Blocks shorter than this (in weighted characters) are Short.
+    short: u32,
+    /// Blocks at least this long (and link-poor) are Good.
+    good: u32,
+    /// Drop what follows the last block that is good on its own.
+    trim_tail: bool,
+}
+
+impl Params {
+    fn new(favor: Favor) -> Params {
+        match favor {
+            Favor::Precision => Params {
+                protect: 0.7,
+                short: 60,
+                good: 120,
+                trim_tail: true,
+            },
+            Favor::Balanced => Params {
+                protect: 0.5,
+                short: 40,
+                good: 80,
+                trim_tail: false,
+            },
+            Favor::Recall => Params {
+                protect: 0.35,
+                short: 20,
+                good: 60,
+                trim_tail: false,
+            },
+        }
+    }
+}
+
+/// How far above the best subtree the container may widen, in value points.
+const SLACK: f32 = 15.0;
+
+/// How many ancestor levels of the container are searched for sibling content.
+const SIBLING_LEVELS: usize = 2;
+
+/// Share of the container's value a sibling subtree needs to join it.
+const SIBLING_SHARE: f32 = 0.15;
+
+/// Characters of short blocks and headings a heading may look past for the text it introduces.
+const HEADING_REACH: u32 = 200;
+
+/// Picks the main-content and comment blocks of a segmented page.
+pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
+    let n = dom.nodes.len();
+    let blocks = &seg.blocks;
+    if blocks.is_empty() || seg.order.is_empty() {
+        return Selection::default();
+    }
+    let root = seg.order[0];
+    let values: Vec<f32> = blocks.iter().map(value).collect();
+    let params = Params::new(opts.favor);
+    let protect = params.protect;
+
+    // Positive mass per subtree, to tell wrong hints from right ones.
+    let mass = subtree_sums(dom, seg, |i| values[i].max(0.0));
+
+    // Comment threads first: a thread holding most of the page is the page (a forum).
+    let total = mass[root as usize];
+    let mut eff = vec![0u32; n];
+    for &id in &seg.order {
+        let inherited = parent_bits(dom, &eff, id, root);
+        let own = seg.info[id as usize].neg & neg::COMMENT;
+        let own = if own != 0 && mass[id as usize] >= protect * total {
+            0
+        } else {
+            own
+        };
+        eff[id as usize] = inherited | own;
+    }
+
+    // Other hints, protected against the mass of the page outside comment threads.
+    let mass = subtree_sums(dom, seg, |i| {
+        if eff[blocks[i].owner as usize] == 0 {
+            values[i].max(0.0)
+        } else {
+            0.0
+        }
+    });
+    let strong = subtree_sums(
+        dom,
+        seg,
+        |i| if values[i] >= 60.0 { values[i] } else { 0.0 },
+    );
+    // A misplaced hint sits on a wrapper around several paragraphs; a banner or a widget with
+    // one long text is what it says, however long.
+    let long_blocks = subtree_sums(dom, seg, |i| {
+        if blocks[i].chars >= 80 && values[i] > 0.0 {
+            1.0 + (blocks[i].chars / 1000) as f32
+        } else {
+            0.0
+        }
+    });
+    let total = mass[root as usize];
+    let removing = removing_bits(opts);
+    for &id in &seg.order {
+        let inherited = parent_bits(dom, &eff, id, root);
+        let comment = eff[id as usize];
+        let own = seg.info[id as usize].neg & removing;
+        let i = id as usize;
+        let protected = total > 0.0 && mass[i] >= protect * total && long_blocks[i] >= 2.0;
+        let weak_with_text = own & !WEAK == 0 && strong[i] > 0.0;
+        let own = if protected || weak_with_text { 0 } else { own };
+        eff[i] = inherited | own | comment;
+    }
+
+    // Container: the subtree with the highest total value, boilerplate counted against it.
+    let sum = subtree_sums(dom, seg, |i| {
+        if eff[blocks[i].owner as usize] != 0 {
+            -values[i].abs().min(100.0) - 5.0
+        } else {
+            values[i]
+        }
+    });
+    let mut best = root;
+    for &id in &seg.order {
+        if eff[id as usize] == 0 && sum[id as usize] > sum[best as usize] {
+            best = id;
+        }
+    }
+    let top = sum[best as usize];
+    let slack = SLACK;
+    // Hinted boilerplate inside a candidate is dropped anyway: measured without it, a
+    // content-hinted ancestor (`<article>`, `class="post"`) that costs little takes in the
+    // short paragraphs and headings around the best subtree.
+    let clean = subtree_sums(dom, seg, |i| {
+        if eff[blocks[i].owner as usize] != 0 {
+            0.0
+        } else {
+            values[i]
+        }
+    });
+    let top_clean = clean[best as usize];
+    let mut cur = best;
+    while cur != root {
+        let p = dom.node(cur).parent;
+        if p == NONE || eff[p as usize] != 0 {
+            break;
+        }
+        let clean_ok = clean[p as usize] >= top_clean - slack;
+        if !clean_ok {
+            break;
+        }
+        if sum[p as usize] >= top - slack || seg.info[p as usize].pos {
+            best = p;
+        }
+        cur = p;
+    }
+    // Siblings worth a fair share of the container join it: an intro or a second body part
+    // split off into its own wrapper (as readability does).
+    let mut regions = vec![(seg.info[best as usize].pre, seg.info[best as usize].end)];
+    let threshold = (SIBLING_SHARE * top).max(30.0);
+    // A sibling made only of good text (an intro paragraph) joins whatever its size.
+    let flawed = subtree_sums(dom, seg, |i| {
+        if eff[blocks[i].owner as usize] != 0 || values[i] <= 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let mut cur = best;
+    for _ in 0..SIBLING_LEVELS {
+        if cur == root {
+            break;
+        }
+        let p = dom.node(cur).parent;
+        if p == NONE || eff[p as usize] != 0 {
+            break;
+        }
+        for c in dom.children(p) {
+            let ci = &seg.info[c as usize];
+            let ok = sum[c as usize] >= threshold
+                || (flawed[c as usize] == 0.0 && sum[c as usize] >= 50.0);
+            if c != cur && ci.live && eff[c as usize] == 0 && ok {
+                regions.push((ci.pre, ci.end));
+            }
+        }
+        cur = p;
+    }
+    let inside = |pre: u32| regions.iter().any(|&(lo, hi)| pre >= lo && pre < hi);
+
+    let mut sel = Selection {
+        container: best,
+        ..Selection::default()
+    };
+    let mut class = Vec::with_capacity(blocks.len());
+    for (i, b) in blocks.iter().enumerate() {
+        let pre = seg.info[b.owner as usize].pre;
+        let e = eff[b.owner as usize];
+        if e == neg::COMMENT {
+            if opts.comments && link_density(b) <= 0.5 && b.kind != BlockKind::Heading {
+                sel.comments.push(i);
+            }
+            class.push(Class::Bad);
+            continue;
+        }
+        class.push(if !inside(pre) {
+            Class::Bad
+        } else if e != 0 {
+            Class::Skip
+        } else if link_density(b) > 0.5 {
+            Class::Links
+        } else {
+            initial_class(b, &params)
+        });
+    }
+    sel.classes = class.clone();
+    resolve_context(blocks, &mut class, params.trim_tail);
+    sel.main = (0..blocks.len())
+        .filter(|&i| class[i] == Class::Good)
+        .collect();
+    sel.eff = eff;
+    sel.values = values;
+    sel
+}
+
+/// jusText's block classes, plus the two ways a block is dropped inside the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Boilerplate: outside the container, hinted, or link-dense.
+    Bad,
+    /// Content on its own merits.
+    Good,
+    /// Too short to judge alone: needs good neighbours on both sides.
+    Short,
+    /// Fairly long: needs a good neighbour on one side.
+    NearGood,
+    /// A heading: kept when good content follows before any boilerplate.
+    Heading,
+    /// Dropped inside the container by a hint (a caption, a share bar): no context for others.
+    Skip,
+    /// Dropped inside the container for link density; a label right before it goes too.
+    Links,
+}
+
+fn initial_class(b: &Block, params: &Params) -> Class {
+    let ld = link_density(b);
+    if b.kind == BlockKind::Heading {
+        return Class::Heading;
+    }
+    if b.kind == BlockKind::Pre {
+        return Class::Good;
+    }
+    if b.chars >= params.good && ld <= 0.3 {
+        Class::Good
+    } else if b.chars < params.short {
+        Class::Short
+    } else {
+        Class::NearGood
+    }
+}
+
+/// The nearest block before (`step` -1) or after (+1) `i` whose class is Good or Bad, or one of
+/// `also`; the page edges count as Bad.
+fn neighbour(class: &[Class], i: usize, forward: bool, also: Option<Class>) -> Class {
+    let mut j = i;
+    loop {
+        if forward {
+            j += 1;
+            if j >= class.len() {
+                return Class::Bad;
+            }
+        } else {
+            if j == 0 {
+                return Class::Bad;
+            }
+            j -= 1;
+        }
+        let c = class[j];
+        if c == Class::Good || c == Class::Bad || Some(c) == also {
+            return c;
+        }
+    }
+}
+
+/// Settles short, near-good and heading blocks by their neighbours, as jusText does.
+fn resolve_context(blocks: &[Block], class: &mut [Class], trim_tail: bool) {
+    let initial = class.to_vec();
+    let mut out = class.to_vec();
+    for i in 0..class.len() {
+        if initial[i] != Class::Short {
+            continue;
+        }
+        let p = neighbour(&initial, i, false, None);
+        let n = neighbour(&initial, i, true, None);
+        out[i] = if p == Class::Good && n == Class::Good {
+            Class::Good
+        } else if p == Class::Bad && n == Class::Bad {
+            Class::Bad
+        } else if (p == Class::Bad
+            && neighbour(&initial, i, false, Some(Class::NearGood)) == Class::NearGood)
+            || (n == Class::Bad
+                && neighbour(&initial, i, true, Some(Class::NearGood)) == Class::NearGood)
+        {
+            Class::Good
+        } else {
+            Class::Bad
+        };
+    }
+    for i in 0..class.len() {
+        if initial[i] != Class::NearGood {
+            continue;
+        }
+        let p = neighbour(&initial, i, false, None);
+        let n = neighbour(&initial, i, true, None);
+        out[i] = if p == Class::Bad && n == Class::Bad {
+            Class::Bad
+        } else {
+            Class::Good
+        };
+    }
+    // A heading introduces what follows it: good text soon after, before any boilerplate.
+    for i in 0..class.len() {
+        if initial[i] != Class::Heading {
+            continue;
+        }
+        let mut dist = 0u32;
+        let mut verdict = Class::Bad;
+        for j in i + 1..class.len() {
+            match out[j] {
+                Class::Good => {
+                    verdict = Class::Good;
+                    break;
+                }
+                Class::Bad => break,
+                _ => {}
+            }
+            dist += blocks[j].chars;
+            if dist > HEADING_REACH {
+                break;
+            }
+        }
+        out[i] = verdict;
+    }
+    // A short label right before a run of links introduces the links ("Read more:").
+    for i in 0..class.len() {
+        if matches!(initial[i], Class::Short | Class::Heading | Class::NearGood)
+            && blocks[i].chars < 80
+            && initial.get(i + 1) == Some(&Class::Links)
+        {
+            out[i] = Class::Bad;
+        }
+    }
+    if trim_tail {
+        // After the last block that is good on its own, the tail is taken for boilerplate
+        // (sign-offs and credits are lost with calls to subscribe or share).
+        if let Some(last) = initial.iter().rposition(|&c| c == Class::Good) {
+            for c in out.iter_mut().skip(last + 1) {
+                if *c == Class::Good {
+                    *c = Class::Bad;
+                }
+            }
+        }
+    }
+    class.copy_from_slice(&out);
+}
+
+fn parent_bits(dom: &Dom, eff: &[u32], id: Id, root: Id) -> u32 {
+    let p = dom.node(id).parent;
+    if p != NONE && id != root {
+        eff[p as usize]
+    } else {
+        0
+    }
+}
+
+/// Sums a per-block quantity over every visited subtree.
+fn subtree_sums(dom: &Dom, seg: &Segmented, f: impl Fn(usize) -> f32) -> Vec<f32> {
+    let mut v = vec![0f32; dom.nodes.len()];
+    for (i, b) in seg.blocks.iter().enumerate() {
+        v[b.owner as usize] += f(i);
+    }
+    // Children come after their parent in pre-order: walking it backwards adds each subtree
+    // into its parent only once it is complete.
+    for &id in seg.order.iter().skip(1).rev() {
+        let p: Id = dom.node(id).parent;
+        if p != NONE {
+            v[p as usize] += v[id as usize];
+        }
+    }
+    v
+}
