@@ -705,6 +705,13 @@ fn report_run(s: &RunSummary) {
         st.seconds,
         s.out_dir.display()
     );
+    if !st.skipped.is_empty() {
+        let skipped: Vec<String> = st.skipped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "  input records that are not documents (skipped): {}",
+            skipped.join(" ")
+        );
+    }
     for stage in &st.stages {
         let reasons: Vec<String> = stage
             .dropped

@@ -284,6 +284,12 @@ fn trained_tokenizer_and_shards_are_deterministic_across_threads_batches_and_pro
             stderr.contains("tokens/s") && stderr.contains("MB/s"),
             "no throughput line: {stderr}"
         );
+        // A tokenizer this stage trains is always encoded by the fast encoder, and says so.
+        assert!(
+            stderr.contains("encoder: fast byte-level BPE (GPT-2 pattern, 600 tokens)")
+                && stderr.contains("encoding with the fast encoder"),
+            "no encoder line: {stderr}"
+        );
         // Documents shards name their source relative to the pipeline file, so compare tokens.
         let got = token_outputs(&dir);
         for (k, v) in want.iter().filter(|(k, _)| !k.starts_with("documents/")) {
@@ -523,6 +529,12 @@ fn bert_loads_without_padding_and_uses_its_own_special_tokens() {
     assert_eq!(
         (m.bos.unwrap().id, m.eos.id, m.vocab_size),
         (101, 102, 30522)
+    );
+    // WordPiece is not for the fast encoder: the library encodes, and the manifest says why.
+    assert_eq!(m.encode.encoder, "tokenizers");
+    assert_eq!(
+        m.encode.encoder_detail,
+        "tokenizers library (the fast encoder does not apply: the tokenizer has a normalizer)"
     );
     // The tokenizer copied to the output has padding off.
     let json: serde_json::Value =

@@ -957,8 +957,22 @@ fn tokenizer_report(
         longest,
         most_frequent,
         rank_frequency,
+        encoding: tsec.and_then(|t| t.get("encode")).and_then(encoding_report),
     };
     Ok(Some((report, per_doc.dist())))
+}
+
+/// The manifest's `tokens.encode` section, when it names its encoder.
+fn encoding_report(e: &Value) -> Option<EncodingReport> {
+    let s = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+    let f = |k: &str| e.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    Some(EncodingReport {
+        encoder: s("encoder").filter(|v| !v.is_empty())?,
+        detail: s("encoder_detail").unwrap_or_default(),
+        threads: e.get("threads").and_then(Value::as_u64).unwrap_or(0),
+        tokens_per_second: f("tokens_per_second"),
+        mb_per_second: f("mb_per_second"),
+    })
 }
 
 /// Computes the report of the output directory `out`.

@@ -1204,6 +1204,20 @@ fn tokenizer_section(p: &mut Page, r: &Report) {
         ("bytes per token", fmt_f(t.bytes_per_token)),
         ("tokens per word", fmt_f(t.tokens_per_word)),
     ]));
+    if let Some(e) = &t.encoding {
+        p.raw(&cards(&[
+            ("encoder", e.detail.clone()),
+            (
+                "encoding speed",
+                format!(
+                    "{} tokens/s, {:.2} MB/s on {} threads",
+                    fmt_int(e.tokens_per_second.round() as u64),
+                    e.mb_per_second,
+                    e.threads
+                ),
+            ),
+        ]));
+    }
     let splits: Vec<Vec<String>> = t
         .splits
         .iter()

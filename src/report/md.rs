@@ -501,7 +501,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "No token shards in this run.\n");
         }
         Some(t) => {
-            let rows = vec![
+            let mut rows = vec![
                 vec!["vocabulary".to_string(), fmt_int(t.vocab_size)],
                 vec![
                     "vocabulary used".into(),
@@ -516,6 +516,18 @@ pub fn render(r: &Report) -> String {
                 vec!["bytes per token".into(), fmt_f(t.bytes_per_token)],
                 vec!["tokens per word".into(), fmt_f(t.tokens_per_word)],
             ];
+            if let Some(e) = &t.encoding {
+                rows.push(vec!["encoder".into(), e.detail.clone()]);
+                rows.push(vec![
+                    "encoding speed".into(),
+                    format!(
+                        "{} tokens/s, {:.2} MB/s on {} threads",
+                        fmt_int(e.tokens_per_second.round() as u64),
+                        e.mb_per_second,
+                        e.threads
+                    ),
+                ]);
+            }
             table(&mut o, &["figure", "#value"], &rows);
             let tok = |v: &[TokenEntry]| -> Vec<Vec<String>> {
                 v.iter()

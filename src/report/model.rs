@@ -495,6 +495,23 @@ pub struct TokenizerReport {
     pub most_frequent: Vec<TokenEntry>,
     /// Token frequency by rank (log-spaced ranks), for a Zipf plot.
     pub rank_frequency: Vec<CurvePoint>,
+    /// How the documents were encoded, from the manifest (absent in older outputs).
+    pub encoding: Option<EncodingReport>,
+}
+
+/// The encoder the tokenize stage used and its speed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncodingReport {
+    /// `fast` (the byte-level BPE encoder) or `tokenizers` (the library).
+    pub encoder: String,
+    /// The encoder in words, with the reason when the library was used.
+    pub detail: String,
+    /// Threads that encoded.
+    pub threads: u64,
+    /// Tokens encoded per second (reading and writing excluded).
+    pub tokens_per_second: f64,
+    /// Text megabytes (10^6 bytes) encoded per second.
+    pub mb_per_second: f64,
 }
 
 /// The training run.

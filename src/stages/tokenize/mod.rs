@@ -24,6 +24,8 @@
 
 pub mod config;
 pub mod docs;
+pub mod encoder;
+pub mod fast;
 pub mod shards;
 pub mod tokenizer;
 
@@ -33,13 +35,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 pub use config::{TokenizeConfig, TokenizerSource, TrainSpec};
 use docs::Doc;
 pub use docs::DocSource;
+use encoder::Encoded;
 use shards::{TokenShardOptions, TokenShardWriter, TOKENS_DIR};
 
 use crate::config::{Pipeline, StageSpec};
@@ -152,6 +154,12 @@ pub struct TrainingSummary {
 /// Encoding speed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodeSummary {
+    /// The encoder: `fast` (the byte-level BPE encoder) or `tokenizers` (the library).
+    #[serde(default)]
+    pub encoder: String,
+    /// The encoder in words, with the reason when the library is used.
+    #[serde(default)]
+    pub encoder_detail: String,
     /// Threads used.
     pub threads: usize,
     /// Wall time spent encoding (reading and writing excluded).
@@ -205,6 +213,56 @@ pub fn split_of(doc_id: &str, seed: u64, val_fraction: f64) -> &'static str {
         "val"
     } else {
         "train"
+    }
+}
+
+/// The token shard writers of both splits and what went into each.
+struct SplitSink {
+    writers: Vec<TokenShardWriter>,
+    per_split: Vec<SplitSummary>,
+    eos_in_text: u64,
+    /// Time spent writing.
+    seconds: f64,
+    seed: u64,
+    val_fraction: f64,
+    eos: String,
+}
+
+impl SplitSink {
+    /// Writes a batch of documents, `encoded` holding their ids in order, each to its split.
+    fn write(&mut self, batch: &[Doc], encoded: &[Encoded]) -> Result<(), TokenizeError> {
+        let t0 = Instant::now();
+        let runs = encoded.iter().flat_map(|e| {
+            let starts = std::iter::once(0).chain(e.ends.iter().copied());
+            starts.zip(&e.ends).map(|(a, &b)| &e.ids[a..b])
+        });
+        for (d, t) in batch.iter().zip(runs) {
+            let s = usize::from(split_of(&d.id, self.seed, self.val_fraction) == "val");
+            self.writers[s].push(&d.id, t)?;
+            let sum = &mut self.per_split[s];
+            sum.docs += 1;
+            sum.tokens += t.len() as u64;
+            sum.bytes += d.text.len() as u64;
+            self.eos_in_text += u64::from(d.text.contains(self.eos.as_str()));
+        }
+        self.seconds += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Closes every shard; returns the files, and counts each split's shards.
+    fn finish(&mut self) -> Result<Vec<ShardFile>, TokenizeError> {
+        let t0 = Instant::now();
+        let mut files = Vec::new();
+        for (w, sum) in std::mem::take(&mut self.writers)
+            .into_iter()
+            .zip(self.per_split.iter_mut())
+        {
+            let written = w.finish()?;
+            sum.shards = written.len() as u64;
+            files.extend(written);
+        }
+        self.seconds += t0.elapsed().as_secs_f64();
+        Ok(files)
     }
 }
 
@@ -407,6 +465,8 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
         .map(|b| special(&tok, "bos", b, &source))
         .transpose()?;
     let max_token_id = tok.get_vocab(true).into_values().max().unwrap_or(0);
+    let encoder = encoder::Encoder::new(&tok, &json);
+    tracing::info!("encoder: {}", encoder.describe());
 
     // 2. Encode, split, write.
     let opts = TokenShardOptions::new(
@@ -415,62 +475,74 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
         cfg.row_group_tokens,
         prefix,
     );
-    let mut writers: Vec<TokenShardWriter> = SPLITS
-        .iter()
-        .map(|s| TokenShardWriter::new(out, &format!("{TOKENS_DIR}/{s}"), opts.clone()))
-        .collect();
-    let mut per_split: Vec<SplitSummary> = vec![SplitSummary::default(); SPLITS.len()];
-    let mut eos_in_text = 0u64;
+    let mut sink = SplitSink {
+        writers: SPLITS
+            .iter()
+            .map(|s| TokenShardWriter::new(out, &format!("{TOKENS_DIR}/{s}"), opts.clone()))
+            .collect(),
+        per_split: vec![SplitSummary::default(); SPLITS.len()],
+        eos_in_text: 0,
+        seconds: 0.0,
+        seed,
+        val_fraction: cfg.val_fraction,
+        eos: cfg.eos.clone(),
+    };
     let mut encode_seconds = 0.0f64;
+    let mut read_seconds = 0.0f64;
     let chunk = pipeline.run.batch_size.max(1);
-    let mut reader = docs.open();
-    let mut batch: Vec<Doc> = Vec::with_capacity(chunk);
-    loop {
-        batch.clear();
-        for d in reader.by_ref().take(chunk) {
-            batch.push(d?);
-        }
-        if batch.is_empty() {
-            break;
-        }
-        let t0 = Instant::now();
-        let encoded: Vec<Result<Vec<u32>, TokenizeError>> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|d| {
-                    let enc = tok.encode_fast(d.text.as_str(), false).map_err(|e| {
-                        TokenizeError::Encode {
-                            doc_id: d.id.clone(),
-                            message: e.to_string(),
-                        }
-                    })?;
-                    let ids = enc.get_ids();
-                    let mut t = Vec::with_capacity(ids.len() + 2);
-                    t.extend(bos.as_ref().map(|b| b.id));
-                    t.extend_from_slice(ids);
-                    t.push(eos.id);
-                    Ok(t)
-                })
-                .collect()
+    let setup_seconds = started.elapsed().as_secs_f64();
+    // Writing runs behind encoding on a thread of its own: batch N is written while batch N+1
+    // is encoded. Rows go out in document order either way.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Doc>, Vec<Encoded>)>(1);
+    let mut sink = std::thread::scope(|scope| -> Result<SplitSink, TokenizeError> {
+        let writer = scope.spawn(move || -> Result<SplitSink, TokenizeError> {
+            for (batch, encoded) in rx {
+                sink.write(&batch, &encoded)?;
+            }
+            Ok(sink)
         });
-        encode_seconds += t0.elapsed().as_secs_f64();
-        for (d, t) in batch.iter().zip(encoded) {
-            let t = t?;
-            let s = usize::from(split_of(&d.id, seed, cfg.val_fraction) == "val");
-            writers[s].push(&d.id, &t)?;
-            let sum = &mut per_split[s];
-            sum.docs += 1;
-            sum.tokens += t.len() as u64;
-            sum.bytes += d.text.len() as u64;
-            eos_in_text += u64::from(d.text.contains(cfg.eos.as_str()));
-        }
-    }
-    let mut files = Vec::new();
-    for (w, sum) in writers.into_iter().zip(per_split.iter_mut()) {
-        let written = w.finish()?;
-        sum.shards = written.len() as u64;
-        files.extend(written);
-    }
+        let mut reader = docs.open();
+        let fed = (|| -> Result<(), TokenizeError> {
+            loop {
+                let t_read = Instant::now();
+                let mut batch: Vec<Doc> = Vec::with_capacity(chunk);
+                for d in reader.by_ref().take(chunk) {
+                    batch.push(d?);
+                }
+                read_seconds += t_read.elapsed().as_secs_f64();
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let t0 = Instant::now();
+                let encoded = pool
+                    .install(|| encoder.encode_docs(&batch, bos.as_ref().map(|b| b.id), eos.id))
+                    .map_err(|(doc_id, message)| TokenizeError::Encode { doc_id, message })?;
+                encode_seconds += t0.elapsed().as_secs_f64();
+                if tx.send((batch, encoded)).is_err() {
+                    // The writer stopped; its error is reported below.
+                    return Ok(());
+                }
+            }
+        })();
+        drop(tx);
+        let sink = writer
+            .join()
+            .map_err(|_| TokenizeError::Unsupported("the token writer thread panicked".into()))?;
+        fed?;
+        sink
+    })?;
+    let files = sink.finish()?;
+    let SplitSink {
+        per_split,
+        eos_in_text,
+        seconds: write_seconds,
+        ..
+    } = sink;
+    tracing::debug!(
+        "tokenize phase: {setup_seconds:.2}s getting the tokenizer, {read_seconds:.2}s reading \
+         documents, {encode_seconds:.2}s encoding, {write_seconds:.2}s writing token shards \
+         (beside the encoding)"
+    );
 
     // 3. Accounting, counters, summary.
     let done: u64 = per_split.iter().map(|s| s.docs).sum();
@@ -496,6 +568,8 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
         }
     };
     let encode = EncodeSummary {
+        encoder: encoder.name().to_string(),
+        encoder_detail: encoder.describe(),
         threads: pool.current_num_threads(),
         seconds: encode_seconds,
         tokens_per_second: rate(tokens as f64),
@@ -503,9 +577,10 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
     };
     tracing::info!(
         "tokenized {done} documents into {tokens} tokens (train {}, val {}) in {seconds:.1}s; \
-         encoding {:.0} tokens/s, {:.2} MB/s on {} threads",
+         encoding with the {} encoder: {:.0} tokens/s, {:.2} MB/s on {} threads",
         per_split[0].tokens,
         per_split[1].tokens,
+        encoder.name(),
         encode.tokens_per_second,
         encode.mb_per_second,
         encode.threads

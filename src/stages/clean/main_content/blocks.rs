@@ -10,7 +10,7 @@
 use html5ever::local_name;
 
 use super::dom::{Data, Dom, Id, NONE};
-use super::hints::{self, Kind};
+use super::hints::{self, neg, Kind};
 
 /// What kind of element a block comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +274,9 @@ fn is_data_table(dom: &Dom, table: Id) -> bool {
     rows >= 1 && max_cols >= 2 && blocky * 2 <= cells
 }
 
+/// Weighted length from which a heading is read as a paragraph.
+const LONG_HEADING: u32 = 100;
+
 /// Cuts the page under `root` into blocks.
 pub fn cut(dom: &Dom, root: Id, opts: CutOptions) -> Segmented {
     let mut info = vec![Info::default(); dom.nodes.len()];
@@ -292,7 +295,11 @@ pub fn cut(dom: &Dom, root: Id, opts: CutOptions) -> Segmented {
             buf.chars = buf.chars.saturating_sub(1);
         }
         if !buf.text.is_empty() {
-            let (owner, kind) = owners.last().copied().unwrap_or((root, BlockKind::Text));
+            let (owner, mut kind) = owners.last().copied().unwrap_or((root, BlockKind::Text));
+            // Leads and standfirsts are often set in heading tags; that long, they are prose.
+            if kind == BlockKind::Heading && buf.chars >= LONG_HEADING {
+                kind = BlockKind::Text;
+            }
             let link = buf.link.min(buf.chars);
             blocks.push(Block {
                 owner,
@@ -343,6 +350,11 @@ pub fn cut(dom: &Dom, root: Id, opts: CutOptions) -> Segmented {
         let h = reader.read(el);
         let i = &mut info[id as usize];
         i.neg = h.neg | hints::tag_neg(el);
+        // A page has one `<main>`: its tag outweighs words in its class or id (`skip-main` is a
+        // skip link's target), unless those hide it.
+        if el.name.local == local_name!("main") {
+            i.neg &= neg::HIDDEN;
+        }
         i.pos = h.pos || hints::tag_pos(el);
         i.live = true;
         i.pre = order.len() as u32;

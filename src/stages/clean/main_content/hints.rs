@@ -249,6 +249,9 @@ const NEG_WORDS: &[(&str, M, u32)] = {
         ("foot", M::Eq, FOOTER),
         ("copyright", M::Sub, FOOTER),
         ("colophon", M::Eq, FOOTER),
+        ("disclaimer", M::Sub, FOOTER),
+        ("license", M::Edge, FOOTER),
+        ("licence", M::Edge, FOOTER),
         ("masthead", M::Sub, HEADER),
         ("header", M::Edge, HEADER),
         ("sidebar", M::Sub, SIDEBAR),
@@ -294,9 +297,16 @@ const NEG_WORDS: &[(&str, M, u32)] = {
         ("dfp", M::Eq, AD),
         ("sponsor", M::Pre, AD),
         ("sponsored", M::Eq, AD),
-        ("promo", M::Pre, AD),
+        // Not `Pre`: Drupal marks front-page articles `node--promoted`.
+        ("promo", M::Eq, AD),
+        ("promos", M::Eq, AD),
+        ("promobox", M::Eq, AD),
+        ("promotion", M::Eq, AD),
+        ("promotions", M::Eq, AD),
         ("banner", M::Sub, AD),
         ("werbung", M::Sub, AD),
+        ("affiliate", M::Sub, AD),
+        ("disclosure", M::Sub, AD),
         ("anzeige", M::Eq, AD),
         ("cookie", M::Sub, COOKIE),
         ("cookies", M::Sub, COOKIE),
@@ -338,6 +348,7 @@ const NEG_WORDS: &[(&str, M, u32)] = {
         ("modal", M::Pre, POPUP),
         ("dialog", M::Eq, POPUP),
         ("overlay", M::Eq, POPUP),
+        ("notice", M::Edge, POPUP),
         ("lightbox", M::Sub, POPUP),
         ("offcanvas", M::Sub, POPUP),
         ("noprint", M::Eq, HIDDEN),
@@ -491,6 +502,22 @@ fn is_taxonomy_class(name: &str) -> bool {
     !rest.split(['-', '_']).any(|w| PART_WORDS.contains(&w))
 }
 
+/// Whether a class comes from a page builder's own vocabulary (Elementor, Divi, WPBakery,
+/// Beaver Builder, Gutenberg, Squarespace), where "widget" and "module" name every element.
+fn is_builder_class(name: &str) -> bool {
+    const PREFIXES: [&str; 7] = [
+        "elementor",
+        "et_pb",
+        "vc_",
+        "wpb_",
+        "fl-",
+        "wp-block",
+        "sqs-",
+    ];
+    let n = name.to_ascii_lowercase();
+    PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
 /// Joins hyphenated compounds back (`side-bar` -> `sidebar`) so both spellings match.
 fn joined_pairs(toks: &[String], out: &mut Vec<String>) {
     for w in toks.windows(2) {
@@ -504,6 +531,7 @@ fn joined_pairs(toks: &[String], out: &mut Vec<String>) {
 pub struct HintReader {
     classes: HashMap<String, Hints>,
     ids: HashMap<String, Hints>,
+    tokens: HashMap<String, Hints>,
     scratch: Vec<String>,
 }
 
@@ -516,10 +544,20 @@ impl HintReader {
                 continue;
             }
             let w = match a.name.local {
-                local_name!("id") => cached(&mut self.ids, &mut self.scratch, &a.value, false),
-                local_name!("class") => {
-                    cached(&mut self.classes, &mut self.scratch, &a.value, true)
-                }
+                local_name!("id") => cached(
+                    &mut self.ids,
+                    &mut self.scratch,
+                    &mut self.tokens,
+                    &a.value,
+                    false,
+                ),
+                local_name!("class") => cached(
+                    &mut self.classes,
+                    &mut self.scratch,
+                    &mut self.tokens,
+                    &a.value,
+                    true,
+                ),
                 local_name!("role") => role_hints(&a.value),
                 local_name!("itemprop") => itemprop_hints(&a.value),
                 _ => continue,
@@ -534,13 +572,14 @@ impl HintReader {
 fn cached(
     cache: &mut HashMap<String, Hints>,
     scratch: &mut Vec<String>,
+    known: &mut HashMap<String, Hints>,
     value: &str,
     class: bool,
 ) -> Hints {
     if let Some(h) = cache.get(value) {
         return *h;
     }
-    let h = word_hints(value, class, scratch);
+    let h = word_hints(value, class, scratch, known);
     cache.insert(value.to_string(), h);
     h
 }
@@ -571,14 +610,46 @@ fn itemprop_hints(value: &str) -> Hints {
     h
 }
 
-/// The hints of one class or id value.
-fn word_hints(value: &str, class: bool, scratch: &mut Vec<String>) -> Hints {
+/// Distinct tokens remembered across pages before the memory is cleared.
+const TOKEN_CACHE: usize = 100_000;
+
+thread_local! {
+    /// Token verdicts shared by all pages a thread reads: sites share their class vocabulary,
+    /// and matching a token against every word is the costliest part of reading hints.
+    static TOKENS: std::cell::RefCell<HashMap<String, Hints>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The hints of one word token.
+fn token_hints(t: &str) -> Hints {
+    let mut h = Hints::default();
+    for &(w, m, bit) in NEG_WORDS {
+        if h.neg & bit == 0 && matches(t, w, m) {
+            h.neg |= bit;
+        }
+    }
+    h.pos = POS_WORDS.iter().any(|&(w, m)| matches(t, w, m));
+    h
+}
+
+/// The hints of one class or id value; `known` remembers the hints of each token, which
+/// recur across a page's many distinct class strings (`menu`, `item`, `post`).
+fn word_hints(
+    value: &str,
+    class: bool,
+    scratch: &mut Vec<String>,
+    known: &mut HashMap<String, Hints>,
+) -> Hints {
     let mut h = Hints::default();
     scratch.clear();
     if class {
         for name in value.split_ascii_whitespace() {
             if is_hiding_class(name) {
                 h.neg |= neg::HIDDEN;
+            } else if is_builder_class(name) {
+                // Page builders call every element a widget, the article's paragraphs too;
+                // their other words (`elementor-location-footer`) still count.
+                tokens(&name.to_ascii_lowercase().replace("widget", " "), scratch);
             } else if !is_taxonomy_class(name) {
                 tokens(name, scratch);
             }
@@ -598,19 +669,27 @@ fn word_hints(value: &str, class: bool, scratch: &mut Vec<String>) -> Hints {
         if t.len() > 40 {
             continue;
         }
-        for &(w, m, bit) in NEG_WORDS {
-            if h.neg & bit == 0 && matches(t, w, m) {
-                h.neg |= bit;
+        let th = match known.get(t.as_str()) {
+            Some(th) => *th,
+            None => {
+                let th = TOKENS.with(|cache| {
+                    let mut cache = cache.borrow_mut();
+                    if let Some(th) = cache.get(t.as_str()) {
+                        return *th;
+                    }
+                    if cache.len() >= TOKEN_CACHE {
+                        cache.clear();
+                    }
+                    let th = token_hints(t);
+                    cache.insert(t.clone(), th);
+                    th
+                });
+                known.insert(t.clone(), th);
+                th
             }
-        }
-        if !h.pos {
-            for &(w, m) in POS_WORDS {
-                if matches(t, w, m) {
-                    h.pos = true;
-                    break;
-                }
-            }
-        }
+        };
+        h.neg |= th.neg;
+        h.pos |= th.pos;
     }
     // "commentary" and "comment-count" links are not comment threads.
     if h.neg & neg::COMMENT != 0
@@ -693,6 +772,13 @@ mod tests {
         assert_eq!(h("commentary").neg, 0);
         assert_eq!(h("post tag-politics category-news has-sidebar").neg, 0);
         assert_eq!(h("tag-list").neg, neg::META);
+        assert_eq!(h("promo-box").neg, neg::AD);
+        assert_eq!(h("node node--promoted").neg, 0);
+        assert_eq!(h("affiliate-disclaimer").neg, neg::AD | neg::FOOTER);
+        assert_eq!(h("cookie-notice").neg, neg::COOKIE | neg::POPUP);
+        assert_eq!(h("elementor-widget-wrap").neg, 0);
+        assert_eq!(h("elementor-location-footer").neg, neg::FOOTER);
+        assert_eq!(h("textwidget").neg, neg::WIDGET);
     }
 
     #[test]

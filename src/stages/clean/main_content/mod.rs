@@ -10,7 +10,8 @@
 //! 3. [`select`]: blocks are valued by length, punctuation and link density; hinted boilerplate
 //!    is marked unless it holds most of the page; the subtree with the highest total value is
 //!    the main container, widened to cheap or content-hinted ancestors and joined by worthy
-//!    siblings; its blocks are then classified jusText-style, short ones by their neighbours.
+//!    siblings; its blocks are then classified jusText-style, short ones by their neighbours,
+//!    and short ones whose words are page furniture (`lexicon`) dropped.
 //! 4. The kept blocks are joined, one per line; comment threads follow when asked for.
 //!
 //! [`explain`] prints the whole decision for one page, which is how errors are studied.
@@ -19,6 +20,7 @@ pub mod blocks;
 pub mod dom;
 mod explain;
 pub mod hints;
+mod lexicon;
 pub mod select;
 
 use html5ever::local_name;
@@ -414,5 +416,130 @@ mod tests {
             format!("{P1}\nShort line here.\n{P2}")
         );
         assert_eq!(with(Favor::Recall), format!("{P1}\nShort line here.\n{P2}"));
+    }
+
+    #[test]
+    fn calls_to_action_inside_the_article_are_dropped() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>Subscribe to our newsletter for more stories like this.</p>\
+             <p>{P2}</p><p>Foto: Max Mustermann</p><p>© 2024 Example News</p></article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn heading_over_a_link_list_is_dropped() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>{P2}</p><h2>Elsewhere</h2>\
+             <p><a href=/a>Another story about bridges and their many pillars</a></p>\
+             <p>{P1} {P2}</p></article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{P1} {P2}"));
+    }
+
+    #[test]
+    fn long_headings_are_read_as_paragraphs() {
+        let lead = "The old bridge over the river, a landmark for a century, will stay closed \
+                    for weeks while engineers look at every pillar.";
+        let html = page(&format!(
+            "<div class=\"lead\"><h2>{lead}</h2></div><div class=\"body\"><p>{P1}</p></div>\
+             <div class=\"more\"><p>{P2}</p></div>"
+        ));
+        assert_eq!(text(&html), format!("{lead}\n{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn repeated_wrongly_hinted_sections_are_content() {
+        let p3 = "Traffic was diverted over the northern crossing, where queues stretched back \
+                  into the town centre by noon.";
+        let html = page(&format!(
+            "{}<div id=\"toc-section-1\" class=\"toc-section\"><p>{P1}</p><p>{P2}</p></div>\
+             <div id=\"toc-section-2\" class=\"toc-section\"><p>{p3}</p></div>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{p3}"));
+    }
+
+    #[test]
+    fn wrapper_hint_yields_to_the_content_hinted_post_inside() {
+        let post = format!("{P1} {P2} {P1} {P2}");
+        let html = page(&format!(
+            "<div class=\"date-outer\"><h2 class=\"date-header\">Monday, 3 June</h2>\
+             <div class=\"post-body entry-content\">{post}</div></div>\
+             <div id=\"sidebar\"><p>{P2}</p></div>"
+        ));
+        assert_eq!(text(&html), post);
+    }
+
+    #[test]
+    fn ticker_items_named_comments_without_a_thread_are_content() {
+        let items: String = [P1, P2, P1, P2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let side = if i % 2 == 0 { "left" } else { "right" };
+                format!("<div class=\"live-comment {side}\"><p>{i}' {p}</p></div>")
+            })
+            .collect();
+        let html = page(&format!(
+            "{}<div class=\"ticker\">{items}</div>",
+            boilerplate()
+        ));
+        assert_eq!(text(&html), format!("0' {P1}\n1' {P2}\n2' {P1}\n3' {P2}"));
+    }
+
+    #[test]
+    fn page_of_short_paragraphs_is_not_empty() {
+        let html = page(&format!(
+            "{}<div class=\"poem\"><p>I know I am tired and should not say this now.</p>\
+             <p>Then do not say it.</p><p>Fine.</p></div>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(
+            text(&html),
+            "I know I am tired and should not say this now.\nThen do not say it.\nFine."
+        );
+    }
+
+    #[test]
+    fn short_sign_off_after_the_text_is_kept() {
+        let html = page(&format!(
+            "<div class=\"post\"><p>{P1}</p><p>{P2}</p><p>{P2} {P1}</p><p>Cheers, Anna</p></div>\
+             <div class=\"share\"><a href=/s>Share</a></div>{}",
+            footer()
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{P2} {P1}\nCheers, Anna"));
+    }
+
+    #[test]
+    fn main_element_ignores_its_skip_link_id() {
+        let html = page(&format!(
+            "{}<main id=\"skip-main\"><p>{P1} {P2}</p></main>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(text(&html), format!("{P1} {P2}"));
+    }
+
+    #[test]
+    fn short_greeting_before_the_text_is_kept() {
+        let html = page(&format!(
+            "{}<div class=\"post\"><p>Dear readers,</p><p>{P1}</p><p>{P2}</p>\
+             <p>{P2} {P1}</p></div>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(text(&html), format!("Dear readers,\n{P1}\n{P2}\n{P2} {P1}"));
+    }
+
+    #[test]
+    fn heading_reaches_past_a_photo_credit() {
+        let html = page(&format!(
+            "<article><p>{P1}</p><h2>Inspection</h2><p>Photo: Jane Doe</p><p>{P2}</p>\
+             </article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\nInspection\n{P2}"));
     }
 }

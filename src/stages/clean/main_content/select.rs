@@ -3,22 +3,31 @@
 //! 1. Every block gets a content value: long, punctuated, link-poor text is worth its length;
 //!    link lists and short fragments are worth less than nothing.
 //! 2. Boilerplate hints (tags and class/id words) mark subtrees, except a hinted subtree that
-//!    holds most of the page's content: that hint is wrong (`<div class="has-sidebar">`).
+//!    holds most of the page's content: that hint is wrong (`<div class="has-sidebar">`). So
+//!    are hints repeated on sibling sections that together hold most of it, and a hint on a
+//!    wrapper around a content-hinted element holding most of it (a blog's `date-outer`).
 //!    Comment threads are found first, so that a long thread cannot make the article look
-//!    small.
+//!    small. Blocks whose words mark them as furniture (`lexicon`: calls to subscribe or
+//!    share, credits, datelines) weigh like fragments from the start.
 //! 3. The main container is the element whose subtree has the highest total value: it takes in
 //!    every good block it can while leaving out as much boilerplate as possible. It is widened
 //!    to an ancestor that costs almost nothing, or to a content-hinted one (`<article>`,
 //!    `class="post"`) whose only cost is hinted boilerplate, so short paragraphs and headings
 //!    at its edges are not cut off. Sibling subtrees with a fair share of value, or made only
 //!    of good text, join it (readability's sibling rule).
-//! 4. Inside it, blocks are classified as jusText does: long link-poor blocks are good, short
-//!    ones and fairly long ones are settled by their neighbours, headings by the text that
-//!    follows them, and a short label right before a link list goes with the links.
+//! 4. Inside it, blocks are classified as jusText does: furniture is bad, long link-poor
+//!    blocks are good, short ones and fairly long ones are settled by their neighbours (and
+//!    kept when they sit beside good text in the same element), headings by the text that
+//!    follows them, and a short label right before a link list goes with the links. A page
+//!    where nothing is good on its own (a poem, a short note) is settled again with its
+//!    fairly long blocks as anchors.
+
+use std::collections::HashMap;
 
 use super::blocks::{Block, BlockKind, Segmented};
 use super::dom::{Dom, Id, NONE};
 use super::hints::neg;
+use super::lexicon;
 use super::Favor;
 
 /// What the selection needs to know from the options.
@@ -39,6 +48,8 @@ pub struct Selection {
     pub comments: Vec<usize>,
     /// The main container element.
     pub container: Id,
+    /// The subtree of highest value, before it was widened.
+    pub core: Id,
     /// Effective boilerplate bits per node.
     pub eff: Vec<u32>,
     /// Value per block.
@@ -141,10 +152,13 @@ impl Params {
 const SLACK: f32 = 15.0;
 
 /// How many ancestor levels of the container are searched for sibling content.
-const SIBLING_LEVELS: usize = 2;
+const SIBLING_LEVELS: usize = 4;
 
 /// Share of the container's value a sibling subtree needs to join it.
 const SIBLING_SHARE: f32 = 0.15;
+
+/// Weighted characters of kept text below which a page is read as one of short paragraphs.
+const SPARSE: u32 = 200;
 
 /// Characters of short blocks and headings a heading may look past for the text it introduces.
 const HEADING_REACH: u32 = 200;
@@ -157,7 +171,17 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
         return Selection::default();
     }
     let root = seg.order[0];
-    let values: Vec<f32> = blocks.iter().map(value).collect();
+    // Furniture by its words weighs like a fragment: a subscription form full of sentences
+    // must not outweigh the article it sits beside.
+    let furniture: Vec<bool> = blocks
+        .iter()
+        .map(|b| b.kind != BlockKind::Pre && lexicon::is_furniture(&b.text, b.chars))
+        .collect();
+    let values: Vec<f32> = blocks
+        .iter()
+        .zip(&furniture)
+        .map(|(b, &f)| if f { value(b).min(-5.0) } else { value(b) })
+        .collect();
     let params = Params::new(opts.favor);
     let protect = params.protect;
 
@@ -167,10 +191,19 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
     // Comment threads first: a thread holding most of the page is the page (a forum).
     let total = mass[root as usize];
     let mut eff = vec![0u32; n];
+    // A live ticker or a forum repeats one item class with no thread wrapper around it.
+    let comment_groups = group_sums(dom, seg, root, neg::COMMENT, &mass, &mass);
     for &id in &seg.order {
         let inherited = parent_bits(dom, &eff, id, root);
         let own = seg.info[id as usize].neg & neg::COMMENT;
-        let own = if own != 0 && mass[id as usize] >= protect * total {
+        let grouped = if own != 0 && inherited == 0 {
+            group_key(dom, id)
+                .and_then(|k| comment_groups.get(&k))
+                .map_or(0.0, |g| g.0)
+        } else {
+            0.0
+        };
+        let own = if own != 0 && mass[id as usize].max(grouped) >= protect * total {
             0
         } else {
             own
@@ -202,12 +235,27 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
     });
     let total = mass[root as usize];
     let removing = removing_bits(opts);
+    // Content split into sections that repeat one wrongly hinted class or id
+    // (`id="toc-title-3"`, `class="section--promoted"`) is judged as one subtree.
+    let groups = group_sums(dom, seg, root, removing, &mass, &long_blocks);
+    // Nested heavy wrappers each scan their subtree; a bound keeps crafted pages linear.
+    let mut budget = 4 * seg.order.len();
     for &id in &seg.order {
         let inherited = parent_bits(dom, &eff, id, root);
         let comment = eff[id as usize];
         let own = seg.info[id as usize].neg & removing;
         let i = id as usize;
-        let protected = total > 0.0 && mass[i] >= protect * total && long_blocks[i] >= 2.0;
+        let (group_mass, group_long) = if own != 0 && inherited == 0 {
+            group_key(dom, id)
+                .and_then(|k| groups.get(&k).copied())
+                .unwrap_or((mass[i], long_blocks[i]))
+        } else {
+            (mass[i], long_blocks[i])
+        };
+        let heavy = total > 0.0 && group_mass.max(mass[i]) >= protect * total;
+        let protected = heavy
+            && (group_long.max(long_blocks[i]) >= 2.0
+                || (own != 0 && holds_content(seg, &mass, id, protect * total, &mut budget)));
         let weak_with_text = own & !WEAK == 0 && strong[i] > 0.0;
         let own = if protected || weak_with_text { 0 } else { own };
         eff[i] = inherited | own | comment;
@@ -240,6 +288,7 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
         }
     });
     let top_clean = clean[best as usize];
+    let core = best;
     let mut cur = best;
     while cur != root {
         let p = dom.node(cur).parent;
@@ -290,6 +339,7 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
 
     let mut sel = Selection {
         container: best,
+        core,
         ..Selection::default()
     };
     let mut class = Vec::with_capacity(blocks.len());
@@ -309,12 +359,32 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
             Class::Skip
         } else if link_density(b) > 0.5 {
             Class::Links
+        } else if furniture[i] {
+            Class::Furniture
         } else {
             initial_class(b, &params)
         });
     }
     sel.classes = class.clone();
-    resolve_context(blocks, &mut class, params.trim_tail);
+    let initial = class.clone();
+    resolve_context(dom, blocks, &mut class, params.trim_tail);
+    let kept: u32 = (0..blocks.len())
+        .filter(|&i| class[i] == Class::Good)
+        .map(|i| blocks[i].chars)
+        .sum();
+    if kept < SPARSE {
+        // A page of short paragraphs has nothing good on its own to anchor the others: its
+        // fairly long blocks anchor instead, and short ones need one good neighbour.
+        class = initial
+            .iter()
+            .map(|&c| match c {
+                Class::NearGood => Class::Good,
+                Class::Short => Class::NearGood,
+                c => c,
+            })
+            .collect();
+        resolve_context(dom, blocks, &mut class, params.trim_tail);
+    }
     sel.main = (0..blocks.len())
         .filter(|&i| class[i] == Class::Good)
         .collect();
@@ -340,6 +410,9 @@ pub enum Class {
     Skip,
     /// Dropped inside the container for link density; a label right before it goes too.
     Links,
+    /// Dropped inside the container for its words (a credit, a call to subscribe): bad for
+    /// its neighbours, but no end to the text a heading introduces.
+    Furniture,
 }
 
 fn initial_class(b: &Block, params: &Params) -> Class {
@@ -376,6 +449,9 @@ fn neighbour(class: &[Class], i: usize, forward: bool, also: Option<Class>) -> C
             j -= 1;
         }
         let c = class[j];
+        if c == Class::Furniture {
+            return Class::Bad;
+        }
         if c == Class::Good || c == Class::Bad || Some(c) == also {
             return c;
         }
@@ -383,7 +459,7 @@ fn neighbour(class: &[Class], i: usize, forward: bool, also: Option<Class>) -> C
 }
 
 /// Settles short, near-good and heading blocks by their neighbours, as jusText does.
-fn resolve_context(blocks: &[Block], class: &mut [Class], trim_tail: bool) {
+fn resolve_context(dom: &Dom, blocks: &[Block], class: &mut [Class], trim_tail: bool) {
     let initial = class.to_vec();
     let mut out = class.to_vec();
     for i in 0..class.len() {
@@ -418,6 +494,34 @@ fn resolve_context(blocks: &[Block], class: &mut [Class], trim_tail: bool) {
             Class::Good
         };
     }
+    // Short lines next to good text inside the same element belong to it: a sign-off, a
+    // greeting, the last line of a poem, wherever the boilerplate beyond them starts. Forward
+    // for lines that follow, backward for lines that lead in.
+    let parent = |i: usize| dom.node(blocks[i].owner).parent;
+    for i in 1..class.len() {
+        if out[i] != Class::Bad || !matches!(initial[i], Class::Short | Class::NearGood) {
+            continue;
+        }
+        let j = i - 1;
+        if out[j] == Class::Good
+            && parent(j) == parent(i)
+            && matches!(initial[j], Class::Good | Class::Short | Class::NearGood)
+        {
+            out[i] = Class::Good;
+        }
+    }
+    for i in (0..class.len().saturating_sub(1)).rev() {
+        if out[i] != Class::Bad || !matches!(initial[i], Class::Short | Class::NearGood) {
+            continue;
+        }
+        let j = i + 1;
+        if out[j] == Class::Good
+            && parent(j) == parent(i)
+            && matches!(initial[j], Class::Good | Class::Short | Class::NearGood)
+        {
+            out[i] = Class::Good;
+        }
+    }
     // A heading introduces what follows it: good text soon after, before any boilerplate.
     for i in 0..class.len() {
         if initial[i] != Class::Heading {
@@ -431,7 +535,8 @@ fn resolve_context(blocks: &[Block], class: &mut [Class], trim_tail: bool) {
                     verdict = Class::Good;
                     break;
                 }
-                Class::Bad => break,
+                // A heading over a link list is the list's label ("Related", "Mehr zum Thema").
+                Class::Bad | Class::Links => break,
                 _ => {}
             }
             dist += blocks[j].chars;
@@ -462,6 +567,61 @@ fn resolve_context(blocks: &[Block], class: &mut [Class], trim_tail: bool) {
         }
     }
     class.copy_from_slice(&out);
+}
+
+/// Whether a content-hinted element (`class="post-body"`, `<article>`) inside `id` holds at
+/// least `min` of the mass: blog engines wrap each post in `date-outer` or `post-meta` boxes.
+/// Each scan spends `budget` (nodes looked at); once it is spent the answer is no.
+fn holds_content(seg: &Segmented, mass: &[f32], id: Id, min: f32, budget: &mut usize) -> bool {
+    let f = &seg.info[id as usize];
+    let inner = &seg.order[f.pre as usize + 1..f.end as usize];
+    if inner.len() > *budget {
+        return false;
+    }
+    *budget -= inner.len();
+    inner
+        .iter()
+        .any(|&d| seg.info[d as usize].pos && mass[d as usize] >= min)
+}
+
+/// Mass and long-block count of the outermost elements carrying any of `bits`, summed per
+/// [`group_key`].
+fn group_sums(
+    dom: &Dom,
+    seg: &Segmented,
+    root: Id,
+    bits: u32,
+    mass: &[f32],
+    long_blocks: &[f32],
+) -> HashMap<String, (f32, f32)> {
+    let mut raw = vec![0u32; dom.nodes.len()];
+    let mut groups: HashMap<String, (f32, f32)> = HashMap::new();
+    for &id in &seg.order {
+        let i = id as usize;
+        let inherited = parent_bits(dom, &raw, id, root);
+        let own = seg.info[i].neg & bits;
+        raw[i] = inherited | own;
+        if own != 0 && inherited == 0 && mass[i] > 0.0 {
+            if let Some(k) = group_key(dom, id) {
+                let g = groups.entry(k).or_default();
+                g.0 += mass[i];
+                g.1 += long_blocks[i];
+            }
+        }
+    }
+    groups
+}
+
+/// The first class (or else the id) of an element with its digits removed, so that numbered
+/// siblings (`section-1`, `section-2`) and variants (`item left`, `item right`) share it.
+fn group_key(dom: &Dom, id: Id) -> Option<String> {
+    let e = dom.node(id).element()?;
+    let v = e
+        .attr("class")
+        .and_then(|v| v.split_ascii_whitespace().next())
+        .or_else(|| e.attr("id"))?;
+    let k: String = v.chars().filter(|c| !c.is_ascii_digit()).collect();
+    (!k.trim().is_empty()).then_some(k)
 }
 
 fn parent_bits(dom: &Dom, eff: &[u32], id: Id, root: Id) -> u32 {
