@@ -8,6 +8,8 @@
 //!    shards) on the prose sample with GPT-2's tokenizer, one thread, and peak RSS;
 //! 3. BPE training time for a 32k byte-level BPE on 100 MB (the prose repeated).
 //!
+//! Commands:
+//!
 //!     cargo bench --bench tokenize
 //!     BENCH_TRAIN_MB=0 cargo bench --bench tokenize   # skip training
 //!     bash scripts/bench_tokenizers.sh                # Python tokenizers and tiktoken, same texts

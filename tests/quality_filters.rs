@@ -41,12 +41,17 @@ fn run_stage(stage: &Stage, t: &str) -> (Verdict, String, Counters) {
 fn stages_from_yaml(stages: &str) -> Vec<(String, Stage)> {
     let yaml = format!("input: {{paths: [x.jsonl]}}\noutput: {{dir: out}}\nstages:\n{stages}");
     let p = config::load_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let ctx = registry::BuildContext {
+        base_dir: std::path::Path::new("."),
+    };
     p.stages
         .iter()
         .map(|s| {
             (
                 s.type_name().to_string(),
-                registry::build(s).expect("a streaming stage"),
+                registry::build(s, &ctx)
+                    .unwrap()
+                    .expect("a streaming stage"),
             )
         })
         .collect()

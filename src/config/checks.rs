@@ -19,6 +19,7 @@ impl StageSpec {
             StageSpec::ExactDedup(c) => c.check(),
             StageSpec::MinhashDedup(c) => c.check(),
             StageSpec::ParagraphDedup(c) => c.check(),
+            StageSpec::Decontaminate(c) => c.check(),
             StageSpec::Tokenize(c) => c.check(),
         }
     }

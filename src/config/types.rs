@@ -289,6 +289,8 @@ pub enum StageSpec {
     MinhashDedup(crate::stages::dedup::minhash::MinhashDedupConfig),
     /// Remove paragraphs (or lines) seen before in the run; drop documents left too short.
     ParagraphDedup(crate::stages::dedup::paragraph::ParagraphDedupConfig),
+    /// Drop documents sharing a word n-gram with an evaluation set.
+    Decontaminate(crate::stages::decontaminate::DecontaminateConfig),
     /// Train or load a tokenizer and write token shards (must be the last stage).
     Tokenize(crate::stages::tokenize::TokenizeConfig),
 }
@@ -316,6 +318,7 @@ impl StageSpec {
             StageSpec::ExactDedup(_) => "exact_dedup",
             StageSpec::MinhashDedup(_) => "minhash_dedup",
             StageSpec::ParagraphDedup(_) => "paragraph_dedup",
+            StageSpec::Decontaminate(_) => "decontaminate",
             StageSpec::Tokenize(_) => "tokenize",
         }
     }

@@ -67,6 +67,9 @@ pub enum DistError {
     /// Streaming the documents failed.
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// A stage could not be built.
+    #[error(transparent)]
+    Build(#[from] crate::stage::registry::BuildError),
     /// The counters do not add up.
     #[error("accounting check failed:\n  {}", .0.join("\n  "))]
     Accounting(Vec<String>),

@@ -188,12 +188,18 @@ pub fn run(
                 })));
                 first_writer += d.bands();
             }
-            None => stages.push(registry::build(spec).ok_or_else(|| {
-                DistError::Unsupported(format!(
-                    "stages[{i}] ({}) cannot come before a dedup stage",
-                    spec.type_name()
-                ))
-            })?),
+            None => {
+                let err = |message: String| registry::BuildError {
+                    index: i,
+                    kind: spec.type_name(),
+                    message,
+                };
+                let ctx = registry::BuildContext { base_dir };
+                let stage = registry::build(spec, &ctx)
+                    .map_err(err)?
+                    .ok_or_else(|| err("cannot come before a dedup stage".into()))?;
+                stages.push(stage);
+            }
         }
     }
 

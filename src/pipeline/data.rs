@@ -237,7 +237,10 @@ impl<'a> DataPlan<'a> {
     /// The streaming stages; in a split task, each dedup stage is replaced by one that applies
     /// the removal lists of the cluster phase.
     fn build_stages(&self) -> Result<Vec<Stage>, RunError> {
-        let mut stages = registry::build_streaming(self.pipeline.streaming_stages());
+        let ctx = registry::BuildContext {
+            base_dir: self.base_dir,
+        };
+        let mut stages = registry::build_streaming(self.pipeline.streaming_stages(), &ctx)?;
         if self.task.is_split() {
             distributed::apply::replace_dedup_stages(
                 self.pipeline,

@@ -50,6 +50,9 @@ pub enum RunError {
     /// be split), or a split-run phase failed.
     #[error(transparent)]
     Split(Box<DistError>),
+    /// A stage could not be built.
+    #[error(transparent)]
+    Build(#[from] crate::stage::registry::BuildError),
     /// The counters do not add up: a bug, reported loudly rather than hidden.
     #[error("accounting check failed:\n  {}", .0.join("\n  "))]
     Accounting(Vec<String>),
@@ -260,7 +263,7 @@ pub fn write_report(
     let written = report::write(&r, &dir.unwrap_or_else(|| out.join("report")))?;
     Ok(ReportDone {
         kept: r.funnel.kept,
-        sampled: r.sample.kept as u64,
+        sampled: r.sample.kept,
         seconds: t0.elapsed().as_secs_f64(),
         written,
     })

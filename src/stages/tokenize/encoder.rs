@@ -21,7 +21,7 @@ thread_local! {
 /// The encoder of a run.
 pub enum Encoder<'a> {
     /// The fast byte-level BPE.
-    Fast(FastBpe),
+    Fast(Box<FastBpe>),
     /// The `tokenizers` library, with the reason the fast encoder is not used.
     Library(&'a Tokenizer, String),
 }
@@ -40,7 +40,7 @@ impl<'a> Encoder<'a> {
     /// The fast encoder when it supports `json` (the tokenizer's file), else `tok`.
     pub fn new(tok: &'a Tokenizer, json: &str) -> Self {
         match FastBpe::from_json(json) {
-            Ok(f) => Encoder::Fast(f),
+            Ok(f) => Encoder::Fast(Box::new(f)),
             Err(why) => Encoder::Library(tok, why),
         }
     }
