@@ -39,6 +39,7 @@ fn cases() -> Vec<Case> {
         seq_len: 64,
         dropout: 0.0,
         layer_norm_eps: 1e-5,
+        objective: Default::default(),
     };
     vec![
         Case {

@@ -99,8 +99,25 @@ enum Command {
         /// The pipeline YAML.
         pipeline: PathBuf,
     },
-    /// Print the JSON Schema of the pipeline YAML.
-    Schema,
+    /// Print the JSON Schema of the pipeline YAML (or, with --experiment, of the experiment
+    /// file of `ablate`).
+    Schema {
+        /// The experiment file's schema instead.
+        #[arg(long)]
+        experiment: bool,
+    },
+    /// Train equal-budget models on variants (arms) of a pipeline and compare them on held-out
+    /// sets: OUT/report/ablation.{json,md,html}.
+    Ablate {
+        /// The experiment YAML.
+        experiment: PathBuf,
+        /// Threads (data runs use them all; this many trainings run at once).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Only check the experiment file and list every problem.
+        #[arg(long)]
+        validate: bool,
+    },
     /// Train a GPT on token shards: a pipeline's output and `train:` section, or a train file.
     Train {
         /// The pipeline YAML (trains on its output directory with its `train:` section).
@@ -140,6 +157,56 @@ enum Command {
         /// Sampler seed.
         #[arg(long, default_value_t = 1337)]
         seed: u64,
+        /// Rerun the whole context for every token instead of keeping past keys and values
+        /// (slower; for comparison).
+        #[arg(long)]
+        no_kv_cache: bool,
+        /// Print the generated token ids (one line, space-separated) instead of the text.
+        #[arg(long)]
+        ids: bool,
+    },
+    /// The top-k predictions of an MLM checkpoint at each [MASK] of a text.
+    FillMask {
+        /// An MLM checkpoint directory, or its train output directory.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Text with one or more [MASK] tokens.
+        #[arg(long)]
+        text: String,
+        /// Candidates shown per mask.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+    },
+    /// Loss, perplexity and bits per byte of a checkpoint on any documents.
+    Eval {
+        /// A checkpoint directory, or a train output directory (its newest checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Document files, directories or globs (jsonl, jsonl.gz, parquet, txt).
+        #[arg(long, num_args = 1.., required = true)]
+        data: Vec<String>,
+        /// The JSON field or parquet column holding the text.
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        /// Score only the first N documents.
+        #[arg(long)]
+        max_docs: Option<usize>,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The logits a checkpoint gives a sequence of token ids, as JSON (for checks against
+    /// other implementations).
+    Logits {
+        /// A checkpoint directory, or a train output directory.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Token ids, space- or comma-separated.
+        #[arg(long)]
+        ids: String,
     },
     /// Write the quality report of a run (OUT/report/report.{json,md,html}), or compare two runs.
     Report {
@@ -195,6 +262,23 @@ enum ExportCommand {
         #[arg(long, default_value_t = 100_000_000)]
         shard_tokens: u64,
     },
+    /// A training checkpoint as a Hugging Face `transformers` model directory.
+    Model {
+        /// The format: `hf` (config.json, model.safetensors, tokenizer files).
+        #[arg(long, value_enum)]
+        format: ModelFormat,
+        /// A checkpoint directory, or a train output directory (its newest checkpoint).
+        checkpoint: PathBuf,
+        /// The directory to write.
+        out: PathBuf,
+    },
+}
+
+/// Model export formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelFormat {
+    /// Hugging Face transformers (GPT2LMHeadModel, or XLMRobertaXLForMaskedLM for mlm).
+    Hf,
 }
 
 /// What every phase of a split run is given.
@@ -303,9 +387,45 @@ pub fn main() -> ExitCode {
             }
             Err(code) => return code,
         },
-        Command::Schema => {
+        Command::Schema { experiment: false } => {
             print!("{}", config::json_schema_string());
             Ok(())
+        }
+        Command::Schema { experiment: true } => {
+            let schema = config::experiment::experiment_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            Ok(())
+        }
+        Command::Ablate {
+            experiment,
+            threads,
+            validate,
+        } => {
+            let lx = match config::experiment::load_experiment(&experiment) {
+                Ok(lx) => lx,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            if validate {
+                println!(
+                    "{}: OK ({} arms, {} evaluation sets, {} seeds)",
+                    experiment.display(),
+                    lx.experiment.arms.0.len(),
+                    lx.experiment.eval.0.len(),
+                    lx.experiment.seeds
+                );
+                Ok(())
+            } else {
+                let opts = pipeline::ablate::AblateOptions {
+                    threads,
+                    progress: true,
+                };
+                pipeline::ablate::ablate(&lx, &experiment, &opts)
+                    .map(|d| print_ablation(&d))
+                    .map_err(anyhow::Error::from)
+            }
         }
         Command::Inspect {
             shard,
@@ -327,6 +447,58 @@ pub fn main() -> ExitCode {
                     shard_tokens,
                 },
         } => export_llmc(&out, &dir, shard_tokens),
+        Command::Export {
+            what:
+                ExportCommand::Model {
+                    format: ModelFormat::Hf,
+                    checkpoint,
+                    out,
+                },
+        } => train::export::export_hf(&checkpoint, &out)
+            .map(|e| {
+                println!(
+                    "exported {} as {} to {} ({} files)",
+                    e.checkpoint.display(),
+                    e.architecture,
+                    e.out.display(),
+                    e.files.len()
+                )
+            })
+            .map_err(anyhow::Error::from),
+        Command::FillMask {
+            checkpoint,
+            text,
+            top_k,
+        } => train::fill_mask(&checkpoint, &text, top_k)
+            .map(|fills| {
+                for f in fills {
+                    println!("[MASK] at token {}:", f.position);
+                    for (id, tok, p) in f.candidates {
+                        println!("  {p:>7.4}  {tok:?} ({id})");
+                    }
+                }
+            })
+            .map_err(anyhow::Error::from),
+        Command::Eval {
+            checkpoint,
+            data,
+            text_field,
+            max_docs,
+            threads,
+            json,
+        } => {
+            let opts = train::EvalOptions {
+                data,
+                text_field,
+                max_docs,
+                threads,
+                ..Default::default()
+            };
+            train::evaluate(&checkpoint, &opts)
+                .map(|r| print_eval(&r, json))
+                .map_err(anyhow::Error::from)
+        }
+        Command::Logits { checkpoint, ids } => print_logits(&checkpoint, &ids),
         Command::Run {
             pipeline,
             output,
@@ -489,6 +661,8 @@ pub fn main() -> ExitCode {
             temperature,
             top_k,
             seed,
+            no_kv_cache,
+            ids,
         } => {
             let opts = train::SampleOptions {
                 prompt,
@@ -496,9 +670,25 @@ pub fn main() -> ExitCode {
                 temperature,
                 top_k,
                 seed,
+                kv_cache: !no_kv_cache,
             };
+            let t0 = std::time::Instant::now();
             train::generate(&checkpoint, &opts)
-                .map(|s| println!("{}", s.text))
+                .map(|s| {
+                    let secs = t0.elapsed().as_secs_f64();
+                    if ids {
+                        let list: Vec<String> = s.tokens.iter().map(u32::to_string).collect();
+                        println!("{}", list.join(" "));
+                    } else {
+                        println!("{}", s.text);
+                    }
+                    tracing::info!(
+                        "{} tokens in {secs:.3} s ({:.0} tokens/s, {} cache)",
+                        s.tokens.len(),
+                        s.tokens.len() as f64 / secs.max(1e-9),
+                        if opts.kv_cache { "with the kv" } else { "no kv" }
+                    );
+                })
                 .map_err(anyhow::Error::from)
         }
     };
@@ -509,6 +699,69 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints an experiment's results: per arm and set, bits per byte; then the comparisons.
+fn print_ablation(d: &pipeline::ablate::AblateDone) {
+    let r = &d.report;
+    for a in &r.arms {
+        println!(
+            "{}: {} of {} documents kept ({} decontaminated), {} training tokens, {:.2} epochs; data {:.1} s, training {:.1} s, eval {:.1} s",
+            a.name, a.kept, a.input, a.decontaminated, a.train_tokens, a.epochs,
+            a.data_seconds, a.train_seconds, a.eval_seconds
+        );
+        for s in &a.scores {
+            println!(
+                "  {}: {:.4} ± {:.4} bits/byte (loss {:.4} ± {:.4})",
+                s.eval, s.bits_per_byte.mean, s.bits_per_byte.sd, s.loss.mean, s.loss.sd
+            );
+        }
+    }
+    for c in &r.comparisons {
+        println!("{}", c.sentence);
+    }
+    for f in [&d.written.json, &d.written.md, &d.written.html] {
+        println!("wrote {}", f.display());
+    }
+    println!("{:.1} s", r.seconds);
+}
+
+/// Prints an evaluation: a line per figure, or JSON.
+fn print_eval(r: &train::EvalReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    println!("checkpoint   {} (step {}, {})", r.checkpoint.display(), r.step, r.objective);
+    println!(
+        "documents    {} ({} bytes, {} tokens scored; {} rejected)",
+        r.documents, r.bytes, r.tokens, r.rejected
+    );
+    println!("loss         {:.4} nats/token", r.loss);
+    println!("perplexity   {:.3}", r.perplexity);
+    if let Some(b) = r.bits_per_byte {
+        println!("bits/byte    {b:.4}");
+    }
+    println!("accuracy     {:.4}", r.accuracy);
+    println!(
+        "speed        {:.0} tokens/s ({:.2} s)",
+        r.tokens_per_s, r.seconds
+    );
+}
+
+/// Prints the logits of `ids` under a checkpoint as JSON: `{"ids": [...], "logits": [[...]]}`.
+fn print_logits(checkpoint: &Path, ids: &str) -> anyhow::Result<()> {
+    let ids: Vec<u32> = ids
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u32>().with_context(|| format!("--ids: {s:?} is not a token id")))
+        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(!ids.is_empty(), "--ids: no token ids");
+    let logits = train::checkpoint_logits(checkpoint, &ids)?;
+    let v = logits.len() / ids.len();
+    let rows: Vec<&[f32]> = logits.chunks(v).collect();
+    println!("{}", serde_json::json!({"ids": ids, "logits": rows}));
+    Ok(())
 }
 
 /// Prints what a run reports as it goes.

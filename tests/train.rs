@@ -121,6 +121,7 @@ fn tiny(vocab: usize) -> GptConfig {
         seq_len: 8,
         dropout: 0.0,
         layer_norm_eps: 1e-5,
+        objective: Default::default(),
     }
 }
 
@@ -514,6 +515,7 @@ fn run_config(data: &Path, out: &Path) -> (TrainConfig, TrainPaths) {
         data: data.to_path_buf(),
         out: out.to_path_buf(),
         tokenizer: data.join("tokenizer.json"),
+        init_from: None,
     };
     (cfg, paths)
 }
@@ -667,6 +669,7 @@ fn training_lowers_the_val_loss_and_samples_text() {
         temperature: 0.0,
         top_k: 0,
         seed: 1,
+        kv_cache: true,
     };
     let sample = train::generate(&paths.out, &opts).unwrap();
     assert_eq!(sample.checkpoint, ck);
@@ -798,4 +801,387 @@ fn cli_trains_from_a_train_file_and_generates() {
         stderr.contains("TRAIN.yaml") && stderr.contains("max_steps"),
         "{stderr}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workflow beyond one run: init_from, the MLM objective, the kv cache, eval.
+
+/// The trainer's val loss of the model in `ckpt` on the val split of `data` (its windows and
+/// batches, as the trainer evaluates).
+fn val_loss_of(ckpt: &Path, data: &Path, cfg: &TrainConfig) -> f64 {
+    let loaded = checkpoint::load(ckpt, &Device::Cpu, false).unwrap();
+    let m = Gpt::from_tensors(loaded.state.model.clone(), loaded.model, &Device::Cpu).unwrap();
+    let shards = Shards::open(&data.join("tokens/val")).unwrap();
+    let n = (cfg.eval_tokens as usize).div_ceil(cfg.model.seq_len).max(1);
+    let val = train::loader::eval_windows(&shards, cfg.model.seq_len, n).unwrap();
+    let mut total = 0.0;
+    for chunk in val.chunks(cfg.batch_size) {
+        total += scalar(&m.loss(&Batch::from_windows(chunk), Mode::Eval).unwrap()) * chunk.len() as f64;
+    }
+    total / val.len() as f64
+}
+
+/// A second data directory over the same tokenizer: only step-1 progressions, other starts.
+fn other_data_dir(root: &Path, vocab: u32) -> PathBuf {
+    let data = root.join("data-b");
+    let docs: Vec<Vec<u32>> = pattern_docs(200, vocab, 9)
+        .into_iter()
+        .map(|d| {
+            let start = d[0];
+            let mut e: Vec<u32> = (0..d.len() as u32 - 1)
+                .map(|i| (start + i) % (vocab - 1) + 1)
+                .collect();
+            e.push(0);
+            e
+        })
+        .collect();
+    write_shard(&data.join("tokens/train/part-00000.parquet"), &docs[..170], 9);
+    write_shard(&data.join("tokens/val/part-00000.parquet"), &docs[170..], 9);
+    write_tokenizer(&data.join("tokenizer.json"), vocab as usize);
+    data
+}
+
+#[test]
+fn init_from_starts_at_the_source_models_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 32;
+    let data_a = data_dir(dir.path(), vocab);
+    let (mut cfg_a, paths_a) = run_config(&data_a, &dir.path().join("a"));
+    cfg_a.max_steps = Some(40);
+    cfg_a.model.dropout = 0.0;
+    let a = train::train(&cfg_a, &paths_a, &TrainOptions::default()).unwrap();
+    let ck_a = a.checkpoint.clone().unwrap();
+
+    let data_b = other_data_dir(dir.path(), vocab);
+    let (mut cfg_b, mut paths_b) = run_config(&data_b, &dir.path().join("b-scratch"));
+    cfg_b.max_steps = Some(4);
+    cfg_b.model.dropout = 0.0;
+    let scratch = train::train(&cfg_b, &paths_b, &TrainOptions::default()).unwrap();
+
+    // Fine-tuning from step 40 of run A, at a lower learning rate, with a fresh schedule.
+    cfg_b.init_from = Some(ck_a.display().to_string());
+    cfg_b.optimizer.lr = 1e-3;
+    cfg_b.optimizer.min_lr = 1e-4;
+    paths_b.out = dir.path().join("b-tuned");
+    paths_b.init_from = Some(ck_a.clone());
+    let tuned = train::train(&cfg_b, &paths_b, &TrainOptions::default()).unwrap();
+    let a_on_b = val_loss_of(&ck_a, &data_b, &cfg_b);
+    assert_eq!(tuned.initial_val_loss, Some(a_on_b), "starts at A's loss on B");
+    let s0 = scratch.initial_val_loss.unwrap();
+    assert!(
+        a_on_b < s0 - 1.0,
+        "A's loss on B {a_on_b} should be far below the from-scratch loss {s0}"
+    );
+    assert_eq!(tuned.steps, 4, "a fresh schedule of its own budget");
+    assert!(tuned.final_val_loss.unwrap() < a_on_b);
+    // The state of the fine-tuned run records where it started.
+    let st: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tuned.checkpoint.unwrap().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(st["config"]["init_from"], ck_a.display().to_string());
+
+    // With init_optimizer the AdamW moments come along (the bias correction continues).
+    cfg_b.init_optimizer = true;
+    paths_b.out = dir.path().join("b-tuned-opt");
+    let with_opt = train::train(&cfg_b, &paths_b, &TrainOptions::default()).unwrap();
+    let st: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(with_opt.checkpoint.unwrap().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(st["adam_t"], 40 + 4);
+}
+
+#[test]
+fn init_from_refuses_another_shape_or_tokenizer_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 32;
+    let data = data_dir(dir.path(), vocab);
+    let (mut cfg, paths) = run_config(&data, &dir.path().join("a"));
+    cfg.max_steps = Some(2);
+    let a = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    let ck = a.checkpoint.unwrap();
+
+    let mut wide = cfg.clone();
+    wide.model.n_embd = 64;
+    wide.init_from = Some(ck.display().to_string());
+    let out = dir.path().join("wide");
+    let p = TrainPaths {
+        out: out.clone(),
+        init_from: Some(ck.clone()),
+        ..paths.clone()
+    };
+    let err = train::train(&wide, &p, &TrainOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("another model shape") && err.contains("n_embd: 32 vs 64"), "{err}");
+    assert!(!out.join("checkpoints").exists() && !out.join("metrics.jsonl").exists());
+
+    // Same size, other tokens: the ids would mean something else.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let text = std::fs::read_to_string(data.join("tokenizer.json"))
+        .unwrap()
+        .replace("\"t1\"", "\"x1\"");
+    std::fs::write(other.join("tokenizer.json"), text).unwrap();
+    let p = TrainPaths {
+        out: dir.path().join("retok"),
+        tokenizer: other.join("tokenizer.json"),
+        init_from: Some(ck.clone()),
+        ..paths.clone()
+    };
+    let mut c2 = cfg.clone();
+    c2.init_from = Some(ck.display().to_string());
+    let err = train::train(&c2, &p, &TrainOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("another tokenizer"), "{err}");
+    assert!(!dir.path().join("retok/checkpoints").exists());
+}
+
+/// A word-level tokenizer as [`write_tokenizer`] plus `[MASK]` and `[PAD]` (ids vocab, vocab+1).
+fn write_mlm_tokenizer(path: &Path, vocab: usize) {
+    write_tokenizer(path, vocab);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (i, t) in ["[MASK]", "[PAD]"].iter().enumerate() {
+        json["added_tokens"].as_array_mut().unwrap().push(serde_json::json!({
+            "id": vocab + i, "content": t, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}));
+        json["model"]["vocab"][t] = (vocab + i).into();
+    }
+    std::fs::write(path, json.to_string()).unwrap();
+}
+
+#[test]
+fn mlm_loss_and_gradient_come_from_masked_positions_only() {
+    use corpusforge::train::mlm::Masker;
+    use corpusforge::train::model::{Objective, IGNORE};
+    let cfg = GptConfig {
+        objective: Objective::Mlm,
+        ..tiny(31)
+    };
+    let m = Gpt::new(cfg.clone(), 3, &Device::Cpu, DType::F64).unwrap();
+    let masker = Masker {
+        mask_id: 29,
+        vocab: 31,
+        special: vec![0, 29, 30],
+    };
+    let windows: Vec<Vec<u32>> = random_batch(4, 8, 29, 5)
+        .ids
+        .chunks(8)
+        .map(|w| w.iter().map(|&x| x.max(1)).collect())
+        .collect();
+    let batch = masker.batch(&windows, 8, 77);
+    let masked: Vec<usize> = (0..batch.targets.len())
+        .filter(|&i| batch.targets[i] != IGNORE)
+        .collect();
+    assert!(!masked.is_empty() && masked.len() < batch.targets.len());
+    let loss = m.loss(&batch, Mode::Train { dropout_seed: 0 }).unwrap();
+    let grads = loss.backward().unwrap();
+    // Oracle: softmax cross-entropy of the full logits at the masked positions.
+    let logits = flat(&m.logits(&batch.ids, batch.b, batch.t).unwrap());
+    let v = 31;
+    let mut want_loss = 0.0;
+    let mut want_bias_grad = vec![0.0; v];
+    for &i in &masked {
+        let row = &logits[i * v..(i + 1) * v];
+        let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|l| (l - mx).exp()).sum();
+        let t = batch.targets[i] as usize;
+        want_loss += z.ln() - (row[t] - mx);
+        for k in 0..v {
+            want_bias_grad[k] += ((row[k] - mx).exp() / z - f64::from(k == t)) / masked.len() as f64;
+        }
+    }
+    want_loss /= masked.len() as f64;
+    assert!((scalar(&loss) - want_loss).abs() < 1e-10, "{} vs {want_loss}", scalar(&loss));
+    // The output bias's gradient is the mean of (p - onehot) over the masked rows: unmasked
+    // positions contribute nothing.
+    let bias = m.param("mlm.bias").unwrap();
+    let got = flat(grads.get(bias).unwrap());
+    for k in 0..v {
+        assert!((got[k] - want_bias_grad[k]).abs() < 1e-10, "bias grad {k}");
+    }
+    // Changing the target of an unmasked position changes nothing.
+    let mut t2 = (*batch.targets).clone();
+    let unmasked = (0..t2.len()).find(|i| t2[*i] == IGNORE).unwrap();
+    t2[unmasked] = IGNORE;
+    let same = Batch {
+        targets: Arc::new(t2),
+        ..batch.clone()
+    };
+    assert_eq!(scalar(&m.loss(&same, Mode::Eval).unwrap()), scalar(&loss));
+    // Every position sees every other: an encoder, not a decoder.
+    let mut ids2 = (*batch.ids).clone();
+    ids2[7] = if ids2[7] == 5 { 6 } else { 5 };
+    let l2 = flat(&m.logits(&ids2, batch.b, batch.t).unwrap());
+    assert!((0..v).any(|k| (l2[k] - logits[k]).abs() > 1e-9), "position 0 sees position 7");
+}
+
+#[test]
+fn a_small_encoder_learns_to_fill_masks() {
+    use corpusforge::train::Objective;
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 24;
+    let data = data_dir(dir.path(), vocab);
+    write_mlm_tokenizer(&data.join("tokenizer.json"), vocab as usize);
+    let (mut cfg, paths) = run_config(&data, &dir.path().join("mlm"));
+    cfg.objective = Objective::Mlm;
+    cfg.model.dropout = 0.0;
+    cfg.model.n_embd = 48;
+    cfg.model.n_head = 4;
+    cfg.max_steps = Some(800);
+    cfg.eval_interval = 800;
+    cfg.checkpoint_interval = 800;
+    cfg.eval_tokens = 2048;
+    cfg.grad_accum = 1;
+    cfg.batch_size = 32;
+    cfg.optimizer.warmup_steps = 30;
+    let s = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    let evals: Vec<(f64, f64)> = metrics::read(&paths.out.join("metrics.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Eval {
+                val_loss, accuracy, ..
+            } => Some((val_loss, accuracy.unwrap())),
+            _ => None,
+        })
+        .collect();
+    let (first, last) = (evals[0], *evals.last().unwrap());
+    assert!(first.1 < 0.2 && last.1 > 0.5, "masked accuracy {first:?} -> {last:?}");
+    assert!(last.0 < first.0 - 1.0);
+    // The progression t2 t4 [MASK] t8 t10 has one answer.
+    let fills = train::fill_mask(&paths.out, "t2 t4 [MASK] t8 t10", 3).unwrap();
+    assert_eq!(fills.len(), 1);
+    assert_eq!(fills[0].position, 2);
+    assert_eq!(fills[0].candidates[0].1, "t6", "{:?}", fills[0].candidates);
+    // An encoder does not generate.
+    let err = train::generate(&paths.out, &SampleOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fill-mask"), "{err}");
+    assert!(s.final_val_loss.is_some());
+}
+
+#[test]
+fn kv_cache_generation_equals_the_full_recomputation() {
+    use corpusforge::train::infer::{KvCache, Weights};
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 32;
+    let data = data_dir(dir.path(), vocab);
+    let (mut cfg, paths) = run_config(&data, &dir.path().join("out"));
+    cfg.model.seq_len = 32;
+    cfg.max_steps = Some(30);
+    train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    let opts = SampleOptions {
+        prompt: "t1 t3".into(),
+        max_tokens: 25,
+        temperature: 0.0,
+        top_k: 0,
+        seed: 1,
+        kv_cache: true,
+    };
+    let cached = train::generate(&paths.out, &opts).unwrap();
+    let full = train::generate(
+        &paths.out,
+        &SampleOptions {
+            kv_cache: false,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(cached.tokens, full.tokens);
+    assert!(!cached.tokens.is_empty());
+    // Past the context (32) the cache restarts from the newest half: generation goes on.
+    for seed in 0..3 {
+        let long = train::generate(
+            &paths.out,
+            &SampleOptions {
+                max_tokens: 80,
+                temperature: 1.0,
+                top_k: 5,
+                seed,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert!(long.tokens.len() <= 80);
+    }
+
+    // The graph-free pass and the training pass give the same logits, whole or step by step.
+    let ck = checkpoint::find(&paths.out).unwrap();
+    let loaded = checkpoint::load(&ck, &Device::Cpu, false).unwrap();
+    let w = Weights::from_tensors(&loaded.state.model, &loaded.model).unwrap();
+    let ids: Vec<u32> = (1..=20).collect();
+    let want = train::checkpoint_logits(&ck, &ids).unwrap();
+    let mut cache = KvCache::new(&w.cfg);
+    let whole = w.logits(&w.forward(&ids, &mut cache, true).unwrap());
+    cache.clear();
+    let mut stepped = Vec::new();
+    for &id in &ids {
+        stepped.extend(w.logits(&w.forward(&[id], &mut cache, true).unwrap()));
+    }
+    for (name, got) in [("whole", &whole), ("stepped", &stepped)] {
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-4, "{name}: max abs diff {diff}");
+    }
+}
+
+#[test]
+fn eval_scores_documents_in_bits_per_byte_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 32;
+    let data = data_dir(dir.path(), vocab);
+    let (mut cfg, paths) = run_config(&data, &dir.path().join("out"));
+    cfg.max_steps = Some(30);
+    train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    // Documents as text: progressions, one longer than the context (16).
+    let docs = ["t1 t2 t3 t4 t5", "t2 t4 t6 t8", &(1..=40).map(|i| format!("t{}", i % 31 + 1)).collect::<Vec<_>>().join(" ")];
+    let jsonl = dir.path().join("eval.jsonl");
+    let mut text = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        text += &serde_json::json!({"id": i, "text": d}).to_string();
+        text += "\n";
+    }
+    text += "not json\n";
+    std::fs::write(&jsonl, text).unwrap();
+    let opts = |threads| train::EvalOptions {
+        data: vec![jsonl.display().to_string()],
+        threads,
+        ..Default::default()
+    };
+    let one = train::evaluate(&paths.out, &opts(1)).unwrap();
+    let two = train::evaluate(&paths.out, &opts(2)).unwrap();
+    assert_eq!((one.loss, one.bits_per_byte), (two.loss, two.bits_per_byte));
+    assert_eq!(one.documents, 3);
+    assert_eq!(one.rejected, 1);
+    assert_eq!(one.tokens, 5 + 4 + 40);
+    let bytes: usize = docs.iter().map(|d| d.len()).sum();
+    assert_eq!(one.bytes, bytes as u64);
+    let bpb = one.loss * one.tokens as f64 / std::f64::consts::LN_2 / bytes as f64;
+    assert!((one.bits_per_byte.unwrap() - bpb).abs() < 1e-12);
+    // A short document scores as the training pass would: every token after EOS + its prefix.
+    let ck = checkpoint::find(&paths.out).unwrap();
+    let ids = [0u32, 1, 2, 3, 4, 5];
+    let logits = train::checkpoint_logits(&ck, &ids).unwrap();
+    let v = vocab as usize;
+    let mut nats = 0.0;
+    for j in 0..5 {
+        let row = &logits[j * v..(j + 1) * v];
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = row.iter().map(|&l| (l as f64 - mx).exp()).sum();
+        nats += z.ln() - (row[ids[j + 1] as usize] as f64 - mx);
+    }
+    let short = train::evaluate(
+        &paths.out,
+        &train::EvalOptions {
+            max_docs: Some(1),
+            ..opts(1)
+        },
+    )
+    .unwrap();
+    assert_eq!(short.tokens, 5);
+    assert!((short.loss - nats / 5.0).abs() < 1e-4, "{} vs {}", short.loss, nats / 5.0);
 }

@@ -25,34 +25,105 @@ pub fn load_file(path: &Path) -> Result<Pipeline, ConfigError> {
 
 /// Loads and checks a pipeline from YAML `text`; `file` names it in the problems.
 pub fn load_str(text: &str, file: &str) -> Result<Pipeline, ConfigError> {
+    load_doc(
+        text,
+        file,
+        schema(),
+        "a pipeline needs at least input and output",
+        "pipeline",
+        &|root| stage_lists(root, &[]),
+        &mut |pipeline: &Pipeline, root| {
+            pipeline_problems(pipeline)
+                .into_iter()
+                .map(|p| locate(root, DocPath::default(), None, p))
+                .collect()
+        },
+        None,
+    )
+}
+
+/// The `stages:` lists of a document whose stage lists sit at `stages` under the map at
+/// `prefix` (keys; `*` for every entry of a map), with their paths.
+pub(crate) fn stage_lists<'a>(root: &'a Spanned, prefix: &[&str]) -> Vec<(DocPath, &'a Spanned)> {
+    let mut at: Vec<(DocPath, &Spanned)> = vec![(DocPath::default(), root)];
+    for seg in prefix {
+        let mut next = Vec::new();
+        for (path, node) in at {
+            if *seg == "*" {
+                if let Node::Map(entries) = &*node.node {
+                    for (k, v) in entries {
+                        if let Node::Str(k) = &*k.node {
+                            let mut p = path.clone();
+                            p.0.push(Seg::Key(k.clone()));
+                            next.push((p, v));
+                        }
+                    }
+                }
+            } else if let Some((_, v)) = node.get(seg) {
+                let mut p = path.clone();
+                p.0.push(Seg::Key(seg.to_string()));
+                next.push((p, v));
+            }
+        }
+        at = next;
+    }
+    at.into_iter()
+        .filter_map(|(mut path, node)| {
+            let (_, stages) = node.get("stages")?;
+            path.0.push(Seg::Key("stages".into()));
+            Some((path, stages))
+        })
+        .collect()
+}
+
+/// Loads a YAML document of type `T`: spanned YAML, every problem against `schema`, the
+/// semantic checks of the stages in `stage_lists` (when their own config is valid), then
+/// `semantic` on the typed value. Every problem is listed at once with its position.
+pub(crate) fn load_doc<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+    schema: &Value,
+    empty_hint: &str,
+    what: &str,
+    stage_lists: &dyn for<'a> Fn(&'a Spanned) -> Vec<(DocPath, &'a Spanned)>,
+    semantic: &mut dyn FnMut(&T, &Spanned) -> Vec<Diagnostic>,
+    partial: Option<&mut dyn FnMut(&Spanned) -> Vec<Diagnostic>>,
+) -> Result<T, ConfigError> {
     let parsed = yaml::parse(text).map_err(|p| ConfigError::new(file, vec![from_yaml(p)]))?;
     let Some(root) = parsed.root else {
-        let message = "the file holds no YAML document; a pipeline needs at least input and output";
+        let message = format!("the file holds no YAML document; {empty_hint}");
         return Err(ConfigError::new(
             file,
-            vec![diagnostic(1, 1, None, String::new(), message)],
+            vec![diagnostic(1, 1, None, String::new(), &message)],
         ));
     };
     let mut problems: Vec<Diagnostic> = parsed.problems.into_iter().map(from_yaml).collect();
     // A tag problem has no path, so we cannot tell which stage it spoils: semantic checks wait
     // until the YAML itself is clean.
     let yaml_clean = problems.is_empty();
-    problems.extend(validate(schema(), &root));
+    problems.extend(validate(schema, &root));
     let schema_clean = problems.is_empty();
     if yaml_clean {
         // Stages whose own config is valid get their semantic checks even when something else
         // in the file is wrong, so fixing one round of problems does not reveal another.
-        let semantic = stage_problems(&root, &problems);
-        problems.extend(semantic);
+        let mut semantic_problems = Vec::new();
+        for (path, stages) in stage_lists(&root) {
+            semantic_problems.extend(stage_problems(&path, stages, &problems));
+        }
+        problems.extend(semantic_problems);
+    }
+    if !schema_clean && yaml_clean {
+        // The checks of the parts that are well-formed, so that one run lists everything.
+        if let Some(partial) = partial {
+            problems.extend(partial(&root));
+        }
     }
     if schema_clean {
-        match deserialize::<Pipeline>(&root, "pipeline") {
-            Ok(pipeline) => {
-                for problem in pipeline_problems(&pipeline) {
-                    problems.push(locate(&root, DocPath::default(), None, problem));
-                }
+        match deserialize::<T>(&root, what) {
+            Ok(value) => {
+                problems.extend(semantic(&value, &root));
                 if problems.is_empty() {
-                    return Ok(pipeline);
+                    return Ok(value);
                 }
             }
             Err((line, col, message)) => {
@@ -89,17 +160,20 @@ fn from_yaml(p: YamlProblem) -> Diagnostic {
     diagnostic(p.line, p.col, None, String::new(), &p.message)
 }
 
-/// Semantic problems of every stage that passed schema validation.
-fn stage_problems(root: &Spanned, schema_problems: &[Diagnostic]) -> Vec<Diagnostic> {
+/// Semantic problems of every stage of the list `stages` (at `list_path`) that passed schema
+/// validation.
+fn stage_problems(
+    list_path: &DocPath,
+    stages: &Spanned,
+    schema_problems: &[Diagnostic],
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let Some((_, stages)) = root.get("stages") else {
-        return out;
-    };
     let Node::Seq(items) = &*stages.node else {
         return out;
     };
     for (i, stage) in items.iter().enumerate() {
-        let path = DocPath(vec![Seg::Key("stages".into()), Seg::Index(i)]);
+        let mut path = list_path.clone();
+        path.0.push(Seg::Index(i));
         let base = path.to_string();
         if schema_problems.iter().any(|d| is_within(&d.path, &base)) {
             continue;
@@ -131,7 +205,7 @@ fn is_within(path: &str, base: &str) -> bool {
 
 /// A semantic problem placed at the key of the field it names, or at the deepest part of its
 /// path that is written in the file (a defaulted field has no position of its own).
-fn locate(
+pub(crate) fn locate(
     base: &Spanned,
     mut path: DocPath,
     context: Option<String>,
@@ -178,7 +252,7 @@ fn deserialize<T: DeserializeOwned>(
 
 /// The node as JSON, for serde. Fails (with a position) only on what JSON cannot hold, which
 /// the schema validator has already reported wherever the schema says what a value is.
-fn to_json(node: &Spanned) -> Result<Value, (usize, usize, String)> {
+pub(crate) fn to_json(node: &Spanned) -> Result<Value, (usize, usize, String)> {
     let fail = |message: String| Err((node.line, node.col, message));
     Ok(match &*node.node {
         Node::Null => Value::Null,

@@ -17,6 +17,7 @@
 
 mod checks;
 mod error;
+pub mod experiment;
 mod load;
 mod schema;
 mod types;

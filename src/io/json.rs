@@ -15,6 +15,23 @@ pub struct FileError {
     pub source: std::io::Error,
 }
 
+/// Writes `bytes` to `path` through a temporary file and a rename, creating the parent
+/// directory.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FileError { path, source }
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(at(path))?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    fs::write(&tmp, bytes).map_err(at(&tmp))?;
+    fs::rename(&tmp, path).map_err(at(path))
+}
+
 /// Writes `value` as pretty JSON (with a final newline) to `path` through a temporary file and
 /// a rename, creating the parent directory.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), FileError> {

@@ -16,11 +16,13 @@
 //! 5. **train** ([`crate::train`]) on the token shards when the pipeline has `train:`;
 //! 6. **report** ([`crate::report`]).
 //!
-//! A split run's phases (signatures, buckets, cluster, filter, finalize) are sequenced in
-//! [`split`]; the work of each is in [`crate::distributed`]. The command line ([`crate`]'s
+//! An experiment (`corpusforge ablate`: several variants of a pipeline, each trained and
+//! evaluated over seeds) is sequenced in [`ablate`]. A split run's phases (signatures,
+//! buckets, cluster, filter, finalize) are sequenced in [`split`]; the work of each is in [`crate::distributed`]. The command line ([`crate`]'s
 //! binary) only parses arguments, calls the functions here and prints what they report through
 //! [`Event`]s.
 
+pub mod ablate;
 pub mod data;
 pub mod split;
 

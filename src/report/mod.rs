@@ -18,6 +18,7 @@
 //! definitions are in [`metrics`]. Every optional part (dropped/, token shards, training) may be
 //! absent. `corpusforge report --compare A B` puts two reports side by side ([`figures`]).
 
+pub mod ablation;
 pub mod collect;
 pub mod figures;
 pub mod html;

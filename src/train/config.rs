@@ -184,6 +184,30 @@ pub enum TrainDevice {
     Cuda,
 }
 
+/// What the model learns to predict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Causal language modelling: the next token, with causal attention (a GPT decoder).
+    #[default]
+    Clm,
+    /// Masked language modelling: 15% of the tokens (special tokens excepted) are chosen, 80%
+    /// of those replaced by `[MASK]`, 10% by a random token, 10% left; the loss is on the
+    /// chosen positions only, and attention is bidirectional (an encoder, BERT style).
+    Mlm,
+}
+
+impl Objective {
+    /// Whether this is the default (so it is left out of written configs).
+    pub fn is_clm(&self) -> bool {
+        *self == Objective::Clm
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// The `train:` section: train a GPT on the token shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +222,17 @@ pub struct TrainConfig {
     /// The tokenizer (default: `DATA/tokenizer.json`); its vocabulary size sizes the model.
     #[serde(default)]
     pub tokenizer: Option<String>,
+    /// `clm` (default: next-token prediction, a decoder) or `mlm` (masked tokens, an encoder).
+    #[serde(default, skip_serializing_if = "Objective::is_clm")]
+    pub objective: Objective,
+    /// Start from this corpusforge checkpoint (a `step-*` directory or a train output
+    /// directory, whose newest checkpoint is used): its weights, with a fresh schedule from step
+    /// 0. The model shape and the tokenizer must match. `--resume` instead continues a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
+    /// With `init_from`: also take the checkpoint's AdamW moments.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub init_optimizer: bool,
     /// Model shape.
     #[serde(default)]
     pub model: ModelConfig,
@@ -253,6 +288,9 @@ impl Default for TrainConfig {
             data: None,
             out: None,
             tokenizer: None,
+            objective: Objective::Clm,
+            init_from: None,
+            init_optimizer: false,
             model: ModelConfig::default(),
             optimizer: OptimizerConfig::default(),
             batch_size: d_batch(),
@@ -376,6 +414,12 @@ impl Check for TrainConfig {
             (_, Some(0)) => p.push(at(&["max_tokens"], "max_tokens must be at least 1")),
             _ => {}
         }
+        if self.init_optimizer && self.init_from.is_none() {
+            p.push(at(
+                &["init_optimizer"],
+                "init_optimizer needs init_from (the checkpoint whose optimizer state to take)",
+            ));
+        }
         p
     }
 }
@@ -422,6 +466,8 @@ pub struct TrainPaths {
     pub out: PathBuf,
     /// The tokenizer file.
     pub tokenizer: PathBuf,
+    /// The checkpoint to start from (`init_from`), resolved.
+    pub init_from: Option<PathBuf>,
 }
 
 impl TrainPaths {
@@ -459,10 +505,12 @@ impl TrainPaths {
             .as_deref()
             .map(join)
             .unwrap_or_else(|| data.join("tokenizer.json"));
+        let init_from = cfg.init_from.as_deref().map(join);
         Ok(TrainPaths {
             data,
             out,
             tokenizer,
+            init_from,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! ```text
 //! {"kind":"train","step":1,"tokens":768,"loss":4.17,"lr":1e-5,"grad_norm":0.61,
 //!  "tokens_per_s":21000.0,"mfu":0.41,"elapsed_s":0.04}
-//! {"kind":"eval","step":100,"tokens":76800,"val_loss":2.9,"perplexity":18.2}
+//! {"kind":"eval","step":100,"tokens":76800,"val_loss":2.9,"perplexity":18.2,"bits_per_byte":1.3}
 //! ```
 //!
 //! `mfu` is model FLOPs utilisation: `flops_per_token * tokens_per_s / peak`, where
@@ -52,10 +52,18 @@ pub enum Record {
         step: u64,
         /// Training tokens consumed so far.
         tokens: u64,
-        /// Mean next-token cross-entropy on the val windows.
+        /// Mean cross-entropy on the val windows: of the next token (clm) or of the masked
+        /// tokens (mlm).
         val_loss: f64,
         /// `exp(val_loss)`.
         perplexity: f64,
+        /// The val loss in bits per UTF-8 byte of the predicted text (clm; comparable across
+        /// tokenizers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bits_per_byte: Option<f64>,
+        /// Share of masked tokens predicted exactly (mlm).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accuracy: Option<f64>,
     },
 }
 

@@ -6,7 +6,11 @@
 //! step's forward and backward run as one hand-written pass, [`fused`]) -> backward ->
 //! [`optim`] (AdamW, global-norm clipping, gradient accumulation) at the rate of [`schedule`]
 //! -> [`metrics`] (`metrics.jsonl`, MFU) and [`checkpoint`]s every so often; [`sample`]
-//! generates text from a checkpoint. [`trainer`] holds the loop.
+//! generates text from a checkpoint with a key/value cache ([`infer`], the graph-free forward
+//! pass); [`eval`] scores any documents in loss, perplexity and bits per byte; [`mlm`] is the
+//! masked-LM objective (`objective: mlm`, an encoder) and `fill-mask`; [`export`] writes a
+//! checkpoint as a Hugging Face `transformers` model. [`trainer`] holds the loop, which can
+//! start from another run's checkpoint (`init_from`).
 //!
 //! Output layout (`OUT` = the train section's `out:`, by default `DATA/train`):
 //!
@@ -24,10 +28,14 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod eval;
+pub mod export;
 pub mod fused;
+pub mod infer;
 pub mod kernels;
 pub mod loader;
 pub mod metrics;
+pub mod mlm;
 pub mod model;
 pub mod ops;
 pub mod optim;
@@ -39,9 +47,12 @@ pub mod trainer;
 use std::path::PathBuf;
 
 pub use config::{
-    load_train_file, ModelConfig, OptimizerConfig, TrainConfig, TrainDevice, TrainPaths,
+    load_train_file, ModelConfig, Objective, OptimizerConfig, TrainConfig, TrainDevice,
+    TrainPaths,
 };
-pub use sample::{generate, Sample, SampleOptions};
+pub use eval::{evaluate, EvalOptions, EvalReport};
+pub use mlm::{fill_mask, MaskFill};
+pub use sample::{checkpoint_logits, generate, Sample, SampleOptions};
 pub use trainer::{optimizer_step, train, StepStats, TrainOptions, TrainSummary};
 
 /// A training failure, naming the file or the step.

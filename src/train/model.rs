@@ -21,6 +21,7 @@ use candle_core::{CustomOp1, CustomOp2, CustomOp3, DType, Device, Result, Tensor
 use candle_nn::Module;
 use serde::{Deserialize, Serialize};
 
+pub use super::config::Objective;
 use super::config::ModelConfig;
 use super::kernels;
 use super::ops::{Activation, Attention, Dropout, Embed, HeadXent, LayerNorm, Linear};
@@ -43,7 +44,14 @@ pub struct GptConfig {
     pub dropout: f64,
     /// LayerNorm epsilon.
     pub layer_norm_eps: f64,
+    /// `clm`: causal attention and the next-token loss; `mlm`: bidirectional attention, the
+    /// masked-token loss and an MLM head (dense, exact GELU, LayerNorm, tied decoder + bias).
+    #[serde(default, skip_serializing_if = "Objective::is_clm")]
+    pub objective: Objective,
 }
+
+/// The target of a position that carries no loss (unmasked positions of an MLM batch).
+pub const IGNORE: u32 = u32::MAX;
 
 impl GptConfig {
     /// The model of `m` over a vocabulary of `vocab_size`.
@@ -56,7 +64,43 @@ impl GptConfig {
             seq_len: m.seq_len,
             dropout: m.dropout,
             layer_norm_eps: m.layer_norm_eps,
+            objective: Objective::Clm,
         }
+    }
+
+    /// The same shape trained for `objective`.
+    pub fn with_objective(mut self, objective: Objective) -> Self {
+        self.objective = objective;
+        self
+    }
+
+    /// Whether attention is causal (the decoder) rather than bidirectional (the encoder).
+    pub fn causal(&self) -> bool {
+        self.objective == Objective::Clm
+    }
+
+    /// How `self` and `other` differ in shape (what the weights' sizes depend on), as
+    /// `field: a vs b` items; empty when the weights of one fit the other.
+    pub fn shape_differences(&self, other: &GptConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, a, b) in [
+            ("vocab_size", self.vocab_size, other.vocab_size),
+            ("n_layer", self.n_layer, other.n_layer),
+            ("n_head", self.n_head, other.n_head),
+            ("n_embd", self.n_embd, other.n_embd),
+            ("seq_len", self.seq_len, other.seq_len),
+        ] {
+            if a != b {
+                out.push(format!("{name}: {a} vs {b}"));
+            }
+        }
+        if self.objective != other.objective {
+            out.push(format!(
+                "objective: {:?} vs {:?}",
+                self.objective, other.objective
+            ));
+        }
+        out
     }
 
     /// Parameter count without the position table (the convention of the FLOP estimate and
@@ -254,6 +298,16 @@ impl Gpt {
         }
         tensors.insert("ln_f.weight".into(), Tensor::ones(c, dtype, device)?);
         tensors.insert("ln_f.bias".into(), Tensor::zeros(c, dtype, device)?);
+        if cfg.objective == Objective::Mlm {
+            tensors.insert("mlm.dense.weight".into(), normal((c, c), std)?);
+            tensors.insert("mlm.dense.bias".into(), Tensor::zeros(c, dtype, device)?);
+            tensors.insert("mlm.ln.weight".into(), Tensor::ones(c, dtype, device)?);
+            tensors.insert("mlm.ln.bias".into(), Tensor::zeros(c, dtype, device)?);
+            tensors.insert(
+                "mlm.bias".into(),
+                Tensor::zeros(cfg.vocab_size, dtype, device)?,
+            );
+        }
         Self::from_tensors(cfg, tensors, device)
     }
 
@@ -288,6 +342,13 @@ impl Gpt {
         }
         names.push(("ln_f.weight".into(), false, vec![c]));
         names.push(("ln_f.bias".into(), false, vec![c]));
+        if cfg.objective == Objective::Mlm {
+            names.push(("mlm.dense.weight".into(), true, vec![c, c]));
+            names.push(("mlm.dense.bias".into(), false, vec![c]));
+            names.push(("mlm.ln.weight".into(), false, vec![c]));
+            names.push(("mlm.ln.bias".into(), false, vec![c]));
+            names.push(("mlm.bias".into(), false, vec![cfg.vocab_size]));
+        }
         let mut params = Vec::with_capacity(names.len());
         for (name, decay, shape) in names {
             let Some(t) = tensors.remove(&name) else {
@@ -306,7 +367,8 @@ impl Gpt {
                 decay,
             });
         }
-        let backend = if device.is_cpu() {
+        // The fused kernels are the causal decoder's; the encoder runs on candle's ops.
+        let backend = if device.is_cpu() && cfg.causal() {
             Backend::Fused
         } else {
             Backend::Reference
@@ -324,6 +386,9 @@ impl Gpt {
     pub fn set_backend(&mut self, backend: Backend) -> Result<()> {
         if backend == Backend::Fused && !self.device.is_cpu() {
             candle_core::bail!("the fused backend runs on the CPU only")
+        }
+        if backend == Backend::Fused && !self.cfg.causal() {
+            candle_core::bail!("the fused backend runs the causal decoder only, not the MLM encoder")
         }
         self.backend = backend;
         Ok(())
@@ -362,11 +427,20 @@ impl Gpt {
     }
 
     fn ln_f(&self) -> (&Tensor, &Tensor) {
-        let n = self.params.len();
+        let n = 2 + self.cfg.n_layer * N_BLOCK_PARAMS;
         (
-            self.params[n - 2].var.as_tensor(),
-            self.params[n - 1].var.as_tensor(),
+            self.params[n].var.as_tensor(),
+            self.params[n + 1].var.as_tensor(),
         )
+    }
+
+    /// The MLM head's parameters (dense weight, dense bias, LayerNorm weight and bias, output
+    /// bias), for an MLM model.
+    fn mlm_head(&self) -> Option<[&Tensor; 5]> {
+        let n = 4 + self.cfg.n_layer * N_BLOCK_PARAMS;
+        (self.cfg.objective == Objective::Mlm).then(|| {
+            [0, 1, 2, 3, 4].map(|i| self.params[n + i].var.as_tensor())
+        })
     }
 
     fn wte(&self) -> &Tensor {
@@ -410,7 +484,28 @@ impl Gpt {
             Backend::Reference => {
                 let xf = layer_norm_ref(&x, g, b, self.cfg.layer_norm_eps)?;
                 let n = batch.b * batch.t;
-                let logits = xf.reshape((n, self.cfg.n_embd))?.matmul(&self.wte().t()?)?;
+                let xf = xf.reshape((n, self.cfg.n_embd))?;
+                if let Some(head) = self.mlm_head() {
+                    // The loss of the masked positions only: the others never reach the head.
+                    let (rows, targets): (Vec<u32>, Vec<u32>) = batch
+                        .targets
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &t)| t != IGNORE)
+                        .map(|(i, &t)| (i as u32, t))
+                        .unzip();
+                    if rows.is_empty() {
+                        candle_core::bail!("an MLM batch with no masked position")
+                    }
+                    let m = rows.len();
+                    let rows = Tensor::from_vec(rows, m, &self.device)?;
+                    let picked = xf.index_select(&rows, 0)?;
+                    let logits = self.mlm_logits(&picked, head)?;
+                    let targets = Tensor::from_vec(targets, m, &self.device)?;
+                    let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+                    return if record { Ok(loss) } else { Ok(loss.detach()) };
+                }
+                let logits = xf.matmul(&self.wte().t()?)?;
                 let targets = Tensor::from_slice(&batch.targets[..], n, &self.device)?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
                 if record {
@@ -476,9 +571,11 @@ impl Gpt {
             }
             Backend::Reference => layer_norm_ref(&x, g, bias, self.cfg.layer_norm_eps)?,
         };
-        let logits = xf
-            .reshape((b * t, self.cfg.n_embd))?
-            .matmul(&self.wte().t()?)?;
+        let xf = xf.reshape((b * t, self.cfg.n_embd))?;
+        let logits = match self.mlm_head() {
+            Some(head) => self.mlm_logits(&xf, head)?,
+            None => xf.matmul(&self.wte().t()?)?,
+        };
         logits.reshape((b, t, self.cfg.vocab_size))
     }
 
@@ -521,6 +618,14 @@ impl Gpt {
         }
     }
 
+    /// The MLM head over final hidden states (rows x c): logits (rows x vocab).
+    fn mlm_logits(&self, x: &Tensor, head: [&Tensor; 5]) -> Result<Tensor> {
+        let [dw, db, lg, lb, bias] = head;
+        let t = candle_nn::Linear::new(dw.clone(), Some(db.clone())).forward(x)?;
+        let t = layer_norm_ref(&t.gelu_erf()?, lg, lb, self.cfg.layer_norm_eps)?;
+        t.matmul(&self.wte().t()?)?.broadcast_add(bias)
+    }
+
     fn check_batch(&self, batch: &Batch) -> Result<()> {
         if batch.t == 0 || batch.b == 0 {
             candle_core::bail!("empty batch")
@@ -544,7 +649,7 @@ impl Gpt {
         if let Some(bad) = batch
             .ids
             .iter()
-            .chain(batch.targets.iter())
+            .chain(batch.targets.iter().filter(|&&t| t != IGNORE))
             .find(|&&id| id >= v)
         {
             candle_core::bail!("token id {bad} is outside the vocabulary ({v}): does the tokenizer match the shards?")
@@ -634,9 +739,10 @@ impl Gpt {
         let tok = candle_nn::Embedding::new(self.wte().clone(), c).forward(&ids)?;
         let pos = self.wpe().narrow(0, 0, t)?;
         let mut x = drop(tok.broadcast_add(&pos)?, 0)?;
+        let causal = self.cfg.causal();
         let mask: Vec<f32> = (0..t * t)
             .map(|i| {
-                if i % t > i / t {
+                if causal && i % t > i / t {
                     f32::NEG_INFINITY
                 } else {
                     0.0

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use tokenizers::Tokenizer;
 
 use super::checkpoint;
-use super::model::Gpt;
+use super::infer::{KvCache, Weights};
+use super::model::{Gpt, Objective};
 use super::rng::Rng;
 use super::TrainError;
 
@@ -23,6 +23,9 @@ pub struct SampleOptions {
     pub top_k: usize,
     /// Seed of the sampler.
     pub seed: u64,
+    /// Keep the keys and values of past positions (each new token costs one position's work);
+    /// off, every token reruns the whole context.
+    pub kv_cache: bool,
 }
 
 impl Default for SampleOptions {
@@ -33,6 +36,7 @@ impl Default for SampleOptions {
             temperature: 0.8,
             top_k: 40,
             seed: 1337,
+            kv_cache: true,
         }
     }
 }
@@ -50,21 +54,19 @@ pub struct Sample {
     pub checkpoint: PathBuf,
 }
 
-/// The tokenizer of a checkpoint: its own copy, else the file the run recorded.
-fn tokenizer_for(dir: &Path, recorded: &Path) -> Result<(Tokenizer, PathBuf), TrainError> {
-    for p in [dir.join("tokenizer.json"), recorded.to_path_buf()] {
-        if p.is_file() {
-            let t = Tokenizer::from_file(&p).map_err(|e| TrainError::Tokenizer {
-                path: p.clone(),
-                message: e.to_string(),
-            })?;
-            return Ok((t, p));
-        }
-    }
-    Err(TrainError::Tokenizer {
-        path: recorded.to_path_buf(),
-        message: "tokenizer not found".into(),
-    })
+/// The logits (`ids.len() x vocab`, row-major) the model of the checkpoint at `path` gives
+/// `ids`, from the training forward pass (the fused CPU kernels for a decoder).
+pub fn checkpoint_logits(path: &Path, ids: &[u32]) -> Result<Vec<f32>, TrainError> {
+    let dir = checkpoint::find(path)?;
+    let loaded = checkpoint::load(&dir, &Device::Cpu, false)?;
+    let model = Gpt::from_tensors(loaded.state.model.clone(), loaded.model, &Device::Cpu)
+        .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
+    model
+        .logits(ids, 1, ids.len())
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| TrainError::candle("computing logits", e))
 }
 
 /// Picks a token from `logits` with temperature and top-k.
@@ -113,9 +115,13 @@ pub fn generate(checkpoint_path: &Path, opts: &SampleOptions) -> Result<Sample, 
     let device = Device::Cpu;
     let loaded = checkpoint::load(&dir, &device, false)?;
     let cfg = loaded.state.model.clone();
-    let model = Gpt::from_tensors(cfg.clone(), loaded.model, &device)
-        .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
-    let (tok, _) = tokenizer_for(&dir, &loaded.state.tokenizer)?;
+    if cfg.objective == Objective::Mlm {
+        return Err(TrainError::Config(format!(
+            "{}: an MLM checkpoint is an encoder and cannot generate text; use `corpusforge fill-mask`",
+            dir.display()
+        )));
+    }
+    let (tok, _) = checkpoint::tokenizer_of(&dir, &loaded.state.tokenizer)?;
     let mut ids: Vec<u32> = if opts.prompt.is_empty() {
         Vec::new()
     } else {
@@ -132,11 +138,37 @@ pub fn generate(checkpoint_path: &Path, opts: &SampleOptions) -> Result<Sample, 
     }
     let start = ids.len();
     let mut rng = Rng::new(opts.seed);
+    let mut next_logits: Box<dyn FnMut(&[u32]) -> Result<Vec<f32>, TrainError>> = if opts.kv_cache
+    {
+        let weights = Weights::from_tensors(&cfg, &loaded.model)
+            .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
+        let mut cache = KvCache::new(&cfg);
+        let mut fed = 0usize;
+        Box::new(move |ids: &[u32]| {
+            // Past the context, start again from the newest half of it (amortised linear).
+            if ids.len() - fed + cache.len() > cfg.seq_len || fed > ids.len() {
+                cache.clear();
+                fed = ids.len().saturating_sub(cfg.seq_len / 2 + 1).min(ids.len() - 1);
+            }
+            let hidden = weights
+                .forward(&ids[fed..], &mut cache, true)
+                .map_err(|e| TrainError::candle("sampling", e))?;
+            fed = ids.len();
+            let c = cfg.n_embd;
+            Ok(weights.logits(&hidden[hidden.len() - c..]))
+        })
+    } else {
+        let model = Gpt::from_tensors(cfg.clone(), loaded.model, &device)
+            .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
+        Box::new(move |ids: &[u32]| {
+            let ctx = &ids[ids.len().saturating_sub(cfg.seq_len)..];
+            model
+                .last_logits(ctx)
+                .map_err(|e| TrainError::candle("sampling", e))
+        })
+    };
     for _ in 0..opts.max_tokens {
-        let ctx = &ids[ids.len().saturating_sub(cfg.seq_len)..];
-        let logits = model
-            .last_logits(ctx)
-            .map_err(|e| TrainError::candle("sampling", e))?;
+        let logits = next_logits(&ids)?;
         let next = pick(&logits, opts.temperature, opts.top_k, &mut rng);
         if Some(next) == loaded.state.eos_id {
             break;

@@ -10,12 +10,20 @@ use tokenizers::Tokenizer;
 use super::checkpoint::{self, CheckpointState, Saved};
 use super::config::{TrainConfig, TrainDevice, TrainPaths};
 use super::loader::{eval_windows, Loader, Shards};
+use super::config::Objective;
+use super::infer::Weights;
 use super::metrics::{measure_peak_flops, MetricsWriter, Record};
+use super::mlm::{score_masked, Masker};
 use super::model::{Batch, Gpt, GptConfig, Mode};
 use super::optim::{grad_sum_squares, AdamW};
 use super::rng::hash2;
 use super::schedule::Schedule;
 use super::TrainError;
+
+/// Salt of the masks of the training batches (mlm).
+const TRAIN_MASK_SEED: u64 = 0x6d61_736b;
+/// Salt of the masks of the val windows (mlm), the same at every evaluation.
+const VAL_MASK_SEED: u64 = 0x7661_6c6d;
 
 /// How to run (not part of the config: none of it changes what is learned).
 #[derive(Debug, Clone, Default)]
@@ -140,6 +148,9 @@ struct Run<'a> {
     opt: AdamW,
     loader: Loader,
     val: Vec<Vec<u32>>,
+    /// Predicted tokens per UTF-8 byte of the val windows (clm), for bits per byte.
+    val_tokens_per_byte: Option<f64>,
+    masker: Option<Masker>,
     metrics: MetricsWriter,
     step: u64,
     tokens: u64,
@@ -149,9 +160,20 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn evaluate(&self) -> Result<Option<f64>, TrainError> {
+    /// (val loss, bits per byte, accuracy) on the val windows, if there are any.
+    fn evaluate(&self) -> Result<Option<(f64, Option<f64>, Option<f64>)>, TrainError> {
         if self.val.is_empty() {
             return Ok(None);
+        }
+        if let Some(masker) = &self.masker {
+            // The same masks every evaluation: a fixed seed per window.
+            let weights = Weights::from_tensors(&self.model.cfg, &self.model.tensors())
+                .map_err(|e| TrainError::candle("evaluating", e))?;
+            let t = self.cfg.model.seq_len;
+            let batch = masker.batch(&self.val, t, hash2(self.cfg.seed, VAL_MASK_SEED));
+            let (loss, n, correct) = score_masked(&weights, &batch)?;
+            let n = n.max(1) as f64;
+            return Ok(Some((loss / n, None, Some(correct as f64 / n))));
         }
         let mut total = 0.0;
         for chunk in self.val.chunks(self.cfg.batch_size) {
@@ -163,11 +185,15 @@ impl Run<'_> {
             let l = loss.to_dtype(DType::F64).and_then(|l| l.to_scalar::<f64>());
             total += l.map_err(|e| TrainError::candle("evaluating", e))? * chunk.len() as f64;
         }
-        Ok(Some(total / self.val.len() as f64))
+        let loss = total / self.val.len() as f64;
+        let bpb = self
+            .val_tokens_per_byte
+            .map(|tpb| loss * tpb / std::f64::consts::LN_2);
+        Ok(Some((loss, bpb, None)))
     }
 
     fn eval_record(&mut self) -> Result<Option<f64>, TrainError> {
-        let Some(val_loss) = self.evaluate()? else {
+        let Some((val_loss, bits_per_byte, accuracy)) = self.evaluate()? else {
             return Ok(None);
         };
         let rec = Record::Eval {
@@ -175,6 +201,8 @@ impl Run<'_> {
             tokens: self.tokens,
             val_loss,
             perplexity: val_loss.exp(),
+            bits_per_byte,
+            accuracy,
         };
         self.metrics
             .write(&rec)
@@ -215,7 +243,11 @@ impl Run<'_> {
         for i in 0..cfg.grad_accum {
             let windows = self.loader.next_windows(cfg.batch_size)?;
             let seed = hash2(cfg.seed, self.step * cfg.grad_accum as u64 + i as u64);
-            micro.push((Batch::from_windows(&windows), seed));
+            let batch = match &self.masker {
+                Some(m) => m.batch(&windows, cfg.model.seq_len, hash2(seed, TRAIN_MASK_SEED)),
+                None => Batch::from_windows(&windows),
+            };
+            micro.push((batch, seed));
         }
         let stats = optimizer_step(
             &self.model,
@@ -293,7 +325,18 @@ fn run(
     })?;
     let vocab = tok.get_vocab_size(true);
     let eos_id = find_eos(&paths.data, &tok);
-    let model_cfg = GptConfig::new(&cfg.model, vocab);
+    let model_cfg = GptConfig::new(&cfg.model, vocab).with_objective(cfg.objective);
+    let masker = match cfg.objective {
+        Objective::Mlm => Some(Masker::for_tokenizer(&tok, &paths.tokenizer)?),
+        Objective::Clm => None,
+    };
+    // Refused before any shard is read: a start checkpoint of another shape or tokenizer.
+    let init = match &paths.init_from {
+        Some(p) if checkpoint::latest(&paths.out.join("checkpoints"))?.is_none() => {
+            Some(init_checkpoint(p, &model_cfg, &paths.tokenizer, cfg.init_optimizer)?)
+        }
+        _ => None,
+    };
     let train_shards = Shards::open(&paths.data.join("tokens").join("train"))?;
     let val_shards = match Shards::open(&paths.data.join("tokens").join("val")) {
         Ok(s) => Some(s),
@@ -394,9 +437,36 @@ fn run(
             };
         }
         (None, _) => {
-            let model = Gpt::new(model_cfg.clone(), cfg.seed, &device, DType::F32)
-                .map_err(ctx("initialising the model"))?;
-            let opt = AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
+            let (model, opt) = match init {
+                Some(ck) => {
+                    tracing::info!(
+                        "starting from {} (step {} of its run){}",
+                        ck.dir.display(),
+                        ck.state.step,
+                        if cfg.init_optimizer {
+                            ", with its optimizer state"
+                        } else {
+                            ""
+                        }
+                    );
+                    let model = Gpt::from_tensors(model_cfg.clone(), ck.model, &device)
+                        .map_err(ctx("loading the init_from checkpoint"))?;
+                    let mut opt =
+                        AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
+                    if cfg.init_optimizer {
+                        opt.load_state(&ck.optimizer, ck.state.adam_t)
+                            .map_err(ctx("loading the init_from optimizer state"))?;
+                    }
+                    (model, opt)
+                }
+                None => {
+                    let model = Gpt::new(model_cfg.clone(), cfg.seed, &device, DType::F32)
+                        .map_err(ctx("initialising the model"))?;
+                    let opt =
+                        AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
+                    (model, opt)
+                }
+            };
             let loader = Loader::new(
                 train_shards,
                 cfg.model.seq_len,
@@ -476,12 +546,18 @@ fn run(
     if val_shards.is_some() && val.is_empty() {
         tracing::warn!("the val split is shorter than one window; training without evaluation");
     }
+    let val_tokens_per_byte = match (&masker, val.is_empty()) {
+        (None, false) => tokens_per_byte(&tok, &val, &paths.tokenizer)?,
+        _ => None,
+    };
     let mut r = Run {
         cfg,
         model,
         opt,
         loader,
         val,
+        val_tokens_per_byte,
+        masker,
         metrics,
         step,
         tokens,
@@ -603,4 +679,72 @@ fn run(
         out_dir: paths.out.clone(),
         already_complete: false,
     })
+}
+
+/// The checkpoint `init_from` names, checked against the model to train: the same shape and a
+/// tokenizer with the same vocabulary and merges.
+fn init_checkpoint(
+    path: &Path,
+    model_cfg: &GptConfig,
+    tokenizer: &Path,
+    with_optimizer: bool,
+) -> Result<checkpoint::Loaded, TrainError> {
+    let dir = checkpoint::find(path)?;
+    let state_path = dir.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| {
+        TrainError::Config(format!("init_from: {}: {e}", state_path.display()))
+    })?;
+    let diff = state.model.shape_differences(model_cfg);
+    if !diff.is_empty() {
+        return Err(TrainError::Config(format!(
+            "init_from: {} has another model shape than this run ({}): the checkpoint's vs this config's",
+            dir.display(),
+            diff.join(", ")
+        )));
+    }
+    let (_, theirs) = checkpoint::tokenizer_of(&dir, &state.tokenizer)?;
+    let (a, b) = (vocabulary_hash(&theirs)?, vocabulary_hash(tokenizer)?);
+    if a != b {
+        return Err(TrainError::Config(format!(
+            "init_from: {} was trained with another tokenizer ({}: vocabulary and merges hash {a:016x}; \
+             this run's {}: {b:016x}); token ids would mean different things",
+            dir.display(),
+            theirs.display(),
+            tokenizer.display()
+        )));
+    }
+    Ok(checkpoint::load(&dir, &Device::Cpu, with_optimizer)?)
+}
+
+/// A hash of what the token ids mean: the tokenizer model (vocabulary, merges) and the added
+/// tokens, in their JSON form.
+pub fn vocabulary_hash(path: &Path) -> Result<u64, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::Tokenizer {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let key = serde_json::json!({"model": v.get("model"), "added_tokens": v.get("added_tokens")});
+    Ok(xxhash_rust::xxh3::xxh3_64(key.to_string().as_bytes()))
+}
+
+/// Predicted tokens per UTF-8 byte of the val windows (their targets decoded, special tokens
+/// left out), for bits per byte.
+fn tokens_per_byte(
+    tok: &Tokenizer,
+    val: &[Vec<u32>],
+    path: &Path,
+) -> Result<Option<f64>, TrainError> {
+    let (mut tokens, mut bytes) = (0usize, 0usize);
+    for w in val {
+        let targets = &w[1..];
+        let text = tok.decode(targets, true).map_err(|e| TrainError::Tokenizer {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        tokens += targets.len();
+        bytes += text.len();
+    }
+    Ok((bytes > 0).then(|| tokens as f64 / bytes as f64))
 }

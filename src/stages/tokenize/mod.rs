@@ -411,7 +411,20 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
             }
             (None, Some(spec)) => {
                 let t0 = Instant::now();
-                let specials = spec.all_special_tokens(&cfg.eos, cfg.bos.as_deref());
+                let mut specials = spec.all_special_tokens(&cfg.eos, cfg.bos.as_deref());
+                // A tokenizer trained for a masked-LM run gets the tokens the objective and
+                // the exported encoder need.
+                let mlm = pipeline
+                    .train
+                    .as_ref()
+                    .is_some_and(|t| t.objective == crate::train::Objective::Mlm);
+                if mlm {
+                    for t in [crate::train::mlm::MASK_TOKEN, crate::train::mlm::PAD_TOKEN] {
+                        if !specials.iter().any(|s| s == t) {
+                            specials.push(t.to_string());
+                        }
+                    }
+                }
                 let m = spec.max_docs.unwrap_or(u64::MAX);
                 let failure: Arc<Mutex<Option<TokenizeError>>> = Arc::default();
                 let sink = failure.clone();
@@ -459,6 +472,13 @@ pub fn run(job: TokenizeJob<'_>) -> Result<Option<Tokenized>, TokenizeError> {
         message: e.to_string(),
     })?;
     let eos = special(&tok, "eos", &cfg.eos, &source)?;
+    // So that `transformers`' AutoTokenizer opens OUT/ with its special tokens named.
+    crate::train::export::write_tokenizer_config(&tok_path, Some(eos.id), None).map_err(|e| {
+        TokenizeError::Load {
+            path: tok_path.clone(),
+            message: e.to_string(),
+        }
+    })?;
     let bos = cfg
         .bos
         .as_deref()

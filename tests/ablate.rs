@@ -1,0 +1,140 @@
+//! `corpusforge ablate` on the fixtures experiment (fixtures/ablation/): the report, reuse on
+//! rerun, determinism at 1 and 2 threads, decontamination of the held-out slice, and every
+//! problem of a bad experiment file at once with its line and column.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use corpusforge::config::experiment::{load_experiment, load_experiment_str};
+use corpusforge::pipeline::ablate::{ablate, AblateOptions};
+
+/// The fixtures experiment, written to `dir` with its paths made absolute and its output in
+/// `dir/out`.
+fn experiment_in(dir: &Path) -> PathBuf {
+    let fx = common::root().join("fixtures/ablation");
+    let text = std::fs::read_to_string(fx.join("experiment.yaml"))
+        .unwrap()
+        .replace("base: base.yaml", &format!("base: {}", fx.join("base.yaml").display()))
+        .replace(
+            "out: ../../out/ablation-fixtures",
+            &format!("out: {}", dir.join("out").display()),
+        )
+        .replace(
+            "from: ../jsonl/prose.jsonl",
+            &format!("from: {}", common::root().join("fixtures/jsonl/prose.jsonl").display()),
+        );
+    let p = dir.join("experiment.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Everything an arm wrote that must not depend on timing: data shards and manifests' token
+/// shards, checkpoints' weights, and the cached evaluations' figures.
+fn arm_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
+    common::tree(&out.join("arms"))
+        .into_iter()
+        .filter(|(k, _)| {
+            k.ends_with(".parquet") || k.ends_with("model.safetensors") || k.ends_with("tokenizer.json")
+        })
+        .collect()
+}
+
+fn scores(r: &corpusforge::report::ablation::AblationReport) -> Vec<(String, String, Vec<f64>)> {
+    r.arms
+        .iter()
+        .flat_map(|a| {
+            a.scores
+                .iter()
+                .map(|s| (a.name.clone(), s.eval.clone(), s.bits_per_byte.values.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_fixtures_experiment_reports_reuses_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment_in(dir.path());
+    let lx = load_experiment(&file).unwrap();
+    let one = ablate(
+        &lx,
+        &file,
+        &AblateOptions {
+            threads: Some(1),
+            progress: false,
+        },
+    )
+    .unwrap();
+    let r = &one.report;
+    assert_eq!(r.arms.len(), 2);
+    assert_eq!(r.seeds, vec![11, 12]);
+    assert_eq!(r.eval_sets.len(), 1);
+    let held = r.eval_sets[0].documents;
+    assert!(held > 0 && held < 95, "held out {held} of 95 prose documents");
+    for a in &r.arms {
+        // Every held-out document is in the arm's input, and decontamination removed it (the
+        // raw arm has no dedup, so at least each of them; prose repeats in the fixtures).
+        assert!(a.decontaminated >= held, "{}: {} decontaminated", a.name, a.decontaminated);
+        assert!(a.stages.ends_with(&["decontaminate".to_string(), "tokenize".to_string()]));
+        assert!(a.train_tokens > 0 && a.epochs > 0.0);
+        let s = &a.scores[0];
+        assert_eq!(s.bits_per_byte.values.len(), 2);
+        assert!(s.bits_per_byte.mean.is_finite() && s.bits_per_byte.mean > 0.0);
+        // 16384 tokens in steps of 4 x 32 = 128 steps, checkpoints every 43: 43, 86, 128.
+        let steps: Vec<u64> = a.curves[0].iter().map(|p| p.step).collect();
+        assert_eq!(steps, vec![43, 86, 128], "{}", a.name);
+    }
+    assert_eq!(r.arms[0].stages[0], "normalize");
+    assert_eq!(r.comparisons.len(), 1);
+    assert!(r.comparisons[0].sentence.contains("prose"), "{}", r.comparisons[0].sentence);
+    for f in [&one.written.json, &one.written.md, &one.written.html] {
+        assert!(f.is_file(), "{}", f.display());
+    }
+    let html = std::fs::read_to_string(&one.written.html).unwrap();
+    assert!(html.contains("<svg") && html.contains("filtered") && html.contains("raw"));
+
+    // A rerun reuses everything: the same figures, nothing trained again.
+    let outputs = arm_outputs(&dir.path().join("out"));
+    let t0 = std::time::Instant::now();
+    let again = ablate(&lx, &file, &AblateOptions::default()).unwrap();
+    assert_eq!(scores(&again.report), scores(r));
+    assert_eq!(arm_outputs(&dir.path().join("out")), outputs);
+    assert!(t0.elapsed().as_secs_f64() < 30.0);
+
+    // Two threads from scratch: byte-identical arm outputs and the same metrics.
+    let dir2 = tempfile::tempdir().unwrap();
+    let file2 = experiment_in(dir2.path());
+    let lx2 = load_experiment(&file2).unwrap();
+    let two = ablate(
+        &lx2,
+        &file2,
+        &AblateOptions {
+            threads: Some(2),
+            progress: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(scores(&two.report), scores(r));
+    assert_eq!(arm_outputs(&dir2.path().join("out")), outputs);
+}
+
+#[test]
+fn a_bad_experiment_lists_every_problem_with_line_and_column() {
+    let fx = common::root().join("fixtures/ablation");
+    let text = format!(
+        "base: {base}\n\
+         tokenizer:\n  train: {{vocab_size: 512}}\n  eos: \"<|endoftext|>\"\n\
+         budget: {{tokens: 1000}}\n\
+         eval:\n  prose:\n    paths: [no/such/file.jsonl]\n\
+         arms:\n  a:\n    remove: [gopher_quality]\n  b:\n    colour: red\n  c:\n    set: {{length: {{min_words: 3}}}}\n\
+         train:\n  model: {{n_layer: 1}}\n",
+        base = fx.join("base.yaml").display()
+    );
+    let err = load_experiment_str(&text, "exp.yaml", &fx).unwrap_err().to_string();
+    // The unknown arm key, the stage the base does not have, the missing eval path: all at once.
+    assert!(err.contains("exp.yaml:14:5") && err.contains("colour"), "{err}");
+    assert!(err.contains("exp.yaml:12") && err.contains("gopher_quality"), "{err}");
+    assert!(err.contains("exp.yaml:10") && err.contains("no/such/file.jsonl"), "{err}");
+    // A valid arm `set` on an existing stage is no problem.
+    assert!(!err.contains("length"), "{err}");
+}
