@@ -132,9 +132,10 @@ fn a_bad_experiment_lists_every_problem_with_line_and_column() {
     );
     let err = load_experiment_str(&text, "exp.yaml", &fx).unwrap_err().to_string();
     // The unknown arm key, the stage the base does not have, the missing eval path: all at once.
-    assert!(err.contains("exp.yaml:14:5") && err.contains("colour"), "{err}");
-    assert!(err.contains("exp.yaml:12") && err.contains("gopher_quality"), "{err}");
-    assert!(err.contains("exp.yaml:10") && err.contains("no/such/file.jsonl"), "{err}");
+    assert!(err.contains("exp.yaml:13:5: arms.b: unknown key \"colour\""), "{err}");
+    assert!(err.contains("exp.yaml:11:14: arms.a.remove[0]: the arm's stages have no `gopher_quality`"), "{err}");
+    assert!(err.contains("exp.yaml:8:13: eval.prose.paths[0]:") && err.contains("no/such/file.jsonl does not exist"), "{err}");
+    assert!(err.contains("3 problems in exp.yaml"), "{err}");
     // A valid arm `set` on an existing stage is no problem.
-    assert!(!err.contains("length"), "{err}");
+    assert!(!err.contains("arms.c"), "{err}");
 }

@@ -267,7 +267,7 @@ fn train_tokens(data: &Path) -> Result<u64, RunError> {
         path: path.clone(),
         source: std::io::Error::other(e),
     })?;
-    Ok(v.pointer("/tokenize/splits/train/tokens")
+    Ok(v.pointer("/tokens/splits/train/tokens")
         .and_then(Value::as_u64)
         .unwrap_or(0))
 }
