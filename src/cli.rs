@@ -165,6 +165,11 @@ enum Command {
         #[arg(long)]
         ids: bool,
     },
+    /// Quality classifiers: train one on reference documents against others.
+    Classifier {
+        #[command(subcommand)]
+        what: ClassifierCommand,
+    },
     /// The top-k predictions of an MLM checkpoint at each [MASK] of a text.
     FillMask {
         /// An MLM checkpoint directory, or its train output directory.
@@ -271,6 +276,44 @@ enum ExportCommand {
         checkpoint: PathBuf,
         /// The directory to write.
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassifierCommand {
+    /// Train a fastText-style classifier (hashed word unigrams and bigrams): positive = the
+    /// quality to keep. Prints held-out accuracy, precision, recall and AUC.
+    Train {
+        /// Positive documents: files, directories, globs (jsonl, parquet, txt).
+        #[arg(long, num_args = 1.., required = true)]
+        positive: Vec<String>,
+        /// Negative documents.
+        #[arg(long, num_args = 1.., required = true)]
+        negative: Vec<String>,
+        /// The model file to write (its figures go to MODEL.metrics.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// The JSON field or parquet column holding the text.
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        /// Documents read per side at most.
+        #[arg(long)]
+        max_docs: Option<usize>,
+        /// Embedding width.
+        #[arg(long, default_value_t = 16)]
+        dim: u32,
+        /// Passes over the training split.
+        #[arg(long, default_value_t = 5)]
+        epochs: u32,
+        /// Share of each class held out for the figures.
+        #[arg(long, default_value_t = 0.1)]
+        holdout: f64,
+        /// Seed of the split, the initialisation and the example order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
 }
 
@@ -382,8 +425,24 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { pipeline } => match load(&pipeline) {
             Ok(p) => {
-                println!("{}: ok ({} stages)", pipeline.display(), p.stages.len());
-                Ok(())
+                // The files the stages read (models, evaluation sets) are opened and checked
+                // too, before any document would be read.
+                let base = base_dir(&pipeline);
+                let ctx = corpusforge::stage::registry::BuildContext { base_dir: &base };
+                match corpusforge::stage::registry::build_calibrated(
+                    p.streaming_stages(),
+                    &ctx,
+                    corpusforge::stage::registry::Sampling::Skip,
+                ) {
+                    Ok(_) => {
+                        println!("{}: ok ({} stages)", pipeline.display(), p.stages.len());
+                        Ok(())
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", pipeline.display());
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
             }
             Err(code) => return code,
         },
@@ -465,6 +524,62 @@ pub fn main() -> ExitCode {
                 )
             })
             .map_err(anyhow::Error::from),
+        Command::Classifier {
+            what:
+                ClassifierCommand::Train {
+                    positive,
+                    negative,
+                    out,
+                    text_field,
+                    max_docs,
+                    dim,
+                    epochs,
+                    holdout,
+                    seed,
+                    threads,
+                },
+        } => {
+            let cfg = corpusforge::classifier::TrainConfig {
+                dim,
+                epochs,
+                holdout_fraction: holdout,
+                seed,
+                threads,
+                ..Default::default()
+            };
+            let t0 = std::time::Instant::now();
+            corpusforge::classifier::files::train_files(
+                &positive,
+                &negative,
+                &text_field,
+                max_docs,
+                &cfg,
+                &out,
+            )
+            .map(|t| {
+                let m = &t.metrics;
+                println!(
+                    "trained on {} positive and {} negative documents in {:.1} s -> {}",
+                    t.read.0,
+                    t.read.1,
+                    t0.elapsed().as_secs_f64(),
+                    out.display()
+                );
+                println!(
+                    "held out {} ({} positive, {} negative): accuracy {:.4}, precision {:.4}, recall {:.4}, F1 {:.4}, AUC {}",
+                    m.holdout_docs,
+                    m.positives,
+                    m.negatives,
+                    m.accuracy,
+                    m.precision,
+                    m.recall,
+                    m.f1,
+                    m.auc.map_or("n/a".into(), |a| format!("{a:.4}"))
+                );
+                println!("figures: {}", t.metrics_file.display());
+            })
+            .map_err(|e| anyhow::anyhow!(e))
+        }
         Command::FillMask {
             checkpoint,
             text,

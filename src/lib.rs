@@ -13,6 +13,7 @@
 //! [`text`] → [`io`] → [`stage`], [`stages`] → [`runner`] → [`manifest`], [`train`],
 //! [`report`] → [`distributed`] → [`pipeline`] → the command line.
 
+pub mod classifier;
 pub mod config;
 pub mod diff;
 pub mod distributed;

@@ -96,6 +96,9 @@ pub struct Manifest {
     /// config and every input of the run, which its dedup decisions depend on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_hash: Option<String>,
+    /// What the quantile-based stages computed on a sample before the stream (thresholds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibrations: Vec<crate::stage::registry::Calibration>,
 }
 
 /// Where the manifest of `task` lives.
@@ -143,6 +146,7 @@ pub fn write(
     stats: &RunStats,
     tokens: Option<&TokenSummary>,
     split_hash: Option<&str>,
+    calibrations: &[crate::stage::registry::Calibration],
 ) -> Result<(), FileError> {
     let mpath = manifest_path(out, task);
     let spath = mpath.with_file_name("stats.json");
@@ -161,6 +165,7 @@ pub fn write(
         stats: stats.clone(),
         tokens: tokens.cloned(),
         split_hash: split_hash.map(str::to_string),
+        calibrations: calibrations.to_vec(),
     };
     write_json_atomic(&mpath, &m)
 }

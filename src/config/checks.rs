@@ -20,6 +20,8 @@ impl StageSpec {
             StageSpec::MinhashDedup(c) => c.check(),
             StageSpec::ParagraphDedup(c) => c.check(),
             StageSpec::Decontaminate(c) => c.check(),
+            StageSpec::QualityClassifier(c) => c.check(),
+            StageSpec::Perplexity(c) => c.check(),
             StageSpec::Tokenize(c) => c.check(),
         }
     }

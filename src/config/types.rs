@@ -291,6 +291,10 @@ pub enum StageSpec {
     ParagraphDedup(crate::stages::dedup::paragraph::ParagraphDedupConfig),
     /// Drop documents sharing a word n-gram with an evaluation set.
     Decontaminate(crate::stages::decontaminate::DecontaminateConfig),
+    /// Score documents with a trained quality classifier; keep the high scores.
+    QualityClassifier(crate::stages::quality_classifier::QualityClassifierConfig),
+    /// Score documents with a language model (bits per byte); filter or bucket by it.
+    Perplexity(crate::stages::perplexity::PerplexityConfig),
     /// Train or load a tokenizer and write token shards (must be the last stage).
     Tokenize(crate::stages::tokenize::TokenizeConfig),
 }
@@ -319,6 +323,8 @@ impl StageSpec {
             StageSpec::MinhashDedup(_) => "minhash_dedup",
             StageSpec::ParagraphDedup(_) => "paragraph_dedup",
             StageSpec::Decontaminate(_) => "decontaminate",
+            StageSpec::QualityClassifier(_) => "quality_classifier",
+            StageSpec::Perplexity(_) => "perplexity",
             StageSpec::Tokenize(_) => "tokenize",
         }
     }

@@ -37,7 +37,7 @@ pub fn run_data(
     let hash_files = plan.files.clone();
     let hasher = std::thread::spawn(move || manifest::hash_inputs(&hash_files));
     let pool = thread_pool(opts.threads_for(pipeline))?;
-    let stages = plan.build_stages()?;
+    let (stages, calibrations) = plan.build_stages()?;
     let streamed = runner::stream(runner::Job {
         files: plan.files.clone(),
         ranks: input::file_ranks(&plan.all_files, &plan.files),
@@ -70,6 +70,7 @@ pub fn run_data(
         &stats,
         tokens.as_ref(),
         plan.split_hash.as_deref(),
+        &calibrations,
     )?;
     plan.clean_up();
     Ok(RunSummary {
@@ -236,11 +237,17 @@ impl<'a> DataPlan<'a> {
 
     /// The streaming stages; in a split task, each dedup stage is replaced by one that applies
     /// the removal lists of the cluster phase.
-    fn build_stages(&self) -> Result<Vec<Stage>, RunError> {
+    fn build_stages(&self) -> Result<(Vec<Stage>, Vec<registry::Calibration>), RunError> {
         let ctx = registry::BuildContext {
             base_dir: self.base_dir,
         };
-        let mut stages = registry::build_streaming(self.pipeline.streaming_stages(), &ctx)?;
+        let sampling = registry::Sampling::From {
+            input: &self.pipeline.input,
+            files: &self.all_files,
+            seed: self.pipeline.run.seed,
+        };
+        let (mut stages, calibrations) =
+            registry::build_calibrated(self.pipeline.streaming_stages(), &ctx, sampling)?;
         if self.task.is_split() {
             distributed::apply::replace_dedup_stages(
                 self.pipeline,
@@ -250,7 +257,7 @@ impl<'a> DataPlan<'a> {
                 &mut stages,
             )?;
         }
-        Ok(stages)
+        Ok((stages, calibrations))
     }
 
     /// The tokenize stage's counters after the stream (it keeps every document that reaches

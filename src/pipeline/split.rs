@@ -149,6 +149,7 @@ pub fn finalize(
             stats: merged.stats.clone(),
             tokens,
             split_hash: Some(split_hash),
+            calibrations: Vec::new(),
         },
         tasks,
     };
