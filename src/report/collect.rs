@@ -639,6 +639,110 @@ fn signal_dists(kept: &[Sampled], dropped: &[Sampled]) -> Vec<SignalDist> {
         .collect()
 }
 
+/// The signals that come from a model, in report order.
+const MODEL_SCORES: [&str; 2] = ["quality_score", "bpb"];
+
+/// Ranks of `v` (1-based, ties at their mean rank).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = mean;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's rho of paired values (`None` under 3 pairs or with a constant side).
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() < 3 || a.len() != b.len() {
+        return None;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
+}
+
+fn model_scores(kept: &[Sampled], dropped: &[Sampled]) -> Vec<ModelScore> {
+    let parse = |d: &Sampled| -> BTreeMap<String, f64> {
+        d.signals
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Map<String, Value>>(s).ok())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| Some((k, v.as_f64().filter(|x| x.is_finite())?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let docs: Vec<(&Sampled, bool, BTreeMap<String, f64>)> = kept
+        .iter()
+        .map(|d| (d, true, parse(d)))
+        .chain(dropped.iter().map(|d| (d, false, parse(d))))
+        .collect();
+    let mut out = Vec::new();
+    for key in MODEL_SCORES {
+        let mut scored: Vec<(f64, &Sampled, bool)> = docs
+            .iter()
+            .filter_map(|(d, k, s)| Some((*s.get(key)?, *d, *k)))
+            .collect();
+        if scored.is_empty() {
+            continue;
+        }
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let example = |&(score, d, kept): &(f64, &Sampled, bool)| ScoredExample {
+            id: d.id.clone(),
+            kept,
+            score,
+            text: d.text.chars().take(240).collect(),
+        };
+        let lowest = scored.iter().take(3).map(example).collect();
+        let highest = scored.iter().rev().take(3).map(example).collect();
+        let others: std::collections::BTreeSet<&String> = docs
+            .iter()
+            .flat_map(|(_, _, s)| s.keys())
+            .filter(|k| k.as_str() != key)
+            .collect();
+        let correlations = others
+            .into_iter()
+            .filter_map(|other| {
+                let (a, b): (Vec<f64>, Vec<f64>) = docs
+                    .iter()
+                    .filter_map(|(_, _, s)| Some((*s.get(key)?, *s.get(other)?)))
+                    .unzip();
+                Some(Correlation {
+                    signal: other.clone(),
+                    n: a.len() as u64,
+                    spearman: spearman(&a, &b)?,
+                })
+            })
+            .collect();
+        out.push(ModelScore {
+            key: key.to_string(),
+            highest,
+            lowest,
+            correlations,
+        });
+    }
+    out
+}
+
 fn lexical(texts: &[&str]) -> Option<Lexical> {
     if texts.is_empty() {
         return None;
@@ -1329,6 +1433,7 @@ pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
         ));
     }
     let signals = signal_dists(&kept_sample, &dropped_sample);
+    let model_scores = model_scores(&kept_sample, &dropped_sample);
     let noise = noise_metrics(&before_texts, &after_texts, &dropped_texts);
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -1339,6 +1444,7 @@ pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
         funnel,
         noise,
         signals,
+        model_scores,
         diversity,
         duplicates,
         sources: Sources {
@@ -1426,5 +1532,20 @@ mod tests {
         assert_eq!(t.tokens_per_s_median, Some(200.0));
         assert_eq!(t.metrics_file, "metrics.jsonl");
         assert!(training(&dir.path().join("missing"), dir.path()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod model_score_tests {
+    use super::spearman;
+
+    #[test]
+    fn spearman_of_known_pairs() {
+        assert_eq!(spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]), Some(1.0));
+        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+        // Ties at their mean rank: ranks (1.5, 1.5, 3) and (1, 2, 3) give rho = sqrt(3)/2.
+        let r = spearman(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0]).unwrap();
+        assert!((r - 3f64.sqrt() / 2.0).abs() < 1e-12, "{r}");
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
     }
 }

@@ -797,6 +797,40 @@ fn noise_section(p: &mut Page, r: &Report) {
     } else {
         p.p("na", "No quality-filter signals in this run (set output.write_signals: true and signals: true on the quality stages to see them).");
     }
+    for ms in &r.model_scores {
+        p.raw(&format!(
+            "<h3>Model score <code>{}</code>: extremes and correlations</h3>",
+            esc(&ms.key)
+        ));
+        let rows: Vec<Vec<String>> = ms
+            .highest
+            .iter()
+            .chain(&ms.lowest)
+            .map(|e| {
+                vec![
+                    n(format!("{:.4}", e.score)),
+                    if e.kept { "kept" } else { "dropped" }.to_string(),
+                    format!("<code>{}</code>", esc(&e.id)),
+                    esc(&e.text),
+                ]
+            })
+            .collect();
+        p.table(&["#score", "fate", "id", "text"], &rows);
+        let rows: Vec<Vec<String>> = ms
+            .correlations
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("<code>{}</code>", esc(&c.signal)),
+                    n(fmt_int(c.n)),
+                    n(format!("{:+.3}", c.spearman)),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            p.table(&["signal", "#documents", "#Spearman rho"], &rows);
+        }
+    }
     p.end();
 }
 

@@ -410,6 +410,28 @@ pub fn render(r: &Report) -> String {
         );
     }
 
+    for ms in &r.model_scores {
+        let _ = writeln!(o, "### Model score `{}`: extremes and correlations (sample)\n", ms.key);
+        let ex = |e: &ScoredExample| {
+            vec![
+                format!("{:.4}", e.score),
+                if e.kept { "kept" } else { "dropped" }.to_string(),
+                format!("`{}`", e.id.replace('`', "'")),
+                e.text.replace(['\n', '\r', '|'], " "),
+            ]
+        };
+        let rows: Vec<Vec<String>> = ms.highest.iter().chain(&ms.lowest).map(ex).collect();
+        table(&mut o, &["#score", "fate", "id", "text"], &rows);
+        let rows: Vec<Vec<String>> = ms
+            .correlations
+            .iter()
+            .map(|c| vec![format!("`{}`", c.signal), fmt_int(c.n), format!("{:+.3}", c.spearman)])
+            .collect();
+        if !rows.is_empty() {
+            table(&mut o, &["signal", "#documents", "#Spearman rho"], &rows);
+        }
+    }
+
     let _ = writeln!(o, "## Diversity\n");
     let d = &r.diversity;
     if let Some(l) = &d.languages {

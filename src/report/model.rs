@@ -34,6 +34,10 @@ pub struct Report {
     /// Quality-filter signals of kept and dropped documents (on the sample; empty unless the
     /// run wrote signals, `output.write_signals: true`).
     pub signals: Vec<SignalDist>,
+    /// The model-based scores (`quality_score`, `bpb`): the documents at both extremes and the
+    /// rank correlation with every other signal (on the sample; empty without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_scores: Vec<ModelScore>,
     /// Language mix, lengths, lexical diversity and compression.
     pub diversity: Diversity,
     /// Duplicate clusters (documents sharing a `cluster_id`).
@@ -282,6 +286,43 @@ pub struct SignalDist {
     pub kept: Option<Dist>,
     /// Over the dropped sample (documents dropped by a stage that computed it, or later).
     pub dropped: Option<Dist>,
+}
+
+/// A model-based score over the sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelScore {
+    /// The signal (`quality_score` of `quality_classifier`, `bpb` of `perplexity`).
+    pub key: String,
+    /// The sampled documents with the highest values, highest first.
+    pub highest: Vec<ScoredExample>,
+    /// The sampled documents with the lowest values, lowest first.
+    pub lowest: Vec<ScoredExample>,
+    /// Spearman rank correlation with each other signal, over the documents that have both.
+    pub correlations: Vec<Correlation>,
+}
+
+/// A document at an extreme of a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoredExample {
+    /// Its id.
+    pub id: String,
+    /// Whether the run kept it.
+    pub kept: bool,
+    /// Its score.
+    pub score: f64,
+    /// The beginning of its text.
+    pub text: String,
+}
+
+/// The rank correlation of two signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Correlation {
+    /// The other signal.
+    pub signal: String,
+    /// Documents with both.
+    pub n: u64,
+    /// Spearman's rho (Pearson correlation of the ranks, ties at their mean rank).
+    pub spearman: f64,
 }
 
 /// A point of a curve.
