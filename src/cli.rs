@@ -415,8 +415,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORPUSFORGE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,html5ever=error,markup5ever=error")),
+            tracing_subscriber::EnvFilter::try_from_env("CORPUSFORGE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,html5ever=error,markup5ever=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -452,7 +453,10 @@ pub fn main() -> ExitCode {
         }
         Command::Schema { experiment: true } => {
             let schema = config::experiment::experiment_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             Ok(())
         }
         Command::Ablate {
@@ -801,7 +805,11 @@ pub fn main() -> ExitCode {
                         "{} tokens in {secs:.3} s ({:.0} tokens/s, {} cache)",
                         s.tokens.len(),
                         s.tokens.len() as f64 / secs.max(1e-9),
-                        if opts.kv_cache { "with the kv" } else { "no kv" }
+                        if opts.kv_cache {
+                            "with the kv"
+                        } else {
+                            "no kv"
+                        }
                     );
                 })
                 .map_err(anyhow::Error::from)
@@ -847,7 +855,12 @@ fn print_eval(r: &train::EvalReport, json: bool) {
         println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
     }
-    println!("checkpoint   {} (step {}, {})", r.checkpoint.display(), r.step, r.objective);
+    println!(
+        "checkpoint   {} (step {}, {})",
+        r.checkpoint.display(),
+        r.step,
+        r.objective
+    );
     println!(
         "documents    {} ({} bytes, {} tokens scored; {} rejected)",
         r.documents, r.bytes, r.tokens, r.rejected
@@ -869,7 +882,10 @@ fn print_logits(checkpoint: &Path, ids: &str) -> anyhow::Result<()> {
     let ids: Vec<u32> = ids
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u32>().with_context(|| format!("--ids: {s:?} is not a token id")))
+        .map(|s| {
+            s.parse::<u32>()
+                .with_context(|| format!("--ids: {s:?} is not a token id"))
+        })
         .collect::<anyhow::Result<_>>()?;
     anyhow::ensure!(!ids.is_empty(), "--ids: no token ids");
     let logits = train::checkpoint_logits(checkpoint, &ids)?;

@@ -15,14 +15,20 @@ fn experiment_in(dir: &Path) -> PathBuf {
     let fx = common::root().join("fixtures/ablation");
     let text = std::fs::read_to_string(fx.join("experiment.yaml"))
         .unwrap()
-        .replace("base: base.yaml", &format!("base: {}", fx.join("base.yaml").display()))
+        .replace(
+            "base: base.yaml",
+            &format!("base: {}", fx.join("base.yaml").display()),
+        )
         .replace(
             "out: ../../out/ablation-fixtures",
             &format!("out: {}", dir.join("out").display()),
         )
         .replace(
             "from: ../jsonl/prose.jsonl",
-            &format!("from: {}", common::root().join("fixtures/jsonl/prose.jsonl").display()),
+            &format!(
+                "from: {}",
+                common::root().join("fixtures/jsonl/prose.jsonl").display()
+            ),
         );
     let p = dir.join("experiment.yaml");
     std::fs::write(&p, text).unwrap();
@@ -35,7 +41,9 @@ fn arm_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
     common::tree(&out.join("arms"))
         .into_iter()
         .filter(|(k, _)| {
-            k.ends_with(".parquet") || k.ends_with("model.safetensors") || k.ends_with("tokenizer.json")
+            k.ends_with(".parquet")
+                || k.ends_with("model.safetensors")
+                || k.ends_with("tokenizer.json")
         })
         .collect()
 }
@@ -44,9 +52,13 @@ fn scores(r: &corpusforge::report::ablation::AblationReport) -> Vec<(String, Str
     r.arms
         .iter()
         .flat_map(|a| {
-            a.scores
-                .iter()
-                .map(|s| (a.name.clone(), s.eval.clone(), s.bits_per_byte.values.clone()))
+            a.scores.iter().map(|s| {
+                (
+                    a.name.clone(),
+                    s.eval.clone(),
+                    s.bits_per_byte.values.clone(),
+                )
+            })
         })
         .collect()
 }
@@ -70,12 +82,22 @@ fn the_fixtures_experiment_reports_reuses_and_is_deterministic() {
     assert_eq!(r.seeds, vec![11, 12]);
     assert_eq!(r.eval_sets.len(), 1);
     let held = r.eval_sets[0].documents;
-    assert!(held > 0 && held < 95, "held out {held} of 95 prose documents");
+    assert!(
+        held > 0 && held < 95,
+        "held out {held} of 95 prose documents"
+    );
     for a in &r.arms {
         // Every held-out document is in the arm's input, and decontamination removed it (the
         // raw arm has no dedup, so at least each of them; prose repeats in the fixtures).
-        assert!(a.decontaminated >= held, "{}: {} decontaminated", a.name, a.decontaminated);
-        assert!(a.stages.ends_with(&["decontaminate".to_string(), "tokenize".to_string()]));
+        assert!(
+            a.decontaminated >= held,
+            "{}: {} decontaminated",
+            a.name,
+            a.decontaminated
+        );
+        assert!(a
+            .stages
+            .ends_with(&["decontaminate".to_string(), "tokenize".to_string()]));
         assert!(a.train_tokens > 0 && a.epochs > 0.0);
         let s = &a.scores[0];
         assert_eq!(s.bits_per_byte.values.len(), 2);
@@ -86,7 +108,11 @@ fn the_fixtures_experiment_reports_reuses_and_is_deterministic() {
     }
     assert_eq!(r.arms[0].stages[0], "normalize");
     assert_eq!(r.comparisons.len(), 1);
-    assert!(r.comparisons[0].sentence.contains("prose"), "{}", r.comparisons[0].sentence);
+    assert!(
+        r.comparisons[0].sentence.contains("prose"),
+        "{}",
+        r.comparisons[0].sentence
+    );
     for f in [&one.written.json, &one.written.md, &one.written.html] {
         assert!(f.is_file(), "{}", f.display());
     }
@@ -130,11 +156,23 @@ fn a_bad_experiment_lists_every_problem_with_line_and_column() {
          train:\n  model: {{n_layer: 1}}\n",
         base = fx.join("base.yaml").display()
     );
-    let err = load_experiment_str(&text, "exp.yaml", &fx).unwrap_err().to_string();
+    let err = load_experiment_str(&text, "exp.yaml", &fx)
+        .unwrap_err()
+        .to_string();
     // The unknown arm key, the stage the base does not have, the missing eval path: all at once.
-    assert!(err.contains("exp.yaml:13:5: arms.b: unknown key \"colour\""), "{err}");
-    assert!(err.contains("exp.yaml:11:14: arms.a.remove[0]: the arm's stages have no `gopher_quality`"), "{err}");
-    assert!(err.contains("exp.yaml:8:13: eval.prose.paths[0]:") && err.contains("no/such/file.jsonl does not exist"), "{err}");
+    assert!(
+        err.contains("exp.yaml:13:5: arms.b: unknown key \"colour\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("exp.yaml:11:14: arms.a.remove[0]: the arm's stages have no `gopher_quality`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("exp.yaml:8:13: eval.prose.paths[0]:")
+            && err.contains("no/such/file.jsonl does not exist"),
+        "{err}"
+    );
     assert!(err.contains("3 problems in exp.yaml"), "{err}");
     // A valid arm `set` on an existing stage is no problem.
     assert!(!err.contains("arms.c"), "{err}");

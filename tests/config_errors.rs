@@ -60,7 +60,7 @@ fn unknown_stage_type() {
     assert_error(
         "unknown_stage_type.yaml",
         &[
-            "fixtures/bad_configs/unknown_stage_type.yaml:5:11: stages[0]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
+            "fixtures/bad_configs/unknown_stage_type.yaml:5:11: stages[0]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, perplexity, pii, quality_classifier, tokenize",
             "1 problem in fixtures/bad_configs/unknown_stage_type.yaml",
         ],
     );
@@ -159,8 +159,8 @@ fn many_problems_are_all_reported_in_file_order() {
             "fixtures/bad_configs/many_problems.yaml:3:10: input.paths: must have at least 1 item, found 0",
             "fixtures/bad_configs/many_problems.yaml:4:11: input.format: unknown value \"jsonl.bz2\" (did you mean \"jsonl.gz\"?); expected one of: jsonl, jsonl.gz, jsonl.zst, parquet, txt, warc",
             "fixtures/bad_configs/many_problems.yaml:7:11: stages[0] (normalize): form: unknown value \"nfd\" (did you mean \"nfc\"?); expected one of: nfc, nfkc, none",
-            "fixtures/bad_configs/many_problems.yaml:8:11: stages[1]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
-            "fixtures/bad_configs/many_problems.yaml:10:5: stages[2]: missing stage type (key \"type\"); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, pii, tokenize",
+            "fixtures/bad_configs/many_problems.yaml:8:11: stages[1]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, perplexity, pii, quality_classifier, tokenize",
+            "fixtures/bad_configs/many_problems.yaml:10:5: stages[2]: missing stage type (key \"type\"); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, perplexity, pii, quality_classifier, tokenize",
             "fixtures/bad_configs/many_problems.yaml:12:5: stages[3] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words",
             "fixtures/bad_configs/many_problems.yaml:13:16: stages[3] (length): max_chars: must be at least 0, found -1",
             "fixtures/bad_configs/many_problems.yaml:15:5: stages[4] (length): min_words: min_words (50) is greater than max_words (10)",
@@ -271,7 +271,15 @@ fn shipped_pipelines_load() {
     for entry in std::fs::read_dir("pipelines").expect("pipelines/") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            if let Err(err) = load_file(&path) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.lines().any(|l| l.starts_with("base:")) {
+                // An experiment of `corpusforge ablate`; it names files of ../shared/data.
+                if Path::new("../shared/data").is_dir() {
+                    if let Err(err) = corpusforge::config::experiment::load_experiment(&path) {
+                        panic!("{err}");
+                    }
+                }
+            } else if let Err(err) = load_file(&path) {
                 panic!("{err}");
             }
         }

@@ -17,7 +17,11 @@ fn bin() -> Command {
 }
 
 fn fx(p: &str) -> String {
-    common::root().join("fixtures").join(p).display().to_string()
+    common::root()
+        .join("fixtures")
+        .join(p)
+        .display()
+        .to_string()
 }
 
 fn run(yaml: &str, dir: &Path, name: &str, threads: usize) -> PathBuf {
@@ -25,7 +29,12 @@ fn run(yaml: &str, dir: &Path, name: &str, threads: usize) -> PathBuf {
     std::fs::write(&p, yaml).unwrap();
     let out = dir.join(format!("{name}-t{threads}"));
     let o = bin()
-        .args(["run", p.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ])
         .args(["--threads", &threads.to_string()])
         .output()
         .unwrap();
@@ -47,7 +56,10 @@ fn train_classifier(dir: &Path, threads: usize) -> (PathBuf, corpusforge::classi
         ..Default::default()
     };
     let out = dir.join(format!("q{threads}.cfqc"));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let t = pool
         .install(|| {
             train_files(
@@ -69,7 +81,11 @@ fn the_quality_classifier_keeps_the_calibrated_share() {
     let dir = tempfile::tempdir().unwrap();
     let (m1, metrics) = train_classifier(dir.path(), 1);
     let (m2, _) = train_classifier(dir.path(), 2);
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap(), "same model at 1 and 2 threads");
+    assert_eq!(
+        std::fs::read(&m1).unwrap(),
+        std::fs::read(&m2).unwrap(),
+        "same model at 1 and 2 threads"
+    );
     assert!(metrics.holdout_docs > 0 && metrics.auc.is_some());
     assert!(Path::new(&format!("{}.metrics.json", m1.display())).is_file());
 
@@ -89,14 +105,25 @@ fn the_quality_classifier_keeps_the_calibrated_share() {
     // The sample is the whole corpus here (fewer documents than sample_docs): the threshold
     // keeps exactly half of it.
     assert_eq!(kept, (n as f64 * 0.5).round() as u64, "{n} in");
-    assert_eq!(ma["stats"]["dropped"]["quality_classifier:low_score"].as_u64().unwrap(), n - kept);
+    assert_eq!(
+        ma["stats"]["dropped"]["quality_classifier:low_score"]
+            .as_u64()
+            .unwrap(),
+        n - kept
+    );
     let cal = &ma["calibrations"][0];
     assert_eq!(cal["type"], "quality_classifier");
     assert_eq!(cal["scored"].as_u64().unwrap(), n);
     assert!(cal["thresholds"]["min_score"].as_f64().unwrap() > 0.0);
     assert_eq!(ma["calibrations"], mb["calibrations"]);
-    assert_eq!(common::shards(&a.join("documents")), common::shards(&b.join("documents")));
-    assert_eq!(common::shards(&a.join("dropped")), common::shards(&b.join("dropped")));
+    assert_eq!(
+        common::shards(&a.join("documents")),
+        common::shards(&b.join("documents"))
+    );
+    assert_eq!(
+        common::shards(&a.join("dropped")),
+        common::shards(&b.join("dropped"))
+    );
 }
 
 #[test]
@@ -136,11 +163,22 @@ fn the_perplexity_stage_buckets_by_corpus_terciles() {
     assert_eq!(kept + middle + tail, n);
     // Terciles of the whole corpus (the sample is all of it): a third in each, to rounding.
     for c in [kept, middle, tail] {
-        assert!((c as f64 - n as f64 / 3.0).abs() <= 2.0, "{kept} {middle} {tail} of {n}");
+        assert!(
+            (c as f64 - n as f64 / 3.0).abs() <= 2.0,
+            "{kept} {middle} {tail} of {n}"
+        );
     }
-    assert!(ma["stats"]["stages"][0]["counters"]["tokens_scored"].as_u64().unwrap() > 0);
+    assert!(
+        ma["stats"]["stages"][0]["counters"]["tokens_scored"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(ma["calibrations"], mb["calibrations"]);
-    assert_eq!(common::shards(&a.join("documents")), common::shards(&b.join("documents")));
+    assert_eq!(
+        common::shards(&a.join("documents")),
+        common::shards(&b.join("documents"))
+    );
 }
 
 #[test]
@@ -157,30 +195,49 @@ fn validate_refuses_bad_model_files_before_reading_documents() {
         let p = dir.path().join("v.yaml");
         std::fs::write(
             &p,
-            format!("input: {{paths: [no-such-input.jsonl]}}\nstages:\n{stage}\noutput: {{dir: x}}\n"),
+            format!(
+                "input: {{paths: [no-such-input.jsonl]}}\nstages:\n{stage}\noutput: {{dir: x}}\n"
+            ),
         )
         .unwrap();
-        let o = bin().args(["validate", p.to_str().unwrap()]).output().unwrap();
+        let o = bin()
+            .args(["validate", p.to_str().unwrap()])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(2), "{stage}: {err}");
         assert!(err.contains(want), "{stage}: {err}");
         assert!(err.contains("stages[0]"), "{err}");
     };
-    let qc = |m: &Path| format!("  - type: quality_classifier\n    model: {}\n    keep_fraction: 0.5", m.display());
+    let qc = |m: &Path| {
+        format!(
+            "  - type: quality_classifier\n    model: {}\n    keep_fraction: 0.5",
+            m.display()
+        )
+    };
     check(&qc(&dir.path().join("missing.cfqc")), "missing.cfqc");
     check(&qc(&truncated), "truncated");
     check(&qc(&foreign), "not a corpusforge quality classifier");
     check(
-        &format!("  - type: perplexity\n    checkpoint: {}", dir.path().join("nothing").display()),
+        &format!(
+            "  - type: perplexity\n    checkpoint: {}",
+            dir.path().join("nothing").display()
+        ),
         "no checkpoint here",
     );
     // A good model passes.
     let p = dir.path().join("ok.yaml");
     std::fs::write(
         &p,
-        format!("input: {{paths: [no-such-input.jsonl]}}\nstages:\n{}\noutput: {{dir: x}}\n", qc(&good)),
+        format!(
+            "input: {{paths: [no-such-input.jsonl]}}\nstages:\n{}\noutput: {{dir: x}}\n",
+            qc(&good)
+        ),
     )
     .unwrap();
-    let o = bin().args(["validate", p.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["validate", p.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -812,11 +812,14 @@ fn val_loss_of(ckpt: &Path, data: &Path, cfg: &TrainConfig) -> f64 {
     let loaded = checkpoint::load(ckpt, &Device::Cpu, false).unwrap();
     let m = Gpt::from_tensors(loaded.state.model.clone(), loaded.model, &Device::Cpu).unwrap();
     let shards = Shards::open(&data.join("tokens/val")).unwrap();
-    let n = (cfg.eval_tokens as usize).div_ceil(cfg.model.seq_len).max(1);
+    let n = (cfg.eval_tokens as usize)
+        .div_ceil(cfg.model.seq_len)
+        .max(1);
     let val = train::loader::eval_windows(&shards, cfg.model.seq_len, n).unwrap();
     let mut total = 0.0;
     for chunk in val.chunks(cfg.batch_size) {
-        total += scalar(&m.loss(&Batch::from_windows(chunk), Mode::Eval).unwrap()) * chunk.len() as f64;
+        total +=
+            scalar(&m.loss(&Batch::from_windows(chunk), Mode::Eval).unwrap()) * chunk.len() as f64;
     }
     total / val.len() as f64
 }
@@ -835,7 +838,11 @@ fn other_data_dir(root: &Path, vocab: u32) -> PathBuf {
             e
         })
         .collect();
-    write_shard(&data.join("tokens/train/part-00000.parquet"), &docs[..170], 9);
+    write_shard(
+        &data.join("tokens/train/part-00000.parquet"),
+        &docs[..170],
+        9,
+    );
     write_shard(&data.join("tokens/val/part-00000.parquet"), &docs[170..], 9);
     write_tokenizer(&data.join("tokenizer.json"), vocab as usize);
     data
@@ -866,7 +873,11 @@ fn init_from_starts_at_the_source_models_loss() {
     paths_b.init_from = Some(ck_a.clone());
     let tuned = train::train(&cfg_b, &paths_b, &TrainOptions::default()).unwrap();
     let a_on_b = val_loss_of(&ck_a, &data_b, &cfg_b);
-    assert_eq!(tuned.initial_val_loss, Some(a_on_b), "starts at A's loss on B");
+    assert_eq!(
+        tuned.initial_val_loss,
+        Some(a_on_b),
+        "starts at A's loss on B"
+    );
     let s0 = scratch.initial_val_loss.unwrap();
     assert!(
         a_on_b < s0 - 1.0,
@@ -911,8 +922,13 @@ fn init_from_refuses_another_shape_or_tokenizer_before_training() {
         init_from: Some(ck.clone()),
         ..paths.clone()
     };
-    let err = train::train(&wide, &p, &TrainOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("another model shape") && err.contains("n_embd: 32 vs 64"), "{err}");
+    let err = train::train(&wide, &p, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another model shape") && err.contains("n_embd: 32 vs 64"),
+        "{err}"
+    );
     assert!(!out.join("checkpoints").exists() && !out.join("metrics.jsonl").exists());
 
     // Same size, other tokens: the ids would mean something else.
@@ -930,7 +946,9 @@ fn init_from_refuses_another_shape_or_tokenizer_before_training() {
     };
     let mut c2 = cfg.clone();
     c2.init_from = Some(ck.display().to_string());
-    let err = train::train(&c2, &p, &TrainOptions::default()).unwrap_err().to_string();
+    let err = train::train(&c2, &p, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("another tokenizer"), "{err}");
     assert!(!dir.path().join("retok/checkpoints").exists());
 }
@@ -941,7 +959,10 @@ fn write_mlm_tokenizer(path: &Path, vocab: usize) {
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for (i, t) in ["[MASK]", "[PAD]"].iter().enumerate() {
-        json["added_tokens"].as_array_mut().unwrap().push(serde_json::json!({
+        json["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
             "id": vocab + i, "content": t, "single_word": false, "lstrip": false,
             "rstrip": false, "normalized": false, "special": true}));
         json["model"]["vocab"][t] = (vocab + i).into();
@@ -987,11 +1008,16 @@ fn mlm_loss_and_gradient_come_from_masked_positions_only() {
         let t = batch.targets[i] as usize;
         want_loss += z.ln() - (row[t] - mx);
         for k in 0..v {
-            want_bias_grad[k] += ((row[k] - mx).exp() / z - f64::from(k == t)) / masked.len() as f64;
+            want_bias_grad[k] +=
+                ((row[k] - mx).exp() / z - f64::from(k == t)) / masked.len() as f64;
         }
     }
     want_loss /= masked.len() as f64;
-    assert!((scalar(&loss) - want_loss).abs() < 1e-10, "{} vs {want_loss}", scalar(&loss));
+    assert!(
+        (scalar(&loss) - want_loss).abs() < 1e-10,
+        "{} vs {want_loss}",
+        scalar(&loss)
+    );
     // The output bias's gradient is the mean of (p - onehot) over the masked rows: unmasked
     // positions contribute nothing.
     let bias = m.param("mlm.bias").unwrap();
@@ -1012,7 +1038,10 @@ fn mlm_loss_and_gradient_come_from_masked_positions_only() {
     let mut ids2 = (*batch.ids).clone();
     ids2[7] = if ids2[7] == 5 { 6 } else { 5 };
     let l2 = flat(&m.logits(&ids2, batch.b, batch.t).unwrap());
-    assert!((0..v).any(|k| (l2[k] - logits[k]).abs() > 1e-9), "position 0 sees position 7");
+    assert!(
+        (0..v).any(|k| (l2[k] - logits[k]).abs() > 1e-9),
+        "position 0 sees position 7"
+    );
 }
 
 #[test]
@@ -1046,7 +1075,10 @@ fn a_small_encoder_learns_to_fill_masks() {
         })
         .collect();
     let (first, last) = (evals[0], *evals.last().unwrap());
-    assert!(first.1 < 0.2 && last.1 > 0.5, "masked accuracy {first:?} -> {last:?}");
+    assert!(
+        first.1 < 0.2 && last.1 > 0.5,
+        "masked accuracy {first:?} -> {last:?}"
+    );
     assert!(last.0 < first.0 - 1.0);
     // The progression t2 t4 [MASK] t8 t10 has one answer.
     let fills = train::fill_mask(&paths.out, "t2 t4 [MASK] t8 t10", 3).unwrap();
@@ -1119,6 +1151,20 @@ fn kv_cache_generation_equals_the_full_recomputation() {
     for &id in &ids {
         stepped.extend(w.logits(&w.forward(&[id], &mut cache, true).unwrap()));
     }
+    // Two sequences in one batch: each as if alone.
+    let pair: Vec<u32> = (1..=20).chain((5..25).rev()).collect();
+    let batched = w.forward_batch(&pair, 2).unwrap();
+    for (r, seq) in pair.chunks(20).enumerate() {
+        cache.clear();
+        let alone = w.forward(seq, &mut cache, true).unwrap();
+        let c = w.cfg.n_embd;
+        let diff = alone
+            .iter()
+            .zip(&batched[r * 20 * c..(r + 1) * 20 * c])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "batched row {r}: {diff}");
+    }
     for (name, got) in [("whole", &whole), ("stepped", &stepped)] {
         let diff = got
             .iter()
@@ -1138,7 +1184,14 @@ fn eval_scores_documents_in_bits_per_byte_at_any_thread_count() {
     cfg.max_steps = Some(30);
     train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
     // Documents as text: progressions, one longer than the context (16).
-    let docs = ["t1 t2 t3 t4 t5", "t2 t4 t6 t8", &(1..=40).map(|i| format!("t{}", i % 31 + 1)).collect::<Vec<_>>().join(" ")];
+    let docs = [
+        "t1 t2 t3 t4 t5",
+        "t2 t4 t6 t8",
+        &(1..=40)
+            .map(|i| format!("t{}", i % 31 + 1))
+            .collect::<Vec<_>>()
+            .join(" "),
+    ];
     let jsonl = dir.path().join("eval.jsonl");
     let mut text = String::new();
     for (i, d) in docs.iter().enumerate() {
@@ -1183,5 +1236,10 @@ fn eval_scores_documents_in_bits_per_byte_at_any_thread_count() {
     )
     .unwrap();
     assert_eq!(short.tokens, 5);
-    assert!((short.loss - nats / 5.0).abs() < 1e-4, "{} vs {}", short.loss, nats / 5.0);
+    assert!(
+        (short.loss - nats / 5.0).abs() < 1e-4,
+        "{} vs {}",
+        short.loss,
+        nats / 5.0
+    );
 }

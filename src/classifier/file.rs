@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::error::ClassifierError;
 use super::features::{
@@ -304,7 +304,7 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Model, ClassifierError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{TrainConfig, train};
+    use super::super::{train, TrainConfig};
     use super::*;
 
     fn trained() -> Model {

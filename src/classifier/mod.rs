@@ -28,10 +28,9 @@ mod model;
 mod rng;
 mod train;
 
-
 pub use error::ClassifierError;
 pub use features::FeatureConfig;
 pub use file::{FORMAT_VERSION, KIND, MAGIC};
-pub use metrics::{Metrics, roc_auc};
+pub use metrics::{roc_auc, Metrics};
 pub use model::{Labels, Model, ModelConfig};
-pub use train::{TrainConfig, train};
+pub use train::{train, TrainConfig};

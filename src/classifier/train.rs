@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::error::ClassifierError;
-use super::features::{self, DEFAULT_BUCKETS, DEFAULT_MAX_WORDS, FeatureConfig, Scratch};
-use super::metrics::{Metrics, classify, roc_auc};
-use super::model::{Labels, Model, ModelConfig, average_rows, dot, sigmoid};
+use super::features::{self, FeatureConfig, Scratch, DEFAULT_BUCKETS, DEFAULT_MAX_WORDS};
+use super::metrics::{classify, roc_auc, Metrics};
+use super::model::{average_rows, dot, sigmoid, Labels, Model, ModelConfig};
 use super::rng::SplitMix64;
 
 /// Training settings.

@@ -49,7 +49,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a map")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, T>()? {
                     out.push((k, v));
@@ -198,10 +201,14 @@ impl Arm {
             if !has(t) {
                 problems.push(Problem {
                     path: vec!["remove".into(), i.to_string()],
-                    message: format!("the arm's stages have no `{t}` stage to remove ({})", names(&from)),
+                    message: format!(
+                        "the arm's stages have no `{t}` stage to remove ({})",
+                        names(&from)
+                    ),
                 });
             }
         }
+        let types: Vec<&'static str> = from.iter().map(|s| s.type_name()).collect();
         let mut out = Vec::new();
         for s in from {
             if self.remove.iter().any(|t| t == s.type_name()) {
@@ -227,7 +234,7 @@ impl Arm {
             }
         }
         for t in self.set.keys() {
-            if !out.iter().any(|s| s.type_name() == t) && !self.remove.contains(t) {
+            if !types.contains(&t.as_str()) {
                 problems.push(Problem {
                     path: vec!["set".into(), t.clone()],
                     message: format!("the arm's stages have no `{t}` stage to set parameters on"),
@@ -399,7 +406,11 @@ fn experiment_problems(
     let base = match super::load_file(&base_path) {
         Ok(p) => Some(p),
         Err(err) => {
-            let first = err.problems.first().map(|d| d.to_string()).unwrap_or_default();
+            let first = err
+                .problems
+                .first()
+                .map(|d| d.to_string())
+                .unwrap_or_default();
             out.push(at(
                 &["base"],
                 format!(
@@ -413,25 +424,25 @@ fn experiment_problems(
         }
     };
     if let Some(t) = &e.tokenizer {
-    match (&t.path, &t.train) {
-        (Some(_), Some(_)) | (None, None) => out.push(at(
-            &["tokenizer"],
-            "give either `path` (load a tokenizer) or `train` (train one once)".into(),
-        )),
-        (Some(p), None) if !exists(p) => out.push(at(
-            &["tokenizer", "path"],
-            format!("{} does not exist", dir.join(p).display()),
-        )),
-        _ => {}
-    }
-    for (i, p) in t.sample.iter().enumerate() {
-        if !exists(p) {
-            out.push(at(
-                &["tokenizer", "sample", &i.to_string()],
+        match (&t.path, &t.train) {
+            (Some(_), Some(_)) | (None, None) => out.push(at(
+                &["tokenizer"],
+                "give either `path` (load a tokenizer) or `train` (train one once)".into(),
+            )),
+            (Some(p), None) if !exists(p) => out.push(at(
+                &["tokenizer", "path"],
                 format!("{} does not exist", dir.join(p).display()),
-            ));
+            )),
+            _ => {}
         }
-    }
+        for (i, p) in t.sample.iter().enumerate() {
+            if !exists(p) {
+                out.push(at(
+                    &["tokenizer", "sample", &i.to_string()],
+                    format!("{} does not exist", dir.join(p).display()),
+                ));
+            }
+        }
     }
     for (name, set) in &e.eval {
         match (&set.holdout, set.paths.is_empty()) {

@@ -131,7 +131,10 @@ fn prepare_eval(lx: &LoadedExperiment, out: &Path, seed: u64) -> Result<Vec<Prep
                             == "val"
                     })
                     .collect();
-                (kept, format!("{:.1}% of {} held out", h.fraction * 100.0, h.from))
+                (
+                    kept,
+                    format!("{:.1}% of {} held out", h.fraction * 100.0, h.from),
+                )
             }
             None => (read_docs(paths, text_field, &lx.dir)?, paths.join(", ")),
         };
@@ -295,7 +298,9 @@ fn train_seed(
     tokenizer: &Path,
     out: &Path,
 ) -> Result<(), RunError> {
-    if let Some(last) = checkpoint::latest(&out.join("checkpoints")).map_err(train::TrainError::from)? {
+    if let Some(last) =
+        checkpoint::latest(&out.join("checkpoints")).map_err(train::TrainError::from)?
+    {
         let same = std::fs::read_to_string(last.join("state.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
@@ -481,9 +486,7 @@ pub fn ablate(
             scope.spawn(|| loop {
                 let i = {
                     let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                    if *n >= jobs.len()
-                        || failure.lock().map(|f| f.is_some()).unwrap_or(true)
-                    {
+                    if *n >= jobs.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                         return;
                     }
                     *n += 1;
@@ -518,8 +521,8 @@ pub fn ablate(
             sets.iter().map(|_| Vec::new()).collect();
         for k in 0..e.seeds {
             let seed_dir = out.join("arms").join(&arm.name).join(format!("seed-{k}"));
-            let ckpts = checkpoint::list(&seed_dir.join("checkpoints"))
-                .map_err(train::TrainError::from)?;
+            let ckpts =
+                checkpoint::list(&seed_dir.join("checkpoints")).map_err(train::TrainError::from)?;
             if let Some((_, last)) = ckpts.last() {
                 let st: Option<CheckpointState> = std::fs::read_to_string(last.join("state.json"))
                     .ok()
@@ -545,7 +548,10 @@ pub fn ablate(
             scores.push(ArmScore {
                 eval: set.name.clone(),
                 bits_per_byte: Spread::of(
-                    finals.iter().map(|r| r.bits_per_byte.unwrap_or(f64::NAN)).collect(),
+                    finals
+                        .iter()
+                        .map(|r| r.bits_per_byte.unwrap_or(f64::NAN))
+                        .collect(),
                 ),
                 loss: Spread::of(finals.iter().map(|r| r.loss).collect()),
                 perplexity: Spread::of(finals.iter().map(|r| r.perplexity).collect()),
@@ -591,7 +597,11 @@ pub fn ablate(
         });
     }
     let tok_desc = match tokenizers::Tokenizer::from_file(&tokenizer) {
-        Ok(t) => format!("{} ({} tokens)", tokenizer.display(), t.get_vocab_size(true)),
+        Ok(t) => format!(
+            "{} ({} tokens)",
+            tokenizer.display(),
+            t.get_vocab_size(true)
+        ),
         Err(_) => tokenizer.display().to_string(),
     };
     let comparisons = comparisons(&reports, e.seeds as usize);

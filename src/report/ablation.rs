@@ -193,10 +193,7 @@ pub fn comparisons(arms: &[ArmReport], seeds: usize) -> Vec<Comparison> {
                 } else {
                     difference.mean > 0.0
                 };
-                let over = format!(
-                    "over {seeds} seed{}",
-                    if seeds == 1 { "" } else { "s" }
-                );
+                let over = format!("over {seeds} seed{}", if seeds == 1 { "" } else { "s" });
                 let sentence = if clear {
                     format!(
                         "{} beats {} on {set} by {:.3} ± {:.3} bits/byte {over}",
@@ -274,7 +271,11 @@ pub fn to_md(r: &AblationReport) -> String {
     }
     o.push_str("\n## Evaluation sets\n\n| set | documents | bytes | source |\n| --- | ---: | ---: | --- |\n");
     for s in &r.eval_sets {
-        let _ = writeln!(o, "| {} | {} | {} | {} |", s.name, s.documents, s.bytes, s.source);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            s.name, s.documents, s.bytes, s.source
+        );
     }
     o
 }
@@ -302,7 +303,10 @@ pub fn to_html(r: &AblationReport) -> String {
             let mut row = vec![esc(&a.name)];
             for s in &a.scores {
                 row.push(num(pm(&s.bits_per_byte)));
-                row.push(num(format!("{:.1} ± {:.1}", s.perplexity.mean, s.perplexity.sd)));
+                row.push(num(format!(
+                    "{:.1} ± {:.1}",
+                    s.perplexity.mean, s.perplexity.sd
+                )));
             }
             row
         })
@@ -337,7 +341,15 @@ pub fn to_html(r: &AblationReport) -> String {
             &id,
             &title,
             &format!("{} documents", set.documents),
-            svg::lines(&id, &title, &lines, "training tokens", "bits/byte", false, false),
+            svg::lines(
+                &id,
+                &title,
+                &lines,
+                "training tokens",
+                "bits/byte",
+                false,
+                false,
+            ),
         );
     }
     p.end_grid();
@@ -404,7 +416,11 @@ pub fn to_html(r: &AblationReport) -> String {
         "Figures are in ablation.json (version {}). Run time {:.1}s.",
         r.version, r.seconds
     );
-    p.finish(&format!("Ablation: {}", r.experiment), &header, &esc(&footer))
+    p.finish(
+        &format!("Ablation: {}", r.experiment),
+        &header,
+        &esc(&footer),
+    )
 }
 
 /// Writes `ablation.{json,md,html}` into `dir`.
@@ -459,10 +475,16 @@ mod tests {
 
     #[test]
     fn pairs_are_compared_by_seed_in_plain_words() {
-        let arms = [arm("raw", &[1.50, 1.60, 1.55]), arm("filtered", &[1.40, 1.46, 1.45])];
+        let arms = [
+            arm("raw", &[1.50, 1.60, 1.55]),
+            arm("filtered", &[1.40, 1.46, 1.45]),
+        ];
         let c = comparisons(&arms, 3);
         assert_eq!(c.len(), 1);
-        assert_eq!((c[0].better.as_str(), c[0].worse.as_str()), ("filtered", "raw"));
+        assert_eq!(
+            (c[0].better.as_str(), c[0].worse.as_str()),
+            ("filtered", "raw")
+        );
         let d = &c[0].difference;
         assert!((d.mean - 0.1133333).abs() < 1e-6 && c[0].clear, "{d:?}");
         assert_eq!(
@@ -472,6 +494,10 @@ mod tests {
         let close = [arm("a", &[1.50, 1.40]), arm("b", &[1.45, 1.47])];
         let c = comparisons(&close, 2);
         assert!(!c[0].clear);
-        assert!(c[0].sentence.contains("cannot be told apart"), "{}", c[0].sentence);
+        assert!(
+            c[0].sentence.contains("cannot be told apart"),
+            "{}",
+            c[0].sentence
+        );
     }
 }

@@ -1541,7 +1541,10 @@ mod model_score_tests {
 
     #[test]
     fn spearman_of_known_pairs() {
-        assert_eq!(spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]), Some(1.0));
+        assert_eq!(
+            spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]),
+            Some(1.0)
+        );
         assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
         // Ties at their mean rank: ranks (1.5, 1.5, 3) and (1, 2, 3) give rho = sqrt(3)/2.
         let r = spearman(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0]).unwrap();

@@ -411,7 +411,11 @@ pub fn render(r: &Report) -> String {
     }
 
     for ms in &r.model_scores {
-        let _ = writeln!(o, "### Model score `{}`: extremes and correlations (sample)\n", ms.key);
+        let _ = writeln!(
+            o,
+            "### Model score `{}`: extremes and correlations (sample)\n",
+            ms.key
+        );
         let ex = |e: &ScoredExample| {
             vec![
                 format!("{:.4}", e.score),
@@ -425,7 +429,13 @@ pub fn render(r: &Report) -> String {
         let rows: Vec<Vec<String>> = ms
             .correlations
             .iter()
-            .map(|c| vec![format!("`{}`", c.signal), fmt_int(c.n), format!("{:+.3}", c.spearman)])
+            .map(|c| {
+                vec![
+                    format!("`{}`", c.signal),
+                    fmt_int(c.n),
+                    format!("{:+.3}", c.spearman),
+                ]
+            })
             .collect();
         if !rows.is_empty() {
             table(&mut o, &["signal", "#documents", "#Spearman rho"], &rows);

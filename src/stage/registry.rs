@@ -92,7 +92,8 @@ pub fn build(spec: &StageSpec, ctx: &BuildContext<'_>) -> Result<Option<Stage>, 
     }))
 }
 
-const NEEDS_SAMPLE: &str = "a corpus quantile (keep_fraction, buckets) is computed on a sample of the input \
+const NEEDS_SAMPLE: &str =
+    "a corpus quantile (keep_fraction, buckets) is computed on a sample of the input \
     before the stream, which this kind of run does not take";
 
 /// Where the calibration sample of quantile-based stages comes from.

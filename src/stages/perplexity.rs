@@ -76,7 +76,10 @@ impl Check for PerplexityConfig {
             p.push(Problem::at("max_bpb", "max_bpb must be positive"));
         }
         if !self.keep_buckets.is_empty() && !self.buckets {
-            p.push(Problem::at("keep_buckets", "keep_buckets needs buckets: true"));
+            p.push(Problem::at(
+                "keep_buckets",
+                "keep_buckets needs buckets: true",
+            ));
         }
         for (i, b) in self.keep_buckets.iter().enumerate() {
             if !BUCKETS.contains(&b.as_str()) {

@@ -56,7 +56,10 @@ impl Check for QualityClassifierConfig {
         }
         if let Some(f) = self.keep_fraction {
             if !(f > 0.0 && f <= 1.0) {
-                p.push(Problem::at("keep_fraction", "keep_fraction must be in (0, 1]"));
+                p.push(Problem::at(
+                    "keep_fraction",
+                    "keep_fraction must be in (0, 1]",
+                ));
             }
         }
         if let Some(s) = self.min_score {

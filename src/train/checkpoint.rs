@@ -216,13 +216,17 @@ pub fn load(dir: &Path, device: &Device, with_optimizer: bool) -> Result<Loaded,
 }
 
 /// The tokenizer of a checkpoint: its own copy, else the file the run recorded.
-pub fn tokenizer_of(dir: &Path, recorded: &Path) -> Result<(tokenizers::Tokenizer, PathBuf), super::TrainError> {
+pub fn tokenizer_of(
+    dir: &Path,
+    recorded: &Path,
+) -> Result<(tokenizers::Tokenizer, PathBuf), super::TrainError> {
     for p in [dir.join("tokenizer.json"), recorded.to_path_buf()] {
         if p.is_file() {
-            let t = tokenizers::Tokenizer::from_file(&p).map_err(|e| super::TrainError::Tokenizer {
-                path: p.clone(),
-                message: e.to_string(),
-            })?;
+            let t =
+                tokenizers::Tokenizer::from_file(&p).map_err(|e| super::TrainError::Tokenizer {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
             return Ok((t, p));
         }
     }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::checkpoint;
-use super::infer::{argmax, nll, KvCache, Weights};
+use super::infer::{argmax, nll, Weights};
 use super::mlm::{score_masked, Masker};
 use super::model::{GptConfig, Objective};
 use super::rng::hash2;
@@ -99,26 +99,39 @@ pub fn score_tokens(weights: &Weights, eos: u32, ids: &[u32]) -> Result<DocScore
     let mut seq = Vec::with_capacity(ids.len() + 1);
     seq.push(eos);
     seq.extend_from_slice(ids);
-    let mut out = (0.0, 0, 0);
-    let mut cache = KvCache::new(cfg);
+    // The windows: inputs seq[s..k1] predict ids[s..k1], of which ids[k0..k1] are scored.
+    // Every window is `min(l, ids.len())` long, so they run as one batch (in groups).
+    let mut windows = Vec::new();
     let mut k0 = 0;
     while k0 < ids.len() {
         let k1 = (k0 + l).min(ids.len());
-        // Inputs seq[s..k1] predict ids[s..k1]; the span ids[k0..k1] is scored.
-        let s = k1.saturating_sub(l);
-        cache.clear();
+        windows.push((k1.saturating_sub(l), k0, k1));
+        k0 = k1;
+    }
+    let t = l.min(ids.len());
+    let mut out = (0.0, 0, 0);
+    const GROUP: usize = 16;
+    for group in windows.chunks(GROUP) {
+        let batch: Vec<u32> = group
+            .iter()
+            .flat_map(|&(s, _, _)| seq[s..s + t].iter().copied())
+            .collect();
         let hidden = weights
-            .forward(&seq[s..k1], &mut cache, true)
+            .forward_batch(&batch, group.len())
             .map_err(|e| TrainError::candle("scoring", e))?;
-        let from = k0 - s;
-        let logits = weights.logits(&hidden[from * c..]);
-        for (j, row) in logits.chunks_exact(v).enumerate() {
-            let target = ids[k0 + j];
+        let mut rows = Vec::with_capacity(group.len() * t * c);
+        let mut targets = Vec::new();
+        for (w, &(s, k0, k1)) in group.iter().enumerate() {
+            let from = k0 - s;
+            rows.extend_from_slice(&hidden[(w * t + from) * c..(w * t + (k1 - s)) * c]);
+            targets.extend_from_slice(&ids[k0..k1]);
+        }
+        let logits = weights.logits(&rows);
+        for (row, &target) in logits.chunks_exact(v).zip(&targets) {
             out.0 += nll(row, target);
             out.1 += 1;
             out.2 += u64::from(argmax(row) == target);
         }
-        k0 = k1;
     }
     Ok(out)
 }
@@ -190,8 +203,10 @@ pub fn score_texts(
             let score = match masker {
                 None => score_tokens(weights, eos, ids)?,
                 Some((m, seed)) => {
-                    let windows: Vec<Vec<u32>> =
-                        ids.chunks(weights.cfg.seq_len).map(<[u32]>::to_vec).collect();
+                    let windows: Vec<Vec<u32>> = ids
+                        .chunks(weights.cfg.seq_len)
+                        .map(<[u32]>::to_vec)
+                        .collect();
                     let t = weights.cfg.seq_len;
                     let mut total = (0.0, 0, 0);
                     for (w, window) in windows.iter().enumerate() {

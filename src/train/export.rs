@@ -108,7 +108,9 @@ pub fn tokenizer_config(
     }
     match find(&[PAD_TOKEN, "<pad>", "<|pad|>"]) {
         Some(pad) => cfg.insert("pad_token".into(), json!(pad)),
-        None => eos.as_ref().and_then(|e| cfg.insert("pad_token".into(), json!(e))),
+        None => eos
+            .as_ref()
+            .and_then(|e| cfg.insert("pad_token".into(), json!(e))),
     };
     for (key, names) in [
         ("mask_token", &[MASK_TOKEN, "<mask>"][..]),
@@ -147,9 +149,9 @@ fn write_json(path: &Path, v: &Value) -> Result<(), TrainError> {
 type Named = Vec<(String, Vec<usize>, Vec<f32>)>;
 
 fn values(t: &HashMap<String, Tensor>, name: &str) -> Result<(Vec<usize>, Vec<f32>), TrainError> {
-    let tensor = t.get(name).ok_or_else(|| {
-        TrainError::Config(format!("the checkpoint has no parameter {name}"))
-    })?;
+    let tensor = t
+        .get(name)
+        .ok_or_else(|| TrainError::Config(format!("the checkpoint has no parameter {name}")))?;
     let v = tensor
         .to_dtype(DType::F32)
         .and_then(|x| x.flatten_all())
@@ -218,7 +220,12 @@ fn xlmr_xl_tensors(
 ) -> Result<Named, TrainError> {
     let c = cfg.n_embd;
     let mut out: Named = Vec::new();
-    fn put(out: &mut Named, t: &HashMap<String, Tensor>, from: &str, to: &str) -> Result<(), TrainError> {
+    fn put(
+        out: &mut Named,
+        t: &HashMap<String, Tensor>,
+        from: &str,
+        to: &str,
+    ) -> Result<(), TrainError> {
         let (shape, v) = values(t, from)?;
         out.push((to.to_string(), shape, v));
         Ok(())
@@ -237,15 +244,50 @@ fn xlmr_xl_tensors(
     for l in 0..cfg.n_layer {
         let p = |s: &str| format!("roberta.encoder.layer.{l}.{s}");
         let h = |s: &str| format!("h.{l}.{s}");
-        put(&mut out, t, &h("ln_1.weight"), &p("attention.self_attn_layer_norm.weight"))?;
-        put(&mut out, t, &h("ln_1.bias"), &p("attention.self_attn_layer_norm.bias"))?;
-        put(&mut out, t, &h("attn.c_proj.weight"), &p("attention.output.dense.weight"))?;
-        put(&mut out, t, &h("attn.c_proj.bias"), &p("attention.output.dense.bias"))?;
+        put(
+            &mut out,
+            t,
+            &h("ln_1.weight"),
+            &p("attention.self_attn_layer_norm.weight"),
+        )?;
+        put(
+            &mut out,
+            t,
+            &h("ln_1.bias"),
+            &p("attention.self_attn_layer_norm.bias"),
+        )?;
+        put(
+            &mut out,
+            t,
+            &h("attn.c_proj.weight"),
+            &p("attention.output.dense.weight"),
+        )?;
+        put(
+            &mut out,
+            t,
+            &h("attn.c_proj.bias"),
+            &p("attention.output.dense.bias"),
+        )?;
         put(&mut out, t, &h("ln_2.weight"), &p("LayerNorm.weight"))?;
         put(&mut out, t, &h("ln_2.bias"), &p("LayerNorm.bias"))?;
-        put(&mut out, t, &h("mlp.c_fc.weight"), &p("intermediate.dense.weight"))?;
-        put(&mut out, t, &h("mlp.c_fc.bias"), &p("intermediate.dense.bias"))?;
-        put(&mut out, t, &h("mlp.c_proj.weight"), &p("output.dense.weight"))?;
+        put(
+            &mut out,
+            t,
+            &h("mlp.c_fc.weight"),
+            &p("intermediate.dense.weight"),
+        )?;
+        put(
+            &mut out,
+            t,
+            &h("mlp.c_fc.bias"),
+            &p("intermediate.dense.bias"),
+        )?;
+        put(
+            &mut out,
+            t,
+            &h("mlp.c_proj.weight"),
+            &p("output.dense.weight"),
+        )?;
         put(&mut out, t, &h("mlp.c_proj.bias"), &p("output.dense.bias"))?;
         let (_, w) = values(t, &h("attn.c_attn.weight"))?;
         let (_, b) = values(t, &h("attn.c_attn.bias"))?;

@@ -34,6 +34,30 @@ struct Block {
     out_b: Vec<f32>,
 }
 
+impl Block {
+    /// The rest of the block after attention wrote `y`: its projection into the residual
+    /// stream `x`, then the MLP (`h`, `f` are scratch of the rows' sizes).
+    fn after_attention(
+        &self,
+        x: &mut [f32],
+        y: &[f32],
+        h: &mut [f32],
+        f: &mut [f32],
+        c: usize,
+        eps: f32,
+    ) {
+        linear(y, &self.proj_w, &self.proj_b, h, c, c);
+        add(x, h);
+        layer_norm(x, &self.ln_2, h, c, eps);
+        linear(h, &self.fc_w, &self.fc_b, f, c, 4 * c);
+        for v in f.iter_mut() {
+            *v = gelu_tanh(*v);
+        }
+        linear(f, &self.out_w, &self.out_b, h, 4 * c, c);
+        add(x, h);
+    }
+}
+
 /// The masked-LM head: dense, exact GELU, LayerNorm, then the tied decoder plus a bias.
 struct MlmHead {
     dense_w: Vec<f32>,
@@ -93,10 +117,7 @@ fn flat(tensors: &HashMap<String, Tensor>, name: &str, len: usize) -> Result<Vec
     };
     let v: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     if v.len() != len {
-        candle_core::bail!(
-            "parameter {name} has {} values, expected {len}",
-            v.len()
-        )
+        candle_core::bail!("parameter {name} has {} values, expected {len}", v.len())
     }
     Ok(v)
 }
@@ -251,17 +272,110 @@ impl Weights {
                     );
                 }
             }
-            linear(&y, &blk.proj_w, &blk.proj_b, &mut h, c, c);
-            add(&mut x, &h);
-            layer_norm(&x, &blk.ln_2, &mut h, c, eps);
-            linear(&h, &blk.fc_w, &blk.fc_b, &mut f, c, 4 * c);
-            for v in f.iter_mut() {
-                *v = gelu_tanh(*v);
-            }
-            linear(&f, &blk.out_w, &blk.out_b, &mut h, 4 * c, c);
-            add(&mut x, &h);
+            blk.after_attention(&mut x, &y, &mut h, &mut f, c, eps);
         }
         cache.len = keys;
+        layer_norm(&x, &self.ln_f, &mut h, c, eps);
+        Ok(h)
+    }
+
+    /// The final hidden states (`b * t x n_embd`) of `b` independent sequences of `t` tokens
+    /// each (`ids` row-major), every one from position 0 with causal attention: the same
+    /// numbers as [`Weights::forward`] on each alone, with the products over all rows at once.
+    pub fn forward_batch(&self, ids: &[u32], b: usize) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let c = cfg.n_embd;
+        if b == 0 || ids.is_empty() || ids.len() % b != 0 {
+            candle_core::bail!("a batch of {} ids is not {b} equal rows", ids.len())
+        }
+        let t = ids.len() / b;
+        if t > cfg.seq_len {
+            candle_core::bail!("{t} positions exceed the context length {}", cfg.seq_len)
+        }
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+            candle_core::bail!(
+                "token id {bad} is outside the vocabulary ({})",
+                cfg.vocab_size
+            )
+        }
+        let n = b * t;
+        let mut x = vec![0f32; n * c];
+        for (i, &id) in ids.iter().enumerate() {
+            let tok = &self.wte[id as usize * c..][..c];
+            let pos = &self.wpe[(i % t) * c..][..c];
+            for ((o, &a), &p) in x[i * c..(i + 1) * c].iter_mut().zip(tok).zip(pos) {
+                *o = a + p;
+            }
+        }
+        let (nh, hs) = (cfg.n_head, c / cfg.n_head);
+        let eps = cfg.layer_norm_eps as f32;
+        let scale = 1.0 / (hs as f32).sqrt();
+        let mut h = vec![0f32; n * c];
+        let mut qkv = vec![0f32; n * 3 * c];
+        let mut y = vec![0f32; n * c];
+        let mut f = vec![0f32; n * 4 * c];
+        let mut sc = vec![0f32; t * t];
+        for blk in &self.blocks {
+            layer_norm(&x, &blk.ln_1, &mut h, c, eps);
+            linear(&h, &blk.attn_w, &blk.attn_b, &mut qkv, c, 3 * c);
+            for bi in 0..b {
+                let rows = &qkv[bi * t * 3 * c..(bi + 1) * t * 3 * c];
+                for hi in 0..nh {
+                    // SAFETY: q, k, v of row block bi lie in `rows`; `sc` is t x t; the
+                    // destination columns of y belong to this (row block, head).
+                    unsafe {
+                        matmul(
+                            t,
+                            t,
+                            hs,
+                            sc.as_mut_ptr(),
+                            t,
+                            false,
+                            Mat {
+                                ptr: rows.as_ptr().add(hi * hs),
+                                rs: (3 * c) as isize,
+                                cs: 1,
+                            },
+                            Mat {
+                                ptr: rows.as_ptr().add(c + hi * hs),
+                                rs: 1,
+                                cs: (3 * c) as isize,
+                            },
+                            scale,
+                            false,
+                        );
+                    }
+                    for i in 0..t {
+                        let (live, masked) = sc[i * t..(i + 1) * t].split_at_mut(i + 1);
+                        softmax(live);
+                        masked.fill(0.0);
+                    }
+                    unsafe {
+                        matmul(
+                            t,
+                            hs,
+                            t,
+                            y.as_mut_ptr().add(bi * t * c + hi * hs),
+                            c,
+                            false,
+                            Mat {
+                                ptr: sc.as_ptr(),
+                                rs: t as isize,
+                                cs: 1,
+                            },
+                            Mat {
+                                ptr: rows.as_ptr().add(2 * c + hi * hs),
+                                rs: (3 * c) as isize,
+                                cs: 1,
+                            },
+                            1.0,
+                            false,
+                        );
+                    }
+                }
+            }
+            blk.after_attention(&mut x, &y, &mut h, &mut f, c, eps);
+        }
         layer_norm(&x, &self.ln_f, &mut h, c, eps);
         Ok(h)
     }
@@ -442,7 +556,7 @@ pub fn erf(x: f64) -> f64 {
             term *= -x2 / n;
             let add = term / (2.0 * n + 1.0);
             sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
+            if add.abs() <= 1e-17 * sum.abs() {
                 break;
             }
         }
@@ -507,10 +621,16 @@ mod tests {
         assert!((nll(&l, 0) - (z.ln() - 1.0)).abs() < 1e-6);
         assert_eq!(argmax(&l), 2);
         // A vocabulary-sized row: the f32 lanes stay within 1e-5 of the f64 sum.
-        let row: Vec<f32> = (0..4099).map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 9.0).collect();
+        let row: Vec<f32> = (0..4099)
+            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 9.0)
+            .collect();
         let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
         let z: f64 = row.iter().map(|&v| (v as f64 - mx).exp()).sum();
         let want = z.ln() - (row[17] as f64 - mx);
-        assert!((nll(&row, 17) - want).abs() < 1e-5, "{} vs {want}", nll(&row, 17));
+        assert!(
+            (nll(&row, 17) - want).abs() < 1e-5,
+            "{} vs {want}",
+            nll(&row, 17)
+        );
     }
 }

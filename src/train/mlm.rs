@@ -187,17 +187,17 @@ pub fn fill_mask(path: &Path, text: &str, top_k: usize) -> Result<Vec<MaskFill>,
         )));
     }
     let (tok, tok_path) = checkpoint::tokenizer_of(&dir, &loaded.state.tokenizer)?;
-    let enc = tok
-        .encode(text, false)
-        .map_err(|e| TrainError::Tokenizer {
-            path: tok_path.clone(),
-            message: e.to_string(),
-        })?;
-    let ids = enc.get_ids();
-    let mask_id = tok.token_to_id(MASK_TOKEN).ok_or_else(|| TrainError::Tokenizer {
+    let enc = tok.encode(text, false).map_err(|e| TrainError::Tokenizer {
         path: tok_path.clone(),
-        message: format!("no {MASK_TOKEN} token"),
+        message: e.to_string(),
     })?;
+    let ids = enc.get_ids();
+    let mask_id = tok
+        .token_to_id(MASK_TOKEN)
+        .ok_or_else(|| TrainError::Tokenizer {
+            path: tok_path.clone(),
+            message: format!("no {MASK_TOKEN} token"),
+        })?;
     if !ids.contains(&mask_id) {
         return Err(TrainError::Config(format!(
             "the text holds no {MASK_TOKEN}: write it where a word should be predicted"
@@ -253,7 +253,9 @@ mod tests {
         };
         let window: Vec<u32> = (0..200_000).map(|i| 10 + (i % 900) as u32).collect();
         let (ids, targets) = m.mask(&window, 42);
-        let chosen: Vec<usize> = (0..window.len()).filter(|&i| targets[i] != IGNORE).collect();
+        let chosen: Vec<usize> = (0..window.len())
+            .filter(|&i| targets[i] != IGNORE)
+            .collect();
         let n = window.len() as f64;
         let k = chosen.len() as f64;
         // Binomial bounds at 5 standard deviations.
@@ -265,7 +267,11 @@ mod tests {
         for (got, p) in [(masked, 0.8), (kept, 0.1), (random, 0.1)] {
             let sd = (k * p * (1.0 - p)).sqrt();
             // A random replacement can draw the original token (1 in 1000): within bounds.
-            assert!((got - k * p).abs() < 5.0 * sd + k * 0.002, "{got} vs {}", k * p);
+            assert!(
+                (got - k * p).abs() < 5.0 * sd + k * 0.002,
+                "{got} vs {}",
+                k * p
+            );
         }
         // Unchosen positions are untouched and carry no loss.
         assert!((0..window.len())

@@ -47,8 +47,7 @@ pub mod trainer;
 use std::path::PathBuf;
 
 pub use config::{
-    load_train_file, ModelConfig, Objective, OptimizerConfig, TrainConfig, TrainDevice,
-    TrainPaths,
+    load_train_file, ModelConfig, Objective, OptimizerConfig, TrainConfig, TrainDevice, TrainPaths,
 };
 pub use eval::{evaluate, EvalOptions, EvalReport};
 pub use mlm::{fill_mask, MaskFill};

@@ -21,8 +21,8 @@ use candle_core::{CustomOp1, CustomOp2, CustomOp3, DType, Device, Result, Tensor
 use candle_nn::Module;
 use serde::{Deserialize, Serialize};
 
-pub use super::config::Objective;
 use super::config::ModelConfig;
+pub use super::config::Objective;
 use super::kernels;
 use super::ops::{Activation, Attention, Dropout, Embed, HeadXent, LayerNorm, Linear};
 use super::rng::{hash2, Rng};
@@ -388,7 +388,9 @@ impl Gpt {
             candle_core::bail!("the fused backend runs on the CPU only")
         }
         if backend == Backend::Fused && !self.cfg.causal() {
-            candle_core::bail!("the fused backend runs the causal decoder only, not the MLM encoder")
+            candle_core::bail!(
+                "the fused backend runs the causal decoder only, not the MLM encoder"
+            )
         }
         self.backend = backend;
         Ok(())
@@ -438,9 +440,8 @@ impl Gpt {
     /// bias), for an MLM model.
     fn mlm_head(&self) -> Option<[&Tensor; 5]> {
         let n = 4 + self.cfg.n_layer * N_BLOCK_PARAMS;
-        (self.cfg.objective == Objective::Mlm).then(|| {
-            [0, 1, 2, 3, 4].map(|i| self.params[n + i].var.as_tensor())
-        })
+        (self.cfg.objective == Objective::Mlm)
+            .then(|| [0, 1, 2, 3, 4].map(|i| self.params[n + i].var.as_tensor()))
     }
 
     fn wte(&self) -> &Tensor {

@@ -138,8 +138,7 @@ pub fn generate(checkpoint_path: &Path, opts: &SampleOptions) -> Result<Sample, 
     }
     let start = ids.len();
     let mut rng = Rng::new(opts.seed);
-    let mut next_logits: Box<dyn FnMut(&[u32]) -> Result<Vec<f32>, TrainError>> = if opts.kv_cache
-    {
+    let mut next_logits: Box<dyn FnMut(&[u32]) -> Result<Vec<f32>, TrainError>> = if opts.kv_cache {
         let weights = Weights::from_tensors(&cfg, &loaded.model)
             .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
         let mut cache = KvCache::new(&cfg);
@@ -148,7 +147,10 @@ pub fn generate(checkpoint_path: &Path, opts: &SampleOptions) -> Result<Sample, 
             // Past the context, start again from the newest half of it (amortised linear).
             if ids.len() - fed + cache.len() > cfg.seq_len || fed > ids.len() {
                 cache.clear();
-                fed = ids.len().saturating_sub(cfg.seq_len / 2 + 1).min(ids.len() - 1);
+                fed = ids
+                    .len()
+                    .saturating_sub(cfg.seq_len / 2 + 1)
+                    .min(ids.len() - 1);
             }
             let hidden = weights
                 .forward(&ids[fed..], &mut cache, true)

@@ -8,10 +8,10 @@ use candle_core::{DType, Device, Tensor};
 use tokenizers::Tokenizer;
 
 use super::checkpoint::{self, CheckpointState, Saved};
-use super::config::{TrainConfig, TrainDevice, TrainPaths};
-use super::loader::{eval_windows, Loader, Shards};
 use super::config::Objective;
+use super::config::{TrainConfig, TrainDevice, TrainPaths};
 use super::infer::Weights;
+use super::loader::{eval_windows, Loader, Shards};
 use super::metrics::{measure_peak_flops, MetricsWriter, Record};
 use super::mlm::{score_masked, Masker};
 use super::model::{Batch, Gpt, GptConfig, Mode};
@@ -332,9 +332,9 @@ fn run(
     };
     // Refused before any shard is read: a start checkpoint of another shape or tokenizer.
     let init = match &paths.init_from {
-        Some(p) if checkpoint::latest(&paths.out.join("checkpoints"))?.is_none() => {
-            Some(init_checkpoint(p, &model_cfg, &paths.tokenizer, cfg.init_optimizer)?)
-        }
+        Some(p) if checkpoint::latest(&paths.out.join("checkpoints"))?.is_none() => Some(
+            init_checkpoint(p, &model_cfg, &paths.tokenizer, cfg.init_optimizer)?,
+        ),
         _ => None,
     };
     let train_shards = Shards::open(&paths.data.join("tokens").join("train"))?;
@@ -692,9 +692,8 @@ fn init_checkpoint(
     let dir = checkpoint::find(path)?;
     let state_path = dir.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| {
-        TrainError::Config(format!("init_from: {}: {e}", state_path.display()))
-    })?;
+    let state: CheckpointState = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Config(format!("init_from: {}: {e}", state_path.display())))?;
     let diff = state.model.shape_differences(model_cfg);
     if !diff.is_empty() {
         return Err(TrainError::Config(format!(
@@ -739,10 +738,12 @@ fn tokens_per_byte(
     let (mut tokens, mut bytes) = (0usize, 0usize);
     for w in val {
         let targets = &w[1..];
-        let text = tok.decode(targets, true).map_err(|e| TrainError::Tokenizer {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = tok
+            .decode(targets, true)
+            .map_err(|e| TrainError::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         tokens += targets.len();
         bytes += text.len();
     }
