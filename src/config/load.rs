@@ -79,6 +79,10 @@ pub(crate) fn stage_lists<'a>(root: &'a Spanned, prefix: &[&str]) -> Vec<(DocPat
 /// Loads a YAML document of type `T`: spanned YAML, every problem against `schema`, the
 /// semantic checks of the stages in `stage_lists` (when their own config is valid), then
 /// `semantic` on the typed value. Every problem is listed at once with its position.
+/// Checks of the well-formed parts of a document that has problems elsewhere.
+pub(crate) type PartialCheck<'a> = &'a mut dyn FnMut(&Spanned) -> Vec<Diagnostic>;
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn load_doc<T: DeserializeOwned>(
     text: &str,
     file: &str,
@@ -87,7 +91,7 @@ pub(crate) fn load_doc<T: DeserializeOwned>(
     what: &str,
     stage_lists: &dyn for<'a> Fn(&'a Spanned) -> Vec<(DocPath, &'a Spanned)>,
     semantic: &mut dyn FnMut(&T, &Spanned) -> Vec<Diagnostic>,
-    partial: Option<&mut dyn FnMut(&Spanned) -> Vec<Diagnostic>>,
+    partial: Option<PartialCheck<'_>>,
 ) -> Result<T, ConfigError> {
     let parsed = yaml::parse(text).map_err(|p| ConfigError::new(file, vec![from_yaml(p)]))?;
     let Some(root) = parsed.root else {

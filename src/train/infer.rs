@@ -285,7 +285,7 @@ impl Weights {
     pub fn forward_batch(&self, ids: &[u32], b: usize) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let c = cfg.n_embd;
-        if b == 0 || ids.is_empty() || ids.len() % b != 0 {
+        if b == 0 || ids.is_empty() || !ids.len().is_multiple_of(b) {
             candle_core::bail!("a batch of {} ids is not {b} equal rows", ids.len())
         }
         let t = ids.len() / b;

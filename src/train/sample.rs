@@ -54,6 +54,9 @@ pub struct Sample {
     pub checkpoint: PathBuf,
 }
 
+/// The logits of the next token after a sequence.
+type NextLogits<'a> = Box<dyn FnMut(&[u32]) -> Result<Vec<f32>, TrainError> + 'a>;
+
 /// The logits (`ids.len() x vocab`, row-major) the model of the checkpoint at `path` gives
 /// `ids`, from the training forward pass (the fused CPU kernels for a decoder).
 pub fn checkpoint_logits(path: &Path, ids: &[u32]) -> Result<Vec<f32>, TrainError> {
@@ -138,7 +141,7 @@ pub fn generate(checkpoint_path: &Path, opts: &SampleOptions) -> Result<Sample, 
     }
     let start = ids.len();
     let mut rng = Rng::new(opts.seed);
-    let mut next_logits: Box<dyn FnMut(&[u32]) -> Result<Vec<f32>, TrainError>> = if opts.kv_cache {
+    let mut next_logits: NextLogits<'_> = if opts.kv_cache {
         let weights = Weights::from_tensors(&cfg, &loaded.model)
             .map_err(|e| TrainError::candle(format!("loading {}", dir.display()), e))?;
         let mut cache = KvCache::new(&cfg);

@@ -20,6 +20,9 @@ use super::rng::hash2;
 use super::schedule::Schedule;
 use super::TrainError;
 
+/// An evaluation: (val loss, bits per byte, accuracy).
+type Evaluation = (f64, Option<f64>, Option<f64>);
+
 /// Salt of the masks of the training batches (mlm).
 const TRAIN_MASK_SEED: u64 = 0x6d61_736b;
 /// Salt of the masks of the val windows (mlm), the same at every evaluation.
@@ -161,7 +164,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// (val loss, bits per byte, accuracy) on the val windows, if there are any.
-    fn evaluate(&self) -> Result<Option<(f64, Option<f64>, Option<f64>)>, TrainError> {
+    fn evaluate(&self) -> Result<Option<Evaluation>, TrainError> {
         if self.val.is_empty() {
             return Ok(None);
         }
