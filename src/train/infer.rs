@@ -50,9 +50,16 @@ impl Block {
         add(x, h);
         layer_norm(x, &self.ln_2, h, c, eps);
         linear(h, &self.fc_w, &self.fc_b, f, c, 4 * c);
-        for v in f.iter_mut() {
-            *v = gelu_tanh(*v);
-        }
+        // The training kernels' GELU (tanh form through a vectorized exp): a libm tanh per
+        // element would be a large share of a token's cost.
+        super::kernels::simd(
+            #[inline(always)]
+            || {
+                for v in f.iter_mut() {
+                    *v = super::kernels::gelu_one(*v);
+                }
+            },
+        );
         linear(f, &self.out_w, &self.out_b, h, 4 * c, c);
         add(x, h);
     }
@@ -526,12 +533,6 @@ fn softmax(row: &mut [f32]) {
     for v in row.iter_mut() {
         *v *= inv;
     }
-}
-
-/// GELU with the tanh approximation (GPT-2's `gelu_new`), as the training kernels.
-fn gelu_tanh(x: f32) -> f32 {
-    const K: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + (K * (x + 0.044_715 * x * x * x)).tanh())
 }
 
 /// GELU with the error function (the MLM head's, as BERT and RoBERTa).

@@ -782,7 +782,7 @@ fn sigmoid<T: Real>(z: T) -> T {
 const UNROLL: usize = 32;
 
 #[inline(always)]
-fn gelu_one<T: Real>(x: T) -> T {
+pub(crate) fn gelu_one<T: Real>(x: T) -> T {
     // 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)
     let k2 = T::from_f64(2.0 * GELU_K);
     let c = T::from_f64(GELU_C);
