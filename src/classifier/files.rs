@@ -28,16 +28,7 @@ pub fn read_texts(
     base: &Path,
     max_docs: Option<usize>,
 ) -> Result<Vec<String>, String> {
-    let spec = InputSpec {
-        paths: paths.to_vec(),
-        format: None,
-        text_field: text_field.to_string(),
-        id_field: None,
-        metadata_fields: Vec::new(),
-        txt_mode: Default::default(),
-        max_line_bytes: 1 << 30,
-        max_record_bytes: None,
-    };
+    let spec = InputSpec::documents(paths.to_vec(), text_field, None);
     let mut out = Vec::new();
     for f in input::resolve_inputs(&spec, base).map_err(|e| e.to_string())? {
         for r in input::open(&f, &spec).map_err(|e| e.to_string())? {

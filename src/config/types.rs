@@ -259,6 +259,23 @@ impl Default for RunSpec {
     }
 }
 
+impl InputSpec {
+    /// The input of a side set of documents (evaluation sets, classifier training data): any
+    /// format by extension, lines up to 1 GiB, no metadata.
+    pub fn documents(paths: Vec<String>, text_field: &str, id_field: Option<String>) -> Self {
+        InputSpec {
+            paths,
+            format: None,
+            text_field: text_field.to_string(),
+            id_field,
+            metadata_fields: Vec::new(),
+            txt_mode: Default::default(),
+            max_line_bytes: 1 << 30,
+            max_record_bytes: None,
+        }
+    }
+}
+
 /// One stage of the pipeline, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]

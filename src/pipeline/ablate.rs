@@ -81,16 +81,7 @@ fn read_docs(
     text_field: &str,
     dir: &Path,
 ) -> Result<Vec<(String, String)>, RunError> {
-    let spec = InputSpec {
-        paths: paths.to_vec(),
-        format: None,
-        text_field: text_field.to_string(),
-        id_field: Some("id".into()),
-        metadata_fields: Vec::new(),
-        txt_mode: Default::default(),
-        max_line_bytes: 1 << 30,
-        max_record_bytes: None,
-    };
+    let spec = InputSpec::documents(paths.to_vec(), text_field, Some("id".into()));
     let mut out = Vec::new();
     for f in input::resolve_inputs(&spec, dir)? {
         for r in input::open(&f, &spec)? {

@@ -103,16 +103,7 @@ impl Decontaminate {
     /// Reads the evaluation sets of `cfg` (paths relative to `base_dir`) and indexes their
     /// n-grams. Fails, naming the path, when a set cannot be found or read.
     pub fn new(cfg: DecontaminateConfig, base_dir: &Path) -> Result<Self, String> {
-        let spec = InputSpec {
-            paths: cfg.eval.clone(),
-            format: None,
-            text_field: cfg.text_field.clone(),
-            id_field: cfg.id_field.clone(),
-            metadata_fields: Vec::new(),
-            txt_mode: Default::default(),
-            max_line_bytes: 1 << 30,
-            max_record_bytes: None,
-        };
+        let spec = InputSpec::documents(cfg.eval.clone(), &cfg.text_field, cfg.id_field.clone());
         let files = input::resolve_inputs(&spec, base_dir).map_err(|e| e.to_string())?;
         let mut s = Decontaminate {
             n: cfg.ngram.max(1),

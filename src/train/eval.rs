@@ -138,16 +138,7 @@ pub fn score_tokens(weights: &Weights, eos: u32, ids: &[u32]) -> Result<DocScore
 
 /// The texts of `opts.data`, in input order, and the number of rejected records.
 fn read_texts(opts: &EvalOptions) -> Result<(Vec<String>, u64), TrainError> {
-    let spec = InputSpec {
-        paths: opts.data.clone(),
-        format: None,
-        text_field: opts.text_field.clone(),
-        id_field: None,
-        metadata_fields: Vec::new(),
-        txt_mode: Default::default(),
-        max_line_bytes: 1 << 30,
-        max_record_bytes: None,
-    };
+    let spec = InputSpec::documents(opts.data.clone(), &opts.text_field, None);
     let files = input::resolve_inputs(&spec, Path::new("."))
         .map_err(|e| TrainError::Config(format!("eval data: {e}")))?;
     let (mut texts, mut rejected) = (Vec::new(), 0);

@@ -394,7 +394,7 @@ impl Weights {
         let rows = hidden.len() / c;
         let mut out = vec![0f32; rows * v];
         match &self.mlm {
-            None => linear_nobias(hidden, &self.wte, &mut out, c, v),
+            None => linear_opt(hidden, &self.wte, None, &mut out, c, v),
             Some(head) => {
                 let mut t = vec![0f32; rows * c];
                 linear(hidden, &head.dense_w, &head.dense_b, &mut t, c, c);
@@ -403,24 +403,7 @@ impl Weights {
                 }
                 let mut n = vec![0f32; rows * c];
                 layer_norm(&t, &head.ln, &mut n, c, self.cfg.layer_norm_eps as f32);
-                for row in out.chunks_exact_mut(v) {
-                    row.copy_from_slice(&head.bias);
-                }
-                // SAFETY: shapes as allocated above.
-                unsafe {
-                    matmul(
-                        rows,
-                        v,
-                        c,
-                        out.as_mut_ptr(),
-                        v,
-                        true,
-                        Mat::rows(&n, c),
-                        Mat::rows_t(&self.wte, c),
-                        1.0,
-                        false,
-                    );
-                }
+                linear(&n, &self.wte, &head.bias, &mut out, c, v);
             }
         }
         out
@@ -464,10 +447,13 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-fn linear(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], inp: usize, out: usize) {
+/// `y = x W^T (+ b)` with `W` stored `(out, in)`, single-threaded.
+fn linear_opt(x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32], inp: usize, out: usize) {
     let rows = x.len() / inp;
-    for row in y[..rows * out].chunks_exact_mut(out) {
-        row.copy_from_slice(b);
+    if let Some(b) = b {
+        for row in y[..rows * out].chunks_exact_mut(out) {
+            row.copy_from_slice(b);
+        }
     }
     // SAFETY: x is rows x inp, w is out x inp, y is rows x out.
     unsafe {
@@ -477,7 +463,7 @@ fn linear(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], inp: usize, out: usize
             inp,
             y.as_mut_ptr(),
             out,
-            true,
+            b.is_some(),
             Mat::rows(x, inp),
             Mat::rows_t(w, inp),
             1.0,
@@ -486,23 +472,8 @@ fn linear(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], inp: usize, out: usize
     }
 }
 
-fn linear_nobias(x: &[f32], w: &[f32], y: &mut [f32], inp: usize, out: usize) {
-    let rows = x.len() / inp;
-    // SAFETY: as in `linear`.
-    unsafe {
-        matmul(
-            rows,
-            out,
-            inp,
-            y.as_mut_ptr(),
-            out,
-            false,
-            Mat::rows(x, inp),
-            Mat::rows_t(w, inp),
-            1.0,
-            false,
-        );
-    }
+fn linear(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], inp: usize, out: usize) {
+    linear_opt(x, w, Some(b), y, inp, out);
 }
 
 fn layer_norm(x: &[f32], n: &Norm, y: &mut [f32], c: usize, eps: f32) {
