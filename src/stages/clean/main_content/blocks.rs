@@ -453,10 +453,37 @@ pub fn cut(dom: &Dom, root: Id, opts: CutOptions) -> Segmented {
         }
     }
     flush(&mut buf, &owners, &mut blocks);
+    mark_fillable_forms(dom, &order, &mut info);
     Segmented {
         blocks,
         order,
         info,
+    }
+}
+
+/// Fields a form needs before it reads as one to fill in: a search box has one, a shop's
+/// order form around the product text a quantity and a variant or two.
+const FORM_FIELDS: u32 = 4;
+
+/// Marks every visited `<form>` with [`FORM_FIELDS`] or more fillable fields as [`neg::FILL`]. Forms do
+/// not nest, so each node is scanned once at most.
+fn mark_fillable_forms(dom: &Dom, order: &[Id], info: &mut [Info]) {
+    for &id in order {
+        if !dom
+            .node(id)
+            .element()
+            .is_some_and(|e| e.name.local == local_name!("form"))
+        {
+            continue;
+        }
+        let fields = dom
+            .descendants(id)
+            .filter(|&d| dom.node(d).element().is_some_and(hints::is_fillable))
+            .take(FORM_FIELDS as usize)
+            .count() as u32;
+        if fields >= FORM_FIELDS {
+            info[id as usize].neg |= neg::FILL;
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! A readable account of one extraction: the container and its ancestors, then every block
-//! with its class, value, boilerplate bits (and which element set them) and verdict.
+//! with its class, value, boilerplate bits (and which element set them), where it lies (in the
+//! best subtree, in the container it was widened to, or outside both) and verdict.
 
 use std::fmt::Write;
 
@@ -39,7 +40,19 @@ pub fn report(dom: &Dom, seg: &Segmented, sel: &Selection, out: &mut String) {
         } else {
             "drop"
         };
-        let t: String = b.text.chars().take(100).collect();
+        let t: String = b.text.chars().take(2000).collect();
+        let pre = seg.info[b.owner as usize].pre;
+        let within = |id: Id| {
+            let f = &seg.info[id as usize];
+            pre >= f.pre && pre < f.end
+        };
+        let region = if within(sel.core) {
+            "core"
+        } else if within(sel.container) {
+            "wide"
+        } else {
+            "out"
+        };
         let mut why = String::new();
         if sel.eff[b.owner as usize] != 0 {
             let mut a = b.owner;
@@ -58,7 +71,7 @@ pub fn report(dom: &Dom, seg: &Segmented, sel: &Selection, out: &mut String) {
         }
         let _ = writeln!(
             out,
-            "{verdict} {:?} v={:.0} c={} l={} eff={:x} {:?} {} | {}{why}",
+            "{verdict} {:?} v={:.0} c={} l={} eff={:x} {region} {:?} {} | {}{why}",
             sel.classes[i],
             sel.values[i],
             b.chars,

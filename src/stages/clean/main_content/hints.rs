@@ -204,6 +204,23 @@ pub mod neg {
     pub const CAPTION: u32 = 1 << 15;
     /// Generic widget wrappers: page builders wrap content in them too, so only a weak hint.
     pub const WIDGET: u32 = 1 << 16;
+    /// A form with fields to fill in (a sign-up, contact or order form): its labels and
+    /// explanations are no article, however long. Some sites wrap the whole page in one
+    /// `<form>`, so only a form that leaves most of the page outside it is removed.
+    pub const FILL: u32 = 1 << 17;
+}
+
+/// Whether `el` is a field a visitor types into or ticks (not a hidden value or a button).
+pub fn is_fillable(el: &Element) -> bool {
+    match el.name.local {
+        local_name!("textarea") | local_name!("select") => true,
+        local_name!("input") => !el.attr("type").is_some_and(|t| {
+            ["hidden", "submit", "button", "image", "reset"]
+                .iter()
+                .any(|k| t.trim().eq_ignore_ascii_case(k))
+        }),
+        _ => false,
+    }
 }
 
 /// What the attributes of one element hint at.
@@ -351,6 +368,12 @@ const NEG_WORDS: &[(&str, M, u32)] = {
         ("notice", M::Edge, POPUP),
         ("lightbox", M::Sub, POPUP),
         ("offcanvas", M::Sub, POPUP),
+        // Status messages of a web app (Bootstrap alerts and toasts, Rails flash messages).
+        ("alert", M::Eq, POPUP),
+        ("alerts", M::Eq, POPUP),
+        ("toast", M::Eq, POPUP),
+        ("snackbar", M::Sub, POPUP),
+        ("flash", M::Eq, POPUP),
         ("noprint", M::Eq, HIDDEN),
         ("toolbar", M::Sub, TOOLS),
         ("tools", M::Eq, TOOLS),

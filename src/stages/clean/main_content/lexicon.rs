@@ -595,9 +595,20 @@ fn index() -> &'static Index {
 /// Whether a block of `chars` weighted characters reading `text` is page furniture by its
 /// words alone.
 pub fn is_furniture(text: &str, chars: u32) -> bool {
-    if chars >= SHORT {
-        return false;
-    }
+    chars < SHORT && judged(text, chars)
+}
+
+/// Weighted length below which a block at the very end of the main text is judged by its
+/// words: the closing notes of an article (a copyright line, a call to follow or subscribe, a
+/// note on where it first appeared) run longer than furniture elsewhere.
+const TAIL: u32 = 2 * SHORT;
+
+/// Whether a block that closes the main text is page furniture by its words.
+pub fn is_tail_furniture(text: &str, chars: u32) -> bool {
+    chars < TAIL && judged(text, chars)
+}
+
+fn judged(text: &str, chars: u32) -> bool {
     let lower = text.to_lowercase();
     if chars < DATELINE && opens_with_date(&lower) || is_site_name(&lower) {
         return true;

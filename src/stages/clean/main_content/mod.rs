@@ -39,6 +39,13 @@ pub enum Favor {
     Recall,
 }
 
+/// Weighted characters of main text below which a page with a long comment thread is read as
+/// the thread.
+const THIN_PAGE: u32 = 400;
+
+/// How many times the main text the thread must hold for that.
+const THREAD_SHARE: u32 = 3;
+
 /// Options of [`extract`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractOptions {
@@ -116,14 +123,25 @@ fn run(html: &str, opts: &ExtractOptions, explain: Option<&mut String>) -> Extra
             tables: opts.include_tables,
         },
     );
-    let sel = select::select(
-        &dom,
-        &seg,
-        &select::SelectOptions {
-            comments: opts.include_comments,
-            favor: opts.favor,
-        },
-    );
+    let mut sopts = select::SelectOptions {
+        comments: opts.include_comments,
+        favor: opts.favor,
+        thread_is_page: false,
+    };
+    let mut sel = select::select(&dom, &seg, &sopts);
+    let chars =
+        |ids: &mut dyn Iterator<Item = usize>| -> u32 { ids.map(|i| seg.blocks[i].chars).sum() };
+    let kept = chars(&mut sel.main.iter().copied());
+    let thread = chars(&mut (0..seg.blocks.len()).filter(|&i| {
+        sel.eff
+            .get(seg.blocks[i].owner as usize)
+            .is_some_and(|&e| e & hints::neg::COMMENT != 0)
+    }));
+    if kept < THIN_PAGE && thread >= THREAD_SHARE * kept.max(1) {
+        // Little text besides a long thread: the thread is the page (a forum, a Q&A page).
+        sopts.thread_is_page = true;
+        sel = select::select(&dom, &seg, &sopts);
+    }
     if let Some(out) = explain {
         explain::report(&dom, &seg, &sel, out);
     }
@@ -233,11 +251,144 @@ mod tests {
     #[test]
     fn navigation_and_footer_dropped_article_kept() {
         let html = page(&format!(
-            "{}<article><h1>Bridge closed</h1><p>{P1}</p><p>{P2}</p></article>{}",
+            "{}<article><h2>Bridge closed</h2><p>{P1}</p><p>{P2}</p></article>{}",
             boilerplate(),
             footer()
         ));
         assert_eq!(text(&html), format!("Bridge closed\n{P1}\n{P2}"));
+    }
+
+    #[test]
+    fn the_title_heading_is_metadata_later_h1_are_text() {
+        let html = page(&format!(
+            "{}<article><h1>Bridge closed</h1><p>{P1}</p><h1>Inspection</h1><p>{P2}</p>\
+             </article>",
+            boilerplate()
+        ));
+        assert_eq!(text(&html), format!("{P1}\nInspection\n{P2}"));
+        let opts = ExtractOptions {
+            keep_title: true,
+            ..ExtractOptions::default()
+        };
+        assert_eq!(
+            extract(&html, &opts).text,
+            format!("River news\n{P1}\nInspection\n{P2}")
+        );
+    }
+
+    #[test]
+    fn a_form_to_fill_in_is_dropped_a_form_around_the_page_is_not() {
+        let explain = "By filling in this form you agree to receive our letters about the \
+                       river, the bridge and the town, at most twice a month, and to let us \
+                       keep your address until you leave the list.";
+        let fields = "<label>Name <input name=n></label><label>E-mail <input type=email \
+                      name=e></label><label>Town <input name=t></label><select name=c>\
+                      <option>UK</option></select><input type=submit value=Send>";
+        let html = page(&format!(
+            "<div class=\"col\"><p>{P1}</p><p>{P2}</p></div><div class=\"col\">\
+             <form action=/join><p>{explain}</p><p>{explain} {explain}</p>{fields}</form></div>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
+        // ASP.NET puts the whole page in one form.
+        let html = page(&format!(
+            "<form id=aspnetForm action=/page.aspx>{}<div class=\"main\"><p>{P1}</p>\
+             <p>{P2}</p><p>{P2} {P1}</p></div>{fields}</form>",
+            boilerplate()
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{P2} {P1}"));
+    }
+
+    #[test]
+    fn the_lead_before_the_body_joins_it() {
+        let lead = "Two weeks after the flood the old bridge is still closed, and the town \
+                    asks how long.";
+        let body: String = [P1, P2, P1, P2]
+            .iter()
+            .map(|p| format!("<p>{p} {p}</p>"))
+            .collect();
+        let html = page(&format!(
+            "{}<article class=\"story\"><header><h2>Closed</h2><p class=\"intro\">{lead}</p>\
+             <p class=\"byline\">By Jane Doe</p></header><figure><img src=a.jpg>\
+             <figcaption>Photo: Jane Doe</figcaption></figure><div class=\"story-body\">{body}\
+             </div><div class=\"tags\"><a href=/t>Bridges</a></div></article>",
+            boilerplate()
+        ));
+        let t = text(&html);
+        assert!(t.starts_with(&format!("Closed\n{lead}\n{P1} {P1}")), "{t}");
+    }
+
+    #[test]
+    fn long_captions_are_text_short_credits_are_not() {
+        let caption = "The old bridge on Monday morning, after the water had gone down: the \
+                       pillars on the town side stand in mud, and the railings on the north \
+                       side were torn away by the current during the night, as the fire brigade watched.";
+        let html = page(&format!(
+            "<article><p>{P1}</p><figure><img src=a.jpg><figcaption>{caption}</figcaption>\
+             </figure><p>{P2}</p><figure><img src=b.jpg><figcaption>The mayor on the \
+             bridge, with engineers from the county, on Tuesday.</figcaption></figure>\
+             <p>{P1} {P2}</p></article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{caption}\n{P2}\n{P1} {P2}"));
+    }
+
+    #[test]
+    fn closing_notes_after_the_text_are_dropped() {
+        let note = "© 2024 Example News. This article is the copyrighted property of Example \
+                    News; written permission must be obtained before it is reprinted in print \
+                    or online media.";
+        let html = page(&format!(
+            "<article><p>{P1}</p><p>{P2}</p><p>{P1} {P2}</p><p>{note}</p></article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}\n{P1} {P2}"));
+    }
+
+    #[test]
+    fn a_page_that_is_only_its_thread_is_the_thread() {
+        // No post holds most of the page on its own, so each is a comment; with nothing else
+        // on the page, the thread is the page.
+        let posts = [
+            format!("{P1} {P1}"),
+            format!("{P2} {P2}"),
+            format!("{P1} {P2}"),
+        ];
+        let thread: String = posts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("<div class=\"comment\" id=\"c{i}\"><p>{p}</p></div>"))
+            .collect();
+        let html = page(&format!(
+            "{}<div class=\"comments\">{thread}</div>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(text(&html), posts.join("\n"));
+    }
+
+    #[test]
+    fn a_page_of_short_lines_keeps_its_content_element() {
+        let html = page(&format!(
+            "{}<article class=\"post\"><div class=\"entry-content\"><h3>Film</h3>\
+             <p>Fuji 400.</p><h3>Cameras</h3><p>Anna: Widelux.</p><p>Ben: Pentax.</p>\
+             <h3>Order</h3><p>Anna first, then Ben.</p><p><a href=/g>Gallery</a></p></div>\
+             </article>{}",
+            boilerplate(),
+            footer()
+        ));
+        assert_eq!(
+            text(&html),
+            "Film\nFuji 400.\nCameras\nAnna: Widelux.\nBen: Pentax.\nOrder\nAnna first, then Ben."
+        );
+    }
+
+    #[test]
+    fn status_messages_are_dropped() {
+        let html = page(&format!(
+            "<article><div class=\"alert alert-success\">The item was added to your basket \
+             and can be found there.</div><p>{P1}</p><p>{P2}</p><div class=\"flash \
+             flash-error\">Failed to load the latest information about this page.</div>\
+             </article>"
+        ));
+        assert_eq!(text(&html), format!("{P1}\n{P2}"));
     }
 
     #[test]

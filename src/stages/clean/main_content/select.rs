@@ -37,6 +37,9 @@ pub struct SelectOptions {
     pub comments: bool,
     /// Precision/recall trade-off.
     pub favor: Favor,
+    /// Read comment hints as content: a page whose only text is its thread (a forum, a
+    /// question page) is settled again this way.
+    pub thread_is_page: bool,
 }
 
 /// The chosen blocks and what led to them.
@@ -101,7 +104,8 @@ fn removing_bits(opts: &SelectOptions) -> u32 {
         | neg::HIDDEN
         | neg::TOOLS
         | neg::CAPTION
-        | neg::WIDGET;
+        | neg::WIDGET
+        | neg::FILL;
     if opts.favor == Favor::Precision {
         bits |= neg::HEADER;
     }
@@ -110,6 +114,9 @@ fn removing_bits(opts: &SelectOptions) -> u32 {
 
 /// Hints that remove a subtree only when it holds no long, link-poor text.
 const WEAK: u32 = neg::WIDGET | neg::TOOLS | neg::HEADER;
+
+/// Weighted characters from which a caption is read as a paragraph.
+const LONG_CAPTION: u32 = 200;
 
 /// The knobs that [`Favor`] turns.
 struct Params {
@@ -147,6 +154,10 @@ impl Params {
         }
     }
 }
+
+/// Share of the page's content mass a form to fill in must hold to be read as the page's
+/// wrapper (ASP.NET pages put everything inside one `<form>`) rather than as a form.
+const FILL_PROTECT: f32 = 0.85;
 
 /// How far above the best subtree the container may widen, in value points.
 const SLACK: f32 = 15.0;
@@ -195,7 +206,11 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
     let comment_groups = group_sums(dom, seg, root, neg::COMMENT, &mass, &mass);
     for &id in &seg.order {
         let inherited = parent_bits(dom, &eff, id, root);
-        let own = seg.info[id as usize].neg & neg::COMMENT;
+        let own = if opts.thread_is_page {
+            0
+        } else {
+            seg.info[id as usize].neg & neg::COMMENT
+        };
         let grouped = if own != 0 && inherited == 0 {
             group_key(dom, id)
                 .and_then(|k| comment_groups.get(&k))
@@ -233,6 +248,14 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
             0.0
         }
     });
+    // A caption of several sentences is a paragraph of the story set beside its photo.
+    let long_text = subtree_sums(dom, seg, |i| {
+        if blocks[i].chars >= LONG_CAPTION && values[i] > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    });
     let total = mass[root as usize];
     let removing = removing_bits(opts);
     // Content split into sections that repeat one wrongly hinted class or id
@@ -252,11 +275,17 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
         } else {
             (mass[i], long_blocks[i])
         };
-        let heavy = total > 0.0 && group_mass.max(mass[i]) >= protect * total;
+        let need = if own & neg::FILL != 0 {
+            FILL_PROTECT
+        } else {
+            protect
+        };
+        let heavy = total > 0.0 && group_mass.max(mass[i]) >= need * total;
         let protected = heavy
             && (group_long.max(long_blocks[i]) >= 2.0
                 || (own != 0 && holds_content(seg, &mass, id, protect * total, &mut budget)));
-        let weak_with_text = own & !WEAK == 0 && strong[i] > 0.0;
+        let weak_with_text = (own & !WEAK == 0 && strong[i] > 0.0)
+            || (own & !(WEAK | neg::CAPTION) == 0 && long_text[i] > 0.0);
         let own = if protected || weak_with_text { 0 } else { own };
         eff[i] = inherited | own | comment;
     }
@@ -308,9 +337,11 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
     // split off into its own wrapper (as readability does).
     let mut regions = vec![(seg.info[best as usize].pre, seg.info[best as usize].end)];
     let threshold = (SIBLING_SHARE * top).max(30.0);
-    // A sibling made only of good text (an intro paragraph) joins whatever its size.
+    // A sibling made only of good text (an intro paragraph, its heading) joins whatever its
+    // size.
     let flawed = subtree_sums(dom, seg, |i| {
-        if eff[blocks[i].owner as usize] != 0 || values[i] <= 0.0 {
+        let heading = blocks[i].kind == BlockKind::Heading && values[i] == 0.0;
+        if eff[blocks[i].owner as usize] != 0 || (values[i] <= 0.0 && !heading) {
             1.0
         } else {
             0.0
@@ -334,6 +365,12 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
             }
         }
         cur = p;
+    }
+    // The title, standfirst and intro of an article often sit in a header of their own before
+    // the body, with a byline or a photo between: the leading part of the article around the
+    // container joins it. Only the part before the container: teasers come after the body.
+    if let Some(lead) = lead_root(dom, seg, &eff, best, root) {
+        regions.push((seg.info[lead as usize].pre, seg.info[best as usize].pre));
     }
     let inside = |pre: u32| regions.iter().any(|&(lo, hi)| pre >= lo && pre < hi);
 
@@ -385,12 +422,124 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
             .collect();
         resolve_context(dom, blocks, &mut class, params.trim_tail);
     }
+    if !class.contains(&Class::Good) {
+        // Nothing reads as text even so: a page of short lines (a data sheet, a photo post).
+        // Its content-hinted element, if it has one, is taken whole, less links, hinted parts
+        // and furniture.
+        let plain = |i: usize| {
+            eff[blocks[i].owner as usize] == 0 && link_density(&blocks[i]) <= 0.5 && !furniture[i]
+        };
+        let chars = subtree_sums(dom, seg, |i| {
+            if plain(i) {
+                blocks[i].chars as f32
+            } else {
+                0.0
+            }
+        });
+        let mut pick: Option<Id> = None;
+        for &id in &seg.order {
+            let i = id as usize;
+            let page_level = dom.node(id).element().is_some_and(|e| {
+                matches!(
+                    e.name.local,
+                    html5ever::local_name!("body") | html5ever::local_name!("html")
+                )
+            });
+            if seg.info[i].pos
+                && eff[i] == 0
+                && !page_level
+                && chars[i] >= THIN_MIN
+                && pick.is_none_or(|p| chars[i] >= chars[p as usize])
+            {
+                pick = Some(id);
+            }
+        }
+        if let Some(a) = pick {
+            let (lo, hi) = (seg.info[a as usize].pre, seg.info[a as usize].end);
+            for (i, b) in blocks.iter().enumerate() {
+                let pre = seg.info[b.owner as usize].pre;
+                if pre >= lo && pre < hi && plain(i) {
+                    class[i] = Class::Good;
+                }
+            }
+            sel.container = a;
+        }
+    }
+    // The page's own title (an `<h1>` before the text) is metadata, as trafilatura has it:
+    // it is in `title`, and `keep_title` puts it first.
+    let is_h1 = |i: usize| {
+        dom.node(blocks[i].owner)
+            .element()
+            .is_some_and(|e| e.name.local == html5ever::local_name!("h1"))
+    };
+    if let Some(first) = (0..blocks.len())
+        .find(|&i| class[i] == Class::Good && blocks[i].kind != BlockKind::Heading && !is_h1(i))
+    {
+        for c in class
+            .iter_mut()
+            .take(first)
+            .enumerate()
+            .filter(|(i, _)| is_h1(*i))
+        {
+            *c.1 = Class::Bad;
+        }
+    }
+    // Closing notes after the text: walked back from the last kept block while they read as
+    // furniture.
+    for i in (0..blocks.len()).rev() {
+        if class[i] != Class::Good {
+            continue;
+        }
+        let b = &blocks[i];
+        if b.kind == BlockKind::Pre || !lexicon::is_tail_furniture(&b.text, b.chars) {
+            break;
+        }
+        class[i] = Class::Bad;
+    }
     sel.main = (0..blocks.len())
         .filter(|&i| class[i] == Class::Good)
         .collect();
     sel.eff = eff;
     sel.values = values;
     sel
+}
+
+/// Characters of plain short text a content-hinted element needs to be taken whole on a page
+/// where nothing else reads as text.
+const THIN_MIN: f32 = 60.0;
+
+/// How many levels above the container an article element is looked for.
+const LEAD_LEVELS: usize = 4;
+
+/// The outermost content-hinted element (`<article>`, `class="article"`) a few levels above
+/// `best`, with no boilerplate hint on the way; `<main>` and `<body>` hold more than one
+/// article's lead.
+fn lead_root(dom: &Dom, seg: &Segmented, eff: &[u32], best: Id, root: Id) -> Option<Id> {
+    let mut found = None;
+    let mut cur = best;
+    for _ in 0..LEAD_LEVELS {
+        if cur == root {
+            break;
+        }
+        let p = dom.node(cur).parent;
+        if p == NONE || eff[p as usize] != 0 {
+            break;
+        }
+        let page_level = dom.node(p).element().is_some_and(|e| {
+            matches!(
+                e.name.local,
+                html5ever::local_name!("main") | html5ever::local_name!("body")
+            )
+        });
+        if page_level {
+            break;
+        }
+        if seg.info[p as usize].pos {
+            found = Some(p);
+        }
+        cur = p;
+    }
+    found
 }
 
 /// jusText's block classes, plus the two ways a block is dropped inside the container.
