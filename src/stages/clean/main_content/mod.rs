@@ -381,6 +381,40 @@ mod tests {
     }
 
     #[test]
+    fn a_small_fragment_after_a_break_of_boilerplate_is_dropped() {
+        let body = [(P1, P1), (P2, P2), (P1, P2), (P2, P1)]
+            .iter()
+            .map(|(a, b)| format!("{a} {b}"))
+            .collect::<Vec<_>>();
+        let paragraphs: String = body.iter().map(|p| format!("<p>{p}</p>")).collect();
+        let tags: String = [
+            "Bridges and crossings",
+            "Floods in the county",
+            "Town council decisions",
+            "Traffic and roadworks",
+            "Weather warnings",
+            "Local engineering firms",
+            "Rivers of the region",
+            "Emergency services",
+        ]
+        .iter()
+        .map(|t| format!("<li><a href=/t>{t}</a></li>"))
+        .collect();
+        let bio = "Jane Doe has reported on the town since 2009.";
+        let html = page(&format!(
+            "<div class=\"main\"><article>{paragraphs}</article><ul class=\"tags\">{tags}</ul>\
+             <div class=\"share\"><a href=/f>Share on Facebook</a> <a href=/t>Share on \
+             Twitter</a> <a href=/m>Send by e-mail</a></div><p>{bio}</p></div>"
+        ));
+        assert_eq!(text(&html), body.join("\n"));
+        // Without the break, the closing line stays.
+        let html = page(&format!(
+            "<div class=\"main\"><article>{paragraphs}<p>{bio}</p></article></div>"
+        ));
+        assert_eq!(text(&html), format!("{}\n{bio}", body.join("\n")));
+    }
+
+    #[test]
     fn status_messages_are_dropped() {
         let html = page(&format!(
             "<article><div class=\"alert alert-success\">The item was added to your basket \

@@ -465,6 +465,7 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
             sel.container = a;
         }
     }
+    cut_trailing_fragment(blocks, &initial, &mut class);
     // The page's own title (an `<h1>` before the text) is metadata, as trafilatura has it:
     // it is in `title`, and `keep_title` puts it first.
     let is_h1 = |i: usize| {
@@ -507,6 +508,51 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
 /// Characters of plain short text a content-hinted element needs to be taken whole on a page
 /// where nothing else reads as text.
 const THIN_MIN: f32 = 60.0;
+
+/// Weighted characters of dropped blocks, boilerplate among them, that break the kept text.
+const BREAK: u32 = 200;
+
+/// Share of the kept text that a fragment after such a break may hold at most to be dropped.
+const FRAGMENT_SHARE: f32 = 0.1;
+
+/// Drops a small fragment of text that follows the article across a break of boilerplate: an
+/// author box, a promotion, a teaser below the share bar and the tags. Once the text has
+/// started, a run of at least [`BREAK`] weighted characters of dropped blocks with a hinted
+/// or link-dense one among them, followed by no more than [`FRAGMENT_SHARE`] of the kept text,
+/// ends the main text there.
+fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class]) {
+    let total: u32 = (0..blocks.len())
+        .filter(|&i| class[i] == Class::Good)
+        .map(|i| blocks[i].chars)
+        .sum();
+    let (mut seen, mut gap, mut boiler) = (0u32, 0u32, false);
+    for i in 0..blocks.len() {
+        if class[i] != Class::Good {
+            if seen > 0 {
+                gap += blocks[i].chars;
+                boiler |= matches!(initial[i], Class::Skip | Class::Links);
+            }
+            continue;
+        }
+        if seen > 0 && gap >= BREAK && boiler {
+            let rest: u32 = (i..blocks.len())
+                .filter(|&j| class[j] == Class::Good)
+                .map(|j| blocks[j].chars)
+                .sum();
+            if rest as f32 <= FRAGMENT_SHARE * total as f32 {
+                for c in class.iter_mut().skip(i) {
+                    if *c == Class::Good {
+                        *c = Class::Bad;
+                    }
+                }
+                return;
+            }
+        }
+        seen += blocks[i].chars;
+        gap = 0;
+        boiler = false;
+    }
+}
 
 /// How many levels above the container an article element is looked for.
 const LEAD_LEVELS: usize = 4;
