@@ -63,7 +63,8 @@ fn the_article_is_kept_and_navigation_footer_sidebar_share_and_cookie_banner_are
     ));
     let (v, d, c) = run(ExtractConfig::default(), &html);
     assert_eq!(v, Verdict::Keep);
-    assert_eq!(d.text, format!("River floods town\n{P1}\n{P2}\n{P3}"));
+    // The page's own title heading is metadata, as in trafilatura.
+    assert_eq!(d.text, format!("{P1}\n{P2}\n{P3}"));
     let meta = d.metadata.unwrap();
     assert_eq!(meta["title"], "River floods town | Example News");
     assert_eq!(meta["html_lang"], "en-GB");
@@ -229,7 +230,7 @@ fn the_evaluation_pages_score_above_the_floor() {
     eprintln!("{pages} pages: precision {p:.3}, recall {r:.3}, F1 {f1:.3}");
     assert_eq!(pages, 949);
     assert!(
-        f1 >= 0.93 && p >= 0.92 && r >= 0.92,
+        f1 >= 0.945 && p >= 0.93 && r >= 0.93,
         "extraction regressed: precision {p:.3}, recall {r:.3}, F1 {f1:.3}"
     );
 }

@@ -469,10 +469,10 @@ const FORM_FIELDS: u32 = 4;
 /// not nest, so each node is scanned once at most.
 fn mark_fillable_forms(dom: &Dom, order: &[Id], info: &mut [Info]) {
     for &id in order {
-        if !dom
+        if dom
             .node(id)
             .element()
-            .is_some_and(|e| e.name.local == local_name!("form"))
+            .is_none_or(|e| e.name.local != local_name!("form"))
         {
             continue;
         }
