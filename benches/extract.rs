@@ -9,7 +9,6 @@
 //!
 //! Figures, not pass/fail.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +16,7 @@ use std::time::Instant;
 use corpusforge::document::Document;
 use corpusforge::stage::{Counters, Filter};
 use corpusforge::stages::clean::extract::{Extract, ExtractConfig, FavorSpec};
-use corpusforge::stages::clean::extract_score::SnippetCounts;
+use corpusforge::stages::clean::extract_score::{read_eval, SnippetCounts};
 
 /// Process CPU time (user + system) in seconds, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -44,40 +43,20 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-struct Page {
-    id: String,
-    html: String,
-    with: Vec<String>,
-    without: Vec<String>,
-}
-
 fn main() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/html-extraction/trafilatura-eval.jsonl.gz");
-    let Ok(f) = std::fs::File::open(&path) else {
+    if !path.exists() {
         println!("skipping: {} is not present", path.display());
         return;
+    }
+    let pages = match read_eval(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
     };
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let pages: Vec<Page> = std::io::BufReader::new(flate2::read::GzDecoder::new(f))
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .map(|v| Page {
-            id: v["id"].as_str().unwrap_or_default().to_string(),
-            html: v["text"].as_str().unwrap_or_default().to_string(),
-            with: strings(&v["with"]),
-            without: strings(&v["without"]),
-        })
-        .collect();
     let mb = pages.iter().map(|p| p.html.len()).sum::<usize>() as f64 / 1e6;
     println!("{} pages, {mb:.1} MB of HTML", pages.len());
     let source: Arc<str> = Arc::from("bench");

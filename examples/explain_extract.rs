@@ -9,14 +9,10 @@
 //! prints one line per page with errors (true and false positives, false negatives, characters
 //! extracted, id), then the totals.
 
-use std::io::{BufRead, Read};
+use std::path::Path;
 
-use corpusforge::stages::clean::extract_score::SnippetCounts;
+use corpusforge::stages::clean::extract_score::{normalize, read_eval, SnippetCounts};
 use corpusforge::stages::clean::main_content::{explain, extract, ExtractOptions};
-
-fn norm(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 fn show(id: &str, html: &str, with: &[String], without: &[String]) {
     let opts = ExtractOptions::default();
@@ -24,11 +20,11 @@ fn show(id: &str, html: &str, with: &[String], without: &[String]) {
     print!("{}", explain(html, &opts));
     let text = extract(html, &opts).text;
     println!("--- text\n{text}");
-    let t = norm(&text);
-    for w in with.iter().filter(|w| !t.contains(&norm(w))) {
+    let t = normalize(&text);
+    for w in with.iter().filter(|w| !t.contains(&normalize(w))) {
         println!("MISSING: {w}");
     }
-    for w in without.iter().filter(|w| t.contains(&norm(w))) {
+    for w in without.iter().filter(|w| t.contains(&normalize(w))) {
         println!("UNWANTED: {w}");
     }
 }
@@ -39,54 +35,41 @@ fn main() {
         eprintln!("usage: explain_extract PAGE.html | explain_extract EVAL.jsonl[.gz] NEEDLE");
         std::process::exit(2);
     };
-    let mut raw = Vec::new();
-    if let Err(e) = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw)) {
-        eprintln!("{path}: {e}");
-        std::process::exit(1);
-    }
     let Some(needle) = args.get(1) else {
-        show(path, &String::from_utf8_lossy(&raw), &[], &[]);
+        match std::fs::read(path) {
+            Ok(raw) => show(path, &String::from_utf8_lossy(&raw), &[], &[]),
+            Err(e) => {
+                eprintln!("{path}: {e}");
+                std::process::exit(1);
+            }
+        }
         return;
     };
-    let reader: Box<dyn BufRead> = if path.ends_with(".gz") {
-        Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
-            &raw[..],
-        )))
-    } else {
-        Box::new(&raw[..])
-    };
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let pages = match read_eval(Path::new(path)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            std::process::exit(1);
+        }
     };
     let mut total = SnippetCounts::default();
-    for line in reader.lines().map_while(Result::ok) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let id = v["id"].as_str().unwrap_or_default();
+    for page in &pages {
         if needle == "--score" {
-            let html = v["text"].as_str().unwrap_or_default();
-            let text = extract(html, &ExtractOptions::default()).text;
-            let c = SnippetCounts::of_page(&text, &strings(&v["with"]), &strings(&v["without"]));
+            let text = extract(&page.html, &ExtractOptions::default()).text;
+            let c = SnippetCounts::of_page(&text, &page.with, &page.without);
             if c.false_positives + c.false_negatives > 0 {
                 println!(
-                    "{}\t{}\t{}\t{}\t{id}",
+                    "{}\t{}\t{}\t{}\t{}",
                     c.true_positives,
                     c.false_positives,
                     c.false_negatives,
-                    text.chars().count()
+                    text.chars().count(),
+                    page.id
                 );
             }
             total += c;
-        } else if id.contains(needle.as_str()) {
-            let html = v["text"].as_str().unwrap_or_default();
-            show(id, html, &strings(&v["with"]), &strings(&v["without"]));
+        } else if page.id.contains(needle.as_str()) {
+            show(&page.id, &page.html, &page.with, &page.without);
         }
     }
     if needle == "--score" {

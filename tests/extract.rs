@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::sync::Arc;
 
 use corpusforge::document::Document;
 use corpusforge::stage::{Counters, Filter, Verdict};
 use corpusforge::stages::clean::extract::{Extract, ExtractConfig};
-use corpusforge::stages::clean::extract_score::SnippetCounts;
+use corpusforge::stages::clean::extract_score::{read_eval, SnippetCounts};
 
 const P1: &str = "The river rose through the night and by morning the lower town was under a \
                   metre of brown water, the third flood this decade, residents said on Tuesday.";
@@ -201,29 +200,16 @@ fn the_evaluation_pages_score_above_the_floor() {
         return;
     };
     let path = data.join("html-extraction/trafilatura-eval.jsonl.gz");
-    let f = std::fs::File::open(&path).unwrap();
     let stage = Extract::new(ExtractConfig {
         min_text_chars: 0,
         ..ExtractConfig::default()
     });
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
     let mut score = SnippetCounts::default();
     let mut pages = 0;
-    for line in std::io::BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
-        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let mut d = Document::new(
-            v["id"].as_str().unwrap(),
-            v["text"].as_str().unwrap(),
-            Arc::from("eval"),
-        );
+    for page in read_eval(&path).unwrap() {
+        let mut d = Document::new(page.id, page.html, Arc::from("eval"));
         stage.check(&mut d, &mut Counters::default());
-        score += SnippetCounts::of_page(&d.text, &strings(&v["with"]), &strings(&v["without"]));
+        score += SnippetCounts::of_page(&d.text, &page.with, &page.without);
         pages += 1;
     }
     let (p, r, f1) = score.scores();

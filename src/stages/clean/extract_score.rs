@@ -5,6 +5,64 @@
 //! snippet found is a true positive, one missing a false negative; a `without` snippet found is
 //! a false positive.
 
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// One page of an evaluation set: its HTML and the snippets that must and must not appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalPage {
+    /// The page's id (its URL in trafilatura's set).
+    pub id: String,
+    /// The page's HTML (field `text`).
+    pub html: String,
+    /// Snippets of the main text.
+    pub with: Vec<String>,
+    /// Snippets of boilerplate.
+    pub without: Vec<String>,
+}
+
+/// Reads an evaluation set, one JSON object per line (`id`, `text`, `with`, `without`), from a
+/// `.jsonl` file or a gzip-compressed `.jsonl.gz`. A line that is not such an object is an error
+/// naming the file and the line.
+pub fn read_eval(path: &Path) -> std::io::Result<Vec<EvalPage>> {
+    let f = std::fs::File::open(path)?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+        v.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut pages = Vec::new();
+    for (n, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}:{}: {why}", path.display(), n + 1),
+            )
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(&format!("not JSON ({e})")))?;
+        let field = |k: &str| v[k].as_str().map(str::to_string);
+        pages.push(EvalPage {
+            id: field("id").ok_or_else(|| bad("no string field `id`"))?,
+            html: field("text").ok_or_else(|| bad("no string field `text`"))?,
+            with: strings(&v["with"]).ok_or_else(|| bad("`with` is not a list of strings"))?,
+            without: strings(&v["without"])
+                .ok_or_else(|| bad("`without` is not a list of strings"))?,
+        });
+    }
+    Ok(pages)
+}
+
 /// True and false positives and false negatives, summed over pages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SnippetCounts {
@@ -106,5 +164,31 @@ mod tests {
         );
         assert_eq!(c.scores(), (0.5, 0.5, 0.5));
         assert_eq!(SnippetCounts::default().scores(), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn evaluation_sets_are_read_plain_or_gzipped_and_bad_lines_named() {
+        let dir = std::env::temp_dir().join(format!("cf-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = r#"{"id": "u1", "text": "<p>a</p>", "with": ["a"], "without": []}"#;
+        let plain = dir.join("eval.jsonl");
+        std::fs::write(&plain, format!("{good}\n\n{good}\n")).unwrap();
+        let gz = dir.join("eval.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, format!("{good}\n").as_bytes()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let page = EvalPage {
+            id: "u1".into(),
+            html: "<p>a</p>".into(),
+            with: vec!["a".into()],
+            without: vec![],
+        };
+        assert_eq!(read_eval(&plain).unwrap(), vec![page.clone(), page.clone()]);
+        assert_eq!(read_eval(&gz).unwrap(), vec![page]);
+        let bad = dir.join("bad.jsonl");
+        std::fs::write(&bad, format!("{good}\n{{\"id\": \"u2\", \"text\": 3}}\n")).unwrap();
+        let e = read_eval(&bad).unwrap_err().to_string();
+        assert_eq!(e, format!("{}:2: no string field `text`", bad.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -348,14 +348,7 @@ pub fn select(dom: &Dom, seg: &Segmented, opts: &SelectOptions) -> Selection {
         }
     });
     let mut cur = best;
-    for _ in 0..SIBLING_LEVELS {
-        if cur == root {
-            break;
-        }
-        let p = dom.node(cur).parent;
-        if p == NONE || eff[p as usize] != 0 {
-            break;
-        }
+    for p in clean_ancestors(dom, &eff, best, root).take(SIBLING_LEVELS) {
         for c in dom.children(p) {
             let ci = &seg.info[c as usize];
             let ok = sum[c as usize] >= threshold
@@ -562,15 +555,7 @@ const LEAD_LEVELS: usize = 4;
 /// article's lead.
 fn lead_root(dom: &Dom, seg: &Segmented, eff: &[u32], best: Id, root: Id) -> Option<Id> {
     let mut found = None;
-    let mut cur = best;
-    for _ in 0..LEAD_LEVELS {
-        if cur == root {
-            break;
-        }
-        let p = dom.node(cur).parent;
-        if p == NONE || eff[p as usize] != 0 {
-            break;
-        }
+    for p in clean_ancestors(dom, eff, best, root).take(LEAD_LEVELS) {
         let page_level = dom.node(p).element().is_some_and(|e| {
             matches!(
                 e.name.local,
@@ -583,9 +568,30 @@ fn lead_root(dom: &Dom, seg: &Segmented, eff: &[u32], best: Id, root: Id) -> Opt
         if seg.info[p as usize].pos {
             found = Some(p);
         }
-        cur = p;
     }
     found
+}
+
+/// The ancestors of `id`, nearest first, up to `root` and up to the first one with a
+/// boilerplate hint (neither included).
+fn clean_ancestors<'a>(
+    dom: &'a Dom,
+    eff: &'a [u32],
+    id: Id,
+    root: Id,
+) -> impl Iterator<Item = Id> + 'a {
+    let mut cur = id;
+    std::iter::from_fn(move || {
+        if cur == root {
+            return None;
+        }
+        let p = dom.node(cur).parent;
+        if p == NONE || eff[p as usize] != 0 {
+            return None;
+        }
+        cur = p;
+        Some(p)
+    })
 }
 
 /// jusText's block classes, plus the two ways a block is dropped inside the container.
