@@ -114,6 +114,7 @@ fn the_quality_classifier_keeps_the_calibrated_share() {
     let cal = &ma["calibrations"][0];
     assert_eq!(cal["type"], "quality_classifier");
     assert_eq!(cal["scored"].as_u64().unwrap(), n);
+    assert_eq!(cal["sampled"].as_u64().unwrap(), n, "drawn, not asked for");
     assert!(cal["thresholds"]["min_score"].as_f64().unwrap() > 0.0);
     assert_eq!(ma["calibrations"], mb["calibrations"]);
     assert_eq!(

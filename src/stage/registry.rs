@@ -122,7 +122,7 @@ pub struct Calibration {
     /// Its type.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Documents sampled from the input.
+    /// Documents drawn from the input (`sample_docs`, or all of it when it holds fewer).
     pub sampled: u64,
     /// Of those, documents that reached the stage and were scored.
     pub scored: u64,
@@ -203,7 +203,9 @@ pub fn build_calibrated(
             kind: spec.type_name(),
             message,
         };
-        let mut get_sample = |n: usize| -> Result<Option<Vec<Document>>, BuildError> {
+        // The documents drawn (fewer than asked for when the input is smaller) and those of
+        // them that pass the stages before this one.
+        let mut get_sample = |n: usize| -> Result<Option<(u64, Vec<Document>)>, BuildError> {
             match sampling {
                 Sampling::Skip => Ok(None),
                 Sampling::From { input, files, seed } => {
@@ -211,7 +213,7 @@ pub fn build_calibrated(
                         sample = Some(sample_docs(input, files, seed, n).map_err(err)?);
                     }
                     let s = sample.as_ref().map(|s| s[..n.min(s.len())].to_vec());
-                    Ok(s.map(|s| through(&out, &s)))
+                    Ok(s.map(|s| (s.len() as u64, through(&out, &s))))
                 }
             }
         };
@@ -219,18 +221,18 @@ pub fn build_calibrated(
             StageSpec::QualityClassifier(c) if c.keep_fraction.is_some() => {
                 let mut q = QualityClassifier::new(c, ctx.base_dir).map_err(err)?;
                 let keep = c.keep_fraction.unwrap_or(1.0);
-                if let Some(docs) = get_sample(c.sample_docs)? {
+                if let Some((drawn, docs)) = get_sample(c.sample_docs)? {
                     let mut scores: Vec<f64> = docs.par_iter().map(|d| q.score(&d.text)).collect();
                     let t = keep_threshold(&mut scores, keep);
                     tracing::info!(
-                        "quality_classifier: keep {keep} of the corpus: min_score {t:.6} from {} sampled documents",
+                        "quality_classifier: keep {keep} of the corpus: min_score {t:.6} from {} of {drawn} sampled documents",
                         scores.len()
                     );
                     q.set_threshold(t);
                     calibrations.push(Calibration {
                         stage: index,
                         kind: spec.type_name().into(),
-                        sampled: c.sample_docs as u64,
+                        sampled: drawn,
                         scored: scores.len() as u64,
                         signal: "quality_score".into(),
                         thresholds: [("min_score".to_string(), t)].into(),
@@ -240,7 +242,7 @@ pub fn build_calibrated(
             }
             StageSpec::Perplexity(c) if c.buckets => {
                 let mut p = Perplexity::new(c, ctx.base_dir).map_err(err)?;
-                if let Some(docs) = get_sample(c.sample_docs)? {
+                if let Some((drawn, docs)) = get_sample(c.sample_docs)? {
                     let mut bpb: Vec<f64> = docs
                         .par_iter()
                         .filter_map(|d| p.score(&d.text).map(|s| s.0))
@@ -255,7 +257,7 @@ pub fn build_calibrated(
                     };
                     let cuts = [q(1.0 / 3.0), q(2.0 / 3.0)];
                     tracing::info!(
-                        "perplexity: buckets head < {:.4} <= middle < {:.4} <= tail bits/byte, from {} sampled documents",
+                        "perplexity: buckets head < {:.4} <= middle < {:.4} <= tail bits/byte, from {} of {drawn} sampled documents",
                         cuts[0],
                         cuts[1],
                         bpb.len()
@@ -264,7 +266,7 @@ pub fn build_calibrated(
                     calibrations.push(Calibration {
                         stage: index,
                         kind: spec.type_name().into(),
-                        sampled: c.sample_docs as u64,
+                        sampled: drawn,
                         scored: bpb.len() as u64,
                         signal: "bpb".into(),
                         thresholds: [
