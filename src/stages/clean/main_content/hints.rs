@@ -567,6 +567,9 @@ impl HintReader {
                 continue;
             }
             let w = match a.name.local {
+                // A dotted id is an anchor named after code (`msilib.Dialog.line` in API
+                // docs), not a part of the layout.
+                local_name!("id") if a.value.contains('.') => continue,
                 local_name!("id") => cached(
                     &mut self.ids,
                     &mut self.scratch,
@@ -775,6 +778,15 @@ mod tests {
 
     fn h(class: &str) -> Hints {
         HintReader::default().read(&el("div", &[("class", class)]))
+    }
+
+    #[test]
+    fn dotted_ids_are_code_anchors_and_status_classes_are_popups() {
+        let id = |v: &str| HintReader::default().read(&el("dt", &[("id", v)]));
+        assert_eq!(id("msilib.Dialog.line").neg, 0);
+        assert_eq!(id("login-dialog").neg, neg::FORM | neg::POPUP);
+        assert_eq!(h("alert alert-success").neg, neg::POPUP);
+        assert_eq!(h("flash flash-error").neg, neg::POPUP);
     }
 
     #[test]

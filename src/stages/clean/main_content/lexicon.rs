@@ -208,6 +208,8 @@ const ANYWHERE: &[&str] = &[
     "droits réservés",
     "n'engagent que",
     "crédit photo",
+    "crédits photo",
+    "crédits photos",
     "liste de diffusion",
     "lettre d'information",
     "infolettre",

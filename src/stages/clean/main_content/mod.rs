@@ -407,6 +407,12 @@ mod tests {
              Twitter</a> <a href=/m>Send by e-mail</a></div><p>{bio}</p></div>"
         ));
         assert_eq!(text(&html), body.join("\n"));
+        // A last section of its own after the break (a heading over text) stays.
+        let html = page(&format!(
+            "<div class=\"main\"><article>{paragraphs}</article><ul class=\"tags\">{tags}</ul>\
+             <h3>Sealing</h3><p>{bio}</p></div>"
+        ));
+        assert_eq!(text(&html), format!("{}\nSealing\n{bio}", body.join("\n")));
         // Without the break, the closing line stays.
         let html = page(&format!(
             "<div class=\"main\"><article>{paragraphs}<p>{bio}</p></article></div>"

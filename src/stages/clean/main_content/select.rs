@@ -508,11 +508,15 @@ const BREAK: u32 = 200;
 /// Share of the kept text that a fragment after such a break may hold at most to be dropped.
 const FRAGMENT_SHARE: f32 = 0.1;
 
+/// Weighted characters a fragment after such a break may hold at most: on a long page a tenth
+/// is a whole section.
+const FRAGMENT_MAX: u32 = 1000;
+
 /// Drops a small fragment of text that follows the article across a break of boilerplate: an
 /// author box, a promotion, a teaser below the share bar and the tags. Once the text has
 /// started, a run of at least [`BREAK`] weighted characters of dropped blocks with a hinted
-/// or link-dense one among them, followed by no more than [`FRAGMENT_SHARE`] of the kept text,
-/// ends the main text there.
+/// or link-dense one among them, followed by no more than [`FRAGMENT_SHARE`] of the kept text
+/// (and [`FRAGMENT_MAX`] characters), ends the main text there.
 fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class]) {
     let total: u32 = (0..blocks.len())
         .filter(|&i| class[i] == Class::Good)
@@ -523,7 +527,7 @@ fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class
         if class[i] != Class::Good {
             if seen > 0 {
                 gap += blocks[i].chars;
-                boiler |= matches!(initial[i], Class::Skip | Class::Links);
+                boiler |= initial[i] == Class::Skip;
             }
             continue;
         }
@@ -532,7 +536,10 @@ fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class
                 .filter(|&j| class[j] == Class::Good)
                 .map(|j| blocks[j].chars)
                 .sum();
-            if rest as f32 <= FRAGMENT_SHARE * total as f32 {
+            // A section of its own (a heading over text) is the article's last section.
+            let section = (i..blocks.len())
+                .any(|j| class[j] == Class::Good && blocks[j].kind == BlockKind::Heading);
+            if rest as f32 <= FRAGMENT_SHARE * total as f32 && rest <= FRAGMENT_MAX && !section {
                 for c in class.iter_mut().skip(i) {
                     if *c == Class::Good {
                         *c = Class::Bad;
