@@ -129,14 +129,17 @@ fn run(html: &str, opts: &ExtractOptions, explain: Option<&mut String>) -> Extra
         thread_is_page: false,
     };
     let mut sel = select::select(&dom, &seg, &sopts);
-    let chars =
-        |ids: &mut dyn Iterator<Item = usize>| -> u32 { ids.map(|i| seg.blocks[i].chars).sum() };
-    let kept = chars(&mut sel.main.iter().copied());
-    let thread = chars(&mut (0..seg.blocks.len()).filter(|&i| {
-        sel.eff
-            .get(seg.blocks[i].owner as usize)
-            .is_some_and(|&e| e & hints::neg::COMMENT != 0)
-    }));
+    let kept: u32 = sel.main.iter().map(|&i| seg.blocks[i].chars).sum();
+    let thread: u32 = seg
+        .blocks
+        .iter()
+        .filter(|b| {
+            sel.eff
+                .get(b.owner as usize)
+                .is_some_and(|&e| e & hints::neg::COMMENT != 0)
+        })
+        .map(|b| b.chars)
+        .sum();
     if kept < THIN_PAGE && thread >= THREAD_SHARE * kept.max(1) {
         // Little text besides a long thread: the thread is the page (a forum, a Q&A page).
         sopts.thread_is_page = true;

@@ -522,6 +522,10 @@ fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class
         .filter(|&i| class[i] == Class::Good)
         .map(|i| blocks[i].chars)
         .sum();
+    // A section of its own (a heading over text) after the break is the article's last
+    // section: a fragment holding the last kept heading is never cut.
+    let last_heading = (0..blocks.len())
+        .rposition(|i| class[i] == Class::Good && blocks[i].kind == BlockKind::Heading);
     let (mut seen, mut gap, mut boiler) = (0u32, 0u32, false);
     for i in 0..blocks.len() {
         if class[i] != Class::Good {
@@ -532,13 +536,8 @@ fn cut_trailing_fragment(blocks: &[Block], initial: &[Class], class: &mut [Class
             continue;
         }
         if seen > 0 && gap >= BREAK && boiler {
-            let rest: u32 = (i..blocks.len())
-                .filter(|&j| class[j] == Class::Good)
-                .map(|j| blocks[j].chars)
-                .sum();
-            // A section of its own (a heading over text) is the article's last section.
-            let section = (i..blocks.len())
-                .any(|j| class[j] == Class::Good && blocks[j].kind == BlockKind::Heading);
+            let rest = total - seen;
+            let section = last_heading.is_some_and(|h| h >= i);
             if rest as f32 <= FRAGMENT_SHARE * total as f32 && rest <= FRAGMENT_MAX && !section {
                 for c in class.iter_mut().skip(i) {
                     if *c == Class::Good {
