@@ -11,8 +11,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::error::ClassifierError;
 use super::features::{
-    FeatureConfig, LONG_WORD_CHARS, LONG_WORD_NGRAMS, NORMALIZATION, SEED_BIGRAM, SEED_CHAR,
-    SEED_UNIGRAM,
+    LONG_WORD_CHARS, LONG_WORD_NGRAMS, NORMALIZATION, SEED_BIGRAM, SEED_CHAR, SEED_UNIGRAM,
 };
 use super::metrics::Metrics;
 use super::model::{Labels, Model, ModelConfig};
@@ -77,14 +76,7 @@ impl HeaderConfig {
     }
 
     fn model_config(&self) -> ModelConfig {
-        ModelConfig {
-            dim: self.dim,
-            features: FeatureConfig {
-                buckets: self.buckets,
-                char_ngrams: self.char_ngrams,
-                max_words: self.max_words,
-            },
-        }
+        ModelConfig::new(self.dim, self.buckets, self.char_ngrams, self.max_words)
     }
 }
 

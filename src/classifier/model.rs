@@ -18,6 +18,18 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The shape of `dim`-wide embeddings over these features.
+    pub fn new(dim: u32, buckets: u32, char_ngrams: Option<[u8; 2]>, max_words: u32) -> Self {
+        ModelConfig {
+            dim,
+            features: FeatureConfig {
+                buckets,
+                char_ngrams,
+                max_words,
+            },
+        }
+    }
+
     /// Checks the values, describing the first problem found.
     pub fn validate(&self) -> Result<(), String> {
         if self.dim == 0 {

@@ -56,14 +56,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// The model shape these settings produce.
     pub fn model_config(&self) -> ModelConfig {
-        ModelConfig {
-            dim: self.dim,
-            features: FeatureConfig {
-                buckets: self.buckets,
-                char_ngrams: self.char_ngrams,
-                max_words: self.max_words,
-            },
-        }
+        ModelConfig::new(self.dim, self.buckets, self.char_ngrams, self.max_words)
     }
 
     /// Checks the values, describing the first problem found.
