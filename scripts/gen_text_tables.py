@@ -108,12 +108,25 @@ def main():
     emit_list("SP_CURRENCY", "spaCy's `LIST_CURRENCY`.", cc.LIST_CURRENCY)
     emit_list("SP_UNITS", "spaCy's `LIST_UNITS`.", cc.LIST_UNITS)
     emit_list("SP_HYPHENS", "spaCy's `LIST_HYPHENS`, in regex alternation order.", cc.LIST_HYPHENS)
-    rules = nlp.tokenizer.rules
+    emit_specials(
+        "EN_SPECIALS",
+        "spaCy's English special cases: a whitespace-free string and the tokens it becomes.",
+        nlp.tokenizer.rules,
+    )
+    print()
+    emit_specials(
+        "BASE_SPECIALS",
+        "spaCy's special cases shared by every language (`spacy.blank(\"xx\")`: emoticons and the like).",
+        spacy.blank("xx").tokenizer.rules,
+    )
+
+
+def emit_specials(name, doc, rules):
     items = sorted(
         (k, [t[65] for t in v]) for k, v in rules.items() if not any(c.isspace() for c in k)
     )
-    print("/// spaCy's English special cases: a whitespace-free string and the tokens it becomes.")
-    print("pub(crate) static EN_SPECIALS: &[(&str, &[&str])] = &[")
+    print(f"/// {doc}")
+    print(f"pub(crate) static {name}: &[(&str, &[&str])] = &[")
     for k, toks in items:
         assert "".join(toks) == k, (k, toks)
         print(f"    ({rust_str(k)}, &[{', '.join(rust_str(t) for t in toks)}]),")

@@ -165,6 +165,43 @@ enum Command {
         #[arg(long)]
         ids: bool,
     },
+    /// Fit a language's filter settings on clean reference text: every threshold of the
+    /// pipeline's quality filters set to remove the same share of the language's reference as
+    /// the English setting removes of an English one; stop words from the language's most
+    /// frequent words. Prints the shares before and after and a `languages:` block to paste.
+    Calibrate {
+        /// The pipeline whose quality-filter stages to calibrate (their own options are the
+        /// English settings).
+        pipeline: PathBuf,
+        /// The language (ISO 639-3 as the language stage writes it, e.g. jpn, kor, cmn).
+        #[arg(long)]
+        language: String,
+        /// Clean reference documents in the language (files, directories or globs).
+        #[arg(long, num_args = 1.., required = true)]
+        reference: Vec<String>,
+        /// Clean English reference documents (ideally the same content).
+        #[arg(long, num_args = 1.., required = true)]
+        english: Vec<String>,
+        /// The JSON field or parquet column holding the text.
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        /// A field naming each record's language: only records in the language (English for
+        /// --english) are read. For files that hold several languages.
+        #[arg(long)]
+        lang_field: Option<String>,
+        /// Write the `languages:` blocks here too.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the settings by stage type as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The shipped per-language settings (`language_defaults: fineweb2`): one line per
+    /// language with its source, or one language's settings in full.
+    Languages {
+        /// Show this language's settings in full (JSON).
+        language: Option<String>,
+    },
     /// Quality classifiers: train one on reference documents against others.
     Classifier {
         #[command(subcommand)]
@@ -528,6 +565,111 @@ pub fn main() -> ExitCode {
                 )
             })
             .map_err(anyhow::Error::from),
+        Command::Calibrate {
+            pipeline,
+            language,
+            reference,
+            english,
+            text_field,
+            lang_field,
+            out,
+            json,
+        } => {
+            let p = match load(&pipeline) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let refs = corpusforge::calibrate::References {
+                language: reference,
+                english,
+                text_field,
+                lang_field,
+            };
+            match corpusforge::calibrate::calibrate(&p, &language, &refs) {
+                Ok(c) => {
+                    println!(
+                        "{}: {} reference documents, {} English",
+                        c.language, c.documents.0, c.documents.1
+                    );
+                    print!("{}", c.table());
+                    println!();
+                    print!("{}", c.yaml());
+                    let mut r = Ok(());
+                    if let Some(out) = out {
+                        r = std::fs::write(&out, c.yaml())
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()));
+                    }
+                    if let (Ok(()), Some(j)) = (&r, json) {
+                        r = std::fs::write(
+                            &j,
+                            serde_json::to_string_pretty(&c.json()).unwrap_or_default() + "\n",
+                        )
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", j.display()));
+                    }
+                    r
+                }
+                Err(e) => {
+                    eprintln!("calibrate: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+        Command::Languages { language } => {
+            let t = corpusforge::text::langs::fineweb2();
+            match language {
+                None => {
+                    println!(
+                        "{} ({} at {}): {} languages",
+                        t.name,
+                        t.repository,
+                        t.commit,
+                        t.languages.len()
+                    );
+                    for r in &t.languages {
+                        println!(
+                            "{:<4} {:<5} {:<10} {:<15} {}",
+                            r.code,
+                            r.script,
+                            corpusforge::text::Segmenter::for_language(&r.code).name(),
+                            r.fineweb2.as_deref().unwrap_or("-"),
+                            t.source_of(r)
+                        );
+                    }
+                    Ok(())
+                }
+                Some(code) => match corpusforge::text::langs::canonical(&code)
+                    .ok()
+                    .and_then(|k| t.row(&k).cloned())
+                {
+                    Some(r) => {
+                        let mut v = serde_json::Map::new();
+                        v.insert("code".into(), r.code.clone().into());
+                        v.insert("script".into(), r.script.clone().into());
+                        v.insert("source".into(), t.source_of(&r).into());
+                        if let Some(d) = &r.derived {
+                            v.insert("derived".into(), d.clone().into());
+                        }
+                        if let Some(n) = &r.note {
+                            v.insert("note".into(), n.clone().into());
+                        }
+                        for (k, s) in &r.stages {
+                            v.insert(k.clone(), serde_json::Value::Object(s.clone()));
+                        }
+                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                        Ok(())
+                    }
+                    None => {
+                        eprintln!(
+                            "{}",
+                            corpusforge::text::langs::canonical(&code)
+                                .err()
+                                .unwrap_or_else(|| format!("no settings for {code}"))
+                        );
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+            }
+        }
         Command::Classifier {
             what:
                 ClassifierCommand::Train {

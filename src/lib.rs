@@ -10,9 +10,10 @@
 //! exchanges files between its phases ([`distributed`]).
 //!
 //! The modules form layers, each using only those below it: [`config`], [`document`],
-//! [`text`] → [`io`] → [`stage`], [`stages`] → [`runner`] → [`manifest`], [`train`],
+//! [`text`] → [`io`] → [`stage`], [`stages`] → [`calibrate`], [`runner`] → [`manifest`], [`train`],
 //! [`report`] → [`distributed`] → [`pipeline`] → the command line.
 
+pub mod calibrate;
 pub mod classifier;
 pub mod config;
 pub mod diff;

@@ -42,7 +42,7 @@ pub fn build(spec: &StageSpec, ctx: &BuildContext<'_>) -> Result<Option<Stage>, 
             crate::stages::clean::normalize::Normalize::new(c.clone()),
         )),
         StageSpec::Length(c) => Stage::Filter(Box::new(
-            crate::stages::quality::length::Length::new(c.clone()),
+            crate::stages::quality::length::Length::try_new(c.clone())?,
         )),
         StageSpec::HtmlStrip(c) => Stage::Map(Box::new(
             crate::stages::clean::html_strip::HtmlStrip::new(c.clone()),
@@ -52,14 +52,16 @@ pub fn build(spec: &StageSpec, ctx: &BuildContext<'_>) -> Result<Option<Stage>, 
         )),
         StageSpec::Pii(c) => Stage::Map(Box::new(crate::stages::clean::pii::Pii::new(c.clone()))),
         StageSpec::GopherQuality(c) => Stage::Filter(Box::new(
-            crate::stages::quality::gopher_quality::GopherQuality::new(c.clone()),
+            crate::stages::quality::gopher_quality::GopherQuality::try_new(c.clone())?,
         )),
         StageSpec::GopherRepetition(c) => Stage::Filter(Box::new(
-            crate::stages::quality::gopher_repetition::GopherRepetition::new(c.clone()),
+            crate::stages::quality::gopher_repetition::GopherRepetition::try_new(c.clone())?,
         )),
-        StageSpec::C4(c) => Stage::Filter(Box::new(crate::stages::quality::c4::C4::new(c.clone()))),
+        StageSpec::C4(c) => Stage::Filter(Box::new(crate::stages::quality::c4::C4::try_new(
+            c.clone(),
+        )?)),
         StageSpec::Fineweb(c) => Stage::Filter(Box::new(
-            crate::stages::quality::fineweb::Fineweb::new(c.clone()),
+            crate::stages::quality::fineweb::Fineweb::try_new(c.clone())?,
         )),
         StageSpec::Language(c) => {
             Stage::Filter(Box::new(crate::stages::lang::Language::new(c.clone())))

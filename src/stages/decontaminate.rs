@@ -2,9 +2,14 @@
 //! so a model is never trained on what it is evaluated on (GPT-3's 13-gram overlap, datatrove's
 //! n-gram decontamination).
 //!
-//! Words are the words of [`crate::text::words`] (UAX #29 with spaCy's rules, one word per CJK
-//! character), lower-cased, with punctuation-only tokens left out: case and punctuation do not
-//! hide an overlap. Every `ngram`-word window of every evaluation document is hashed (xxh3) into
+//! Words are the words of the document's language ([`crate::text::Segmenter`]: jieba's words
+//! for Chinese, dictionary words for Japanese and Thai, spaCy's rules for languages written
+//! with spaces), lower-cased, with punctuation-only tokens left out: case and punctuation do
+//! not hide an overlap. A training document's language is its `lang` (or the stage's
+//! `language`); an evaluation document's is the stage's `language`, else the one its script
+//! says (Han: Chinese; Hiragana or Katakana: Japanese; Thai, Khmer, Myanmar), and its n-grams
+//! are indexed both with that language's words and with the rules' words, so a document
+//! without a `lang` still meets them. Every `ngram`-word window of every evaluation document is hashed (xxh3) into
 //! an index built when the stage is built; an evaluation document shorter than `ngram` words
 //! contributes its whole word sequence. A training document is dropped (`decontaminate:overlap`)
 //! at the first window found in the index, with `duplicate_of` set to the id of the evaluation
@@ -21,6 +26,19 @@ use crate::config::{Check, InputSpec, Problem};
 use crate::document::Document;
 use crate::io::input;
 use crate::stage::{Counters, Filter, Verdict};
+use crate::text::Segmenter;
+
+/// The segmenter the script of `text` calls for (evaluation documents carry no language).
+fn segmenter_by_script(text: &str) -> Segmenter {
+    use whatlang::Script;
+    match whatlang::detect_script(text) {
+        Some(Script::Mandarin) => Segmenter::Jieba,
+        Some(Script::Hiragana | Script::Katakana | Script::Thai | Script::Khmer | Script::Myanmar) => {
+            Segmenter::Dictionary
+        }
+        _ => Segmenter::English,
+    }
+}
 
 fn default_ngram() -> usize {
     13
@@ -51,6 +69,11 @@ pub struct DecontaminateConfig {
     /// The field holding the id in the evaluation files (ids are `<file>:<line>` without it).
     #[serde(default = "default_id_field")]
     pub id_field: Option<String>,
+    /// The language of the evaluation sets and of every document (ISO 639-3, optionally with
+    /// script), which decides how words are split. Absent: each document's `lang`, and the
+    /// script of each evaluation document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl Check for DecontaminateConfig {
@@ -62,6 +85,11 @@ impl Check for DecontaminateConfig {
         if self.ngram == 0 {
             p.push(Problem::at("ngram", "ngram must be at least 1"));
         }
+        if let Some(code) = &self.language {
+            if let Err(e) = crate::text::langs::canonical(code) {
+                p.push(Problem::at("language", e));
+            }
+        }
         p
     }
 }
@@ -69,9 +97,9 @@ impl Check for DecontaminateConfig {
 /// Seed of the n-gram hashes (any fixed value: the index lives only in memory).
 const SEED: u64 = 0x6465_636f_6e74_616d;
 
-/// The normalized words of `text`.
-fn norm_words(text: &str) -> Vec<String> {
-    crate::text::words(text)
+/// The normalized words of `text`, split by `seg`.
+fn norm_words(text: &str, seg: Segmenter) -> Vec<String> {
+    seg.words(text)
         .into_iter()
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .map(str::to_lowercase)
@@ -97,6 +125,8 @@ pub struct Decontaminate {
     /// their own length.
     short_lengths: Vec<usize>,
     ids: Vec<String>,
+    /// The stage's `language`, as a segmenter.
+    fixed: Option<Segmenter>,
 }
 
 impl Decontaminate {
@@ -105,11 +135,18 @@ impl Decontaminate {
     pub fn new(cfg: DecontaminateConfig, base_dir: &Path) -> Result<Self, String> {
         let spec = InputSpec::documents(cfg.eval.clone(), &cfg.text_field, cfg.id_field.clone());
         let files = input::resolve_inputs(&spec, base_dir).map_err(|e| e.to_string())?;
+        let fixed = match &cfg.language {
+            Some(code) => Some(Segmenter::for_language(
+                &crate::text::langs::canonical(code).map_err(|e| format!("language: {e}"))?,
+            )),
+            None => None,
+        };
         let mut s = Decontaminate {
             n: cfg.ngram.max(1),
             index: HashMap::new(),
             short_lengths: Vec::new(),
             ids: Vec::new(),
+            fixed,
         };
         for f in &files {
             for r in input::open(f, &spec).map_err(|e| e.to_string())? {
@@ -135,22 +172,39 @@ impl Decontaminate {
 
     /// Indexes one evaluation document.
     fn add(&mut self, id: &str, text: &str) {
-        let words = norm_words(text);
-        if words.is_empty() {
-            return;
-        }
-        let at = self.ids.len() as u32;
-        self.ids.push(id.to_string());
-        let add = |h: u64, index: &mut HashMap<u64, u32>| {
-            index.entry(h).or_insert(at);
-        };
-        if words.len() < self.n {
-            self.short_lengths.push(words.len());
-            add(hash_words(&words), &mut self.index);
-        } else {
-            for w in words.windows(self.n) {
-                add(hash_words(w), &mut self.index);
+        let segs = match self.fixed {
+            Some(seg) => vec![seg],
+            None => {
+                let by_script = segmenter_by_script(text);
+                if by_script == Segmenter::English {
+                    vec![Segmenter::English]
+                } else {
+                    vec![by_script, Segmenter::English]
+                }
             }
+        };
+        let at = self.ids.len() as u32;
+        let mut any = false;
+        for seg in segs {
+            let words = norm_words(text, seg);
+            if words.is_empty() {
+                continue;
+            }
+            any = true;
+            let add = |h: u64, index: &mut HashMap<u64, u32>| {
+                index.entry(h).or_insert(at);
+            };
+            if words.len() < self.n {
+                self.short_lengths.push(words.len());
+                add(hash_words(&words), &mut self.index);
+            } else {
+                for w in words.windows(self.n) {
+                    add(hash_words(w), &mut self.index);
+                }
+            }
+        }
+        if any {
+            self.ids.push(id.to_string());
         }
     }
 
@@ -159,12 +213,15 @@ impl Decontaminate {
         self.ids.len()
     }
 
-    /// The evaluation document `text` overlaps, if any.
-    pub fn overlap(&self, text: &str) -> Option<&str> {
+    /// The evaluation document `text` (in language `lang`, if known) overlaps, if any.
+    pub fn overlap(&self, text: &str, lang: Option<&str>) -> Option<&str> {
         if self.index.is_empty() {
             return None;
         }
-        let words = norm_words(text);
+        let seg = self
+            .fixed
+            .unwrap_or_else(|| lang.map_or(Segmenter::English, Segmenter::for_language));
+        let words = norm_words(text, seg);
         let lengths = std::iter::once(self.n).chain(self.short_lengths.iter().copied());
         for len in lengths {
             if words.len() < len {
@@ -182,7 +239,7 @@ impl Decontaminate {
 
 impl Filter for Decontaminate {
     fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        match self.overlap(&doc.text) {
+        match self.overlap(&doc.text, doc.lang.as_deref()) {
             Some(id) => {
                 doc.duplicate_of = Some(id.to_string());
                 Verdict::Drop("overlap")
@@ -202,6 +259,7 @@ mod tests {
             index: HashMap::new(),
             short_lengths: Vec::new(),
             ids: Vec::new(),
+            fixed: None,
         };
         for (id, t) in evals {
             s.add(id, t);
@@ -222,12 +280,12 @@ mod tests {
         );
         assert_eq!(s.eval_docs(), 2);
         assert_eq!(
-            s.overlap("Trivia: the LARGEST ocean, on the planet is the Pacific."),
+            s.overlap("Trivia: the LARGEST ocean, on the planet is the Pacific.", None),
             Some("q2")
         );
-        assert_eq!(s.overlap("capital city of France"), None);
-        assert_eq!(s.overlap("what is the capital of spain, the city"), None);
-        assert_eq!(s.overlap("— is the capital city of France —"), Some("q1"));
+        assert_eq!(s.overlap("capital city of France", None), None);
+        assert_eq!(s.overlap("what is the capital of spain, the city", None), None);
+        assert_eq!(s.overlap("— is the capital city of France —", None), Some("q1"));
     }
 
     #[test]
@@ -235,10 +293,20 @@ mod tests {
         let s = stage(13, &[("short", "Paris is lovely"), ("empty", "!!!")]);
         assert_eq!(s.eval_docs(), 1);
         assert_eq!(
-            s.overlap("They say paris, is lovely in May."),
+            s.overlap("They say paris, is lovely in May.", None),
             Some("short")
         );
-        assert_eq!(s.overlap("Paris is rainy"), None);
+        assert_eq!(s.overlap("Paris is rainy", None), None);
+    }
+
+    #[test]
+    fn chinese_overlap_is_found_with_or_without_a_language() {
+        let q = "人工智能是计算机科学的一个分支，它企图了解智能的实质，并生产出一种新的能以人类智能相似的方式做出反应的智能机器。";
+        let s = stage(8, &[("zh", q)]);
+        let doc = format!("前言。{q}后记。");
+        assert_eq!(s.overlap(&doc, Some("cmn")), Some("zh"));
+        assert_eq!(s.overlap(&doc, None), Some("zh"));
+        assert_eq!(s.overlap("人工智能是计算机科学的一个分支。", Some("cmn")), None);
     }
 
     #[test]

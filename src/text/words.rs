@@ -45,9 +45,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::tables::{
-    EN_SPECIALS, SENT_PUNCT, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS, SP_LOWER, SP_PUNCT,
+    BASE_SPECIALS, EN_SPECIALS, SENT_PUNCT, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS, SP_LOWER, SP_PUNCT,
     SP_QUOTES, SP_UNITS, SP_UPPER,
 };
+use super::segment::Segmenter;
 use super::{in_ranges, is_py_space, is_unicode_punct};
 
 /// The words of `text` (see the module docs), as slices of it.
@@ -57,11 +58,32 @@ pub fn words(text: &str) -> Vec<&str> {
     out
 }
 
-/// Appends the words of `text` to `out` (cleared first), as slices of `text`.
+/// Which of spaCy's rule sets splits the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rules {
+    /// spaCy's English tokenizer: the shared rules plus English special cases (contractions,
+    /// abbreviations).
+    English,
+    /// The rules every spaCy language starts from (`spacy.blank("xx")`): no English special
+    /// cases; a hyphen between letters is a word of its own.
+    Base,
+    /// The same, but a hyphenated word stays whole (`E-Mail`, `non-free`), as the tokenizers
+    /// of spaCy's German, Spanish, Portuguese, French, Dutch, Catalan, Danish, Swedish,
+    /// Norwegian, Finnish, Hungarian, Greek, Romanian and Serbian do.
+    BaseHyphenated,
+}
+
+/// Appends the words of `text` to `out` (cleared first), as slices of `text`: spaCy's English
+/// rules.
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    split_words_with(text, out, Rules::English)
+}
+
+/// Appends the words of `text` to `out` (cleared first), as slices of `text`, with `rules`.
+pub fn split_words_with<'a>(text: &'a str, out: &mut Vec<&'a str>, rules: Rules) {
     out.clear();
     let mut scratch = Scratch::default();
-    let sp = specials();
+    let sp = specials(rules);
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut start: Option<usize> = None;
@@ -150,60 +172,16 @@ static ASCII_CLASS: [u8; 256] = {
 };
 
 /// Like [`split_words`], but reuses the words of the last text split (or remembered with
-/// [`remember_words`]) on this thread when `text` is the same. Filters that run one after the
-/// other on an unchanged document split it once. The text is compared in full, so a reuse is
-/// never wrong.
+/// [`remember_words`]) on this thread when `text` is the same: [`Segmenter::split_cached`]
+/// for [`Segmenter::English`].
 pub fn split_words_cached<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    let hit = WORD_CACHE.with(|c| {
-        let c = c.borrow();
-        if c.valid && c.text == text {
-            out.clear();
-            out.extend(c.spans.iter().map(|&(a, z)| &text[a as usize..z as usize]));
-            true
-        } else {
-            false
-        }
-    });
-    if !hit {
-        split_words(text, out);
-        remember_words(text, out);
-    }
+    Segmenter::English.split_cached(text, out)
 }
 
 /// Records `tokens` (slices of `text`, as [`split_words`] would return them) as the words of
 /// `text` for [`split_words_cached`] on this thread.
 pub fn remember_words(text: &str, tokens: &[&str]) {
-    let base = text.as_ptr() as usize;
-    let inside = |t: &&str| {
-        let a = (t.as_ptr() as usize).wrapping_sub(base);
-        a <= text.len() && a + t.len() <= text.len()
-    };
-    WORD_CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        c.valid = false;
-        if text.len() > u32::MAX as usize || !tokens.iter().all(inside) {
-            return;
-        }
-        c.text.clear();
-        c.text.push_str(text);
-        c.spans.clear();
-        c.spans.extend(tokens.iter().map(|t| {
-            let a = t.as_ptr() as usize - base;
-            (a as u32, (a + t.len()) as u32)
-        }));
-        c.valid = true;
-    });
-}
-
-#[derive(Default)]
-struct WordCache {
-    valid: bool,
-    text: String,
-    spans: Vec<(u32, u32)>,
-}
-
-thread_local! {
-    static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache::default());
+    Segmenter::English.remember(text, tokens)
 }
 
 /// The number of sentences spaCy's sentencizer finds in a text made of `tokens` (as produced
@@ -294,15 +272,38 @@ struct Specials {
     /// those tokens: (the tokens, the special-case string). spaCy's last pass finds such token
     /// runs and re-splits them the special way.
     multi: FxMap<&'static str, Vec<(Vec<&'static str>, &'static str)>>,
+    /// Which hyphens between two parts of a word are infixes (words of their own).
+    hyphens: Hyphens,
 }
 
-fn specials() -> &'static Specials {
-    static S: OnceLock<Specials> = OnceLock::new();
-    S.get_or_init(|| {
-        let mut map = FxMap::with_capacity_and_hasher(EN_SPECIALS.len(), Default::default());
+/// When a hyphen inside a chunk is a word of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hyphens {
+    /// After a letter or a digit and before a letter (spaCy's English infix).
+    AfterLetterOrDigit,
+    /// After a letter and before a letter (spaCy's shared infix).
+    AfterLetter,
+    /// Never: hyphenated words stay whole.
+    Never,
+}
+
+fn specials(rules: Rules) -> &'static Specials {
+    static EN: OnceLock<Specials> = OnceLock::new();
+    static BASE: OnceLock<Specials> = OnceLock::new();
+    static BASE_H: OnceLock<Specials> = OnceLock::new();
+    match rules {
+        Rules::English => EN.get_or_init(|| build_specials(EN_SPECIALS, Hyphens::AfterLetterOrDigit)),
+        Rules::Base => BASE.get_or_init(|| build_specials(BASE_SPECIALS, Hyphens::AfterLetter)),
+        Rules::BaseHyphenated => BASE_H.get_or_init(|| build_specials(BASE_SPECIALS, Hyphens::Never)),
+    }
+}
+
+fn build_specials(table: &'static [(&'static str, &'static [&'static str])], hyphens: Hyphens) -> Specials {
+    {
+        let mut map = FxMap::with_capacity_and_hasher(table.len(), Default::default());
         let mut max_len = 0;
         let mut bloom = vec![0u64; BLOOM_BITS / 64];
-        for &(k, v) in EN_SPECIALS {
+        for &(k, v) in table {
             map.insert(k, v);
             max_len = max_len.max(k.len());
             let bit = bloom_bit(k);
@@ -311,7 +312,7 @@ fn specials() -> &'static Specials {
         let mut multi: FxMap<&'static str, Vec<(Vec<&'static str>, &'static str)>> =
             FxMap::default();
         let mut scratch = Scratch::default();
-        for &(k, _) in EN_SPECIALS {
+        for &(k, _) in table {
             let mut toks = Vec::new();
             tokenize_chunk(k, &mut toks, &mut scratch, None);
             if toks.len() >= 2 {
@@ -323,8 +324,9 @@ fn specials() -> &'static Specials {
             max_len,
             bloom,
             multi,
+            hyphens,
         }
-    })
+    }
 }
 
 const BLOOM_BITS: usize = 1 << 16;
@@ -513,7 +515,7 @@ fn tokenize_chunk<'a>(
         } else if is_url(s) {
             out.push(s);
         } else {
-            split_infixes(s, out);
+            split_infixes(s, out, sp.map_or(Hyphens::AfterLetterOrDigit, |sp| sp.hyphens));
         }
     }
     for &(a, z) in scratch.suffixes.iter().rev() {
@@ -553,11 +555,11 @@ fn is_cjk(c: char) -> bool {
         | 0x20000..=0x3134F)
 }
 
-fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>) {
+fn split_infixes<'a>(s: &'a str, out: &mut Vec<&'a str>, hyphens: Hyphens) {
     let mut start = 0;
     let mut i = 0;
     while i < s.len() {
-        if let Some(end) = infix_at(s, i) {
+        if let Some(end) = infix_at(s, i, hyphens) {
             // spaCy skips a match at the very start: it stays part of the next piece.
             if i != 0 {
                 if i != start {
@@ -867,7 +869,7 @@ fn dot_lookbehind(c: char) -> bool {
 
 /// The end (bytes) of the infix match at byte `i` of `s`, if one of spaCy's English infix
 /// rules matches there (tried in spaCy's order).
-fn infix_at(s: &str, i: usize) -> Option<usize> {
+fn infix_at(s: &str, i: usize, hyphens: Hyphens) -> Option<usize> {
     let rest = &s[i..];
     let c = first_char(rest)?;
     if c.is_ascii_alphanumeric() {
@@ -897,7 +899,12 @@ fn infix_at(s: &str, i: usize) -> Option<usize> {
     if c == ',' && sp_alpha(prev) && next.is_some_and(sp_alpha) {
         return Some(i + 1);
     }
-    if (sp_alpha(prev) || prev.is_ascii_digit()) && matches!(c, '-' | '–' | '—' | '~') {
+    let hyphen_after = match hyphens {
+        Hyphens::AfterLetterOrDigit => sp_alpha(prev) || prev.is_ascii_digit(),
+        Hyphens::AfterLetter => sp_alpha(prev),
+        Hyphens::Never => false,
+    };
+    if hyphen_after && matches!(c, '-' | '–' | '—' | '~') {
         for h in SP_HYPHENS {
             if let Some(after_h) = rest.strip_prefix(h) {
                 if first_char(after_h).is_some_and(sp_alpha) {

@@ -2,16 +2,19 @@
 //! defaults of datatrove's `C4QualityFilter`. It rewrites the text: removed lines are gone.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::{
-    char_len, count_sentences, is_py_space, py_splitlines, py_strip, remember_words,
-    split_sentences, split_words_cached, words,
+    char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip,
+    split_sentences,
 };
 
 fn yes() -> bool {
@@ -42,16 +45,20 @@ const POLICY_SUBSTRINGS: [&str; 6] = [
 ///
 /// Each line (Python `splitlines`, stripped; or each sentence when `split_paragraph` is
 /// false) goes through these rules in order, and the first that applies decides: a word
-/// (whitespace-separated) longer than `max_word_length` removes the line; citation markers
-/// (`[1]`, `[edit]`, `[citation needed]`) are deleted; no terminal punctuation (`.` `?` `!`
-/// `"` `'`, or ending in `...`) removes the line; fewer than `min_words_per_line` words removes
+/// (whitespace-separated; in languages written without spaces, a word of the language that
+/// holds a letter or digit) longer than `max_word_length` removes the line; citation markers
+/// (`[1]`, `[edit]`, `[citation needed]`) are deleted; no terminal punctuation (one of
+/// `end_punctuation`, by default `.` `?` `!` `"` `'`; or ending in `...`) removes the line;
+/// fewer than `min_words_per_line` words removes
 /// it; `lorem ipsum` drops the document (reason `c4:lorem_ipsum`); `javascript` removes the
 /// line; `{` drops the document (`c4:curly_bracket`); a policy phrase removes the line. Rules
 /// on case use the lowercased line. Then fewer than `min_num_sentences` sentences in the kept
 /// lines drops the document (`c4:too_few_sentences`); otherwise the text becomes the kept
 /// lines joined by `\n`. Lines removed per rule are counted in the stage's counters
 /// (`lines_too_long_word`, `lines_no_terminal_punct`, `lines_too_few_words`,
-/// `lines_javascript`, `lines_policy`).
+/// `lines_javascript`, `lines_policy`). Sentences are counted over the words of the
+/// document's language ([`crate::text::Segmenter`]); options may differ by language
+/// (`language`, `languages`, `language_defaults`: see [`super::by_language`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct C4Config {
@@ -85,10 +92,28 @@ pub struct C4Config {
     /// Remove lines with cookie / terms-of-use phrases.
     #[serde(default = "yes")]
     pub filter_policy: bool,
+    /// Line endings that count as terminal punctuation (absent: datatrove's `.` `?` `!` `"`
+    /// `'`). The `fineweb2` language defaults add the sentence-final marks of scripts that
+    /// have their own (`。` `！` `？` `।` `؟` ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_punctuation: Option<Vec<String>>,
     /// Record `c4.lines`, `c4.lines_kept` and `c4.sentences` signals on the document.
     #[serde(default)]
     pub signals: bool,
+    /// The language of every document (ISO 639-3, optionally with script). Absent: each
+    /// document's `lang` from the `language` stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Options by language code, over `language_defaults`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, C4Config>")]
+    pub languages: BTreeMap<String, Map<String, Value>>,
+    /// Shipped per-language options (`fineweb2`: the terminal punctuation of each script).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_defaults: Option<LanguageDefaults>,
 }
+
+crate::language_aware!(C4Config, "c4");
 
 impl Default for C4Config {
     fn default() -> Self {
@@ -103,20 +128,34 @@ impl Default for C4Config {
             filter_javascript: true,
             filter_curly_bracket: true,
             filter_policy: true,
+            end_punctuation: None,
             signals: false,
+            language: None,
+            languages: BTreeMap::new(),
+            language_defaults: None,
         }
     }
 }
 
 impl Check for C4Config {
     fn check(&self) -> Vec<Problem> {
-        Vec::new()
+        let mut p = Vec::new();
+        if let Some(e) = &self.end_punctuation {
+            if e.is_empty() || e.iter().any(|x| x.is_empty()) {
+                p.push(Problem::at(
+                    "end_punctuation",
+                    "end_punctuation must be non-empty strings (omit the field for the default)",
+                ));
+            }
+        }
+        p.extend(check_language_options(self));
+        p
     }
 }
 
 /// The `c4` stage.
 pub struct C4 {
-    cfg: C4Config,
+    by: ByLanguage<C4Config>,
 }
 
 /// Deletes `[digits]`, `[edit]` and `[citation needed]`.
@@ -216,15 +255,40 @@ fn lower_into<'b>(line: &str, buf: &'b mut String) -> &'b str {
 }
 
 impl C4 {
-    /// A c4 filter with `cfg`.
+    /// A c4 filter with `cfg` (checked: its language codes are known).
     pub fn new(cfg: C4Config) -> Self {
-        C4 { cfg }
+        Self::try_new(cfg).expect("a checked c4 config")
     }
+
+    /// A c4 filter with `cfg`, or why its language options cannot be used.
+    pub fn try_new(cfg: C4Config) -> Result<Self, String> {
+        Ok(C4 {
+            by: ByLanguage::build(&cfg, |c| c)?,
+        })
+    }
+}
+
+/// Whether `line` ends in terminal punctuation (and not in an ellipsis).
+fn ends_terminal(c: &C4Config, line: &str) -> bool {
+    if line.ends_with("...") {
+        return false;
+    }
+    match &c.end_punctuation {
+        None => line.ends_with(['.', '?', '!', '"', '\'']),
+        Some(list) => list.iter().any(|p| line.ends_with(p.as_str())),
+    }
+}
+
+/// Whether a word of a language without spaces is a word (holds a letter or a digit).
+fn is_wordlike(w: &str) -> bool {
+    w.chars().any(|c| is_py_alpha(c) || c.is_numeric())
 }
 
 impl Filter for C4 {
     fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
-        let c = &self.cfg;
+        let r = self.by.resolve(doc, counters);
+        let (c, seg) = (r.filter, r.seg);
+        let unspaced = seg.unspaced();
         let text = doc.text.as_str();
         let units: Vec<&str> = if c.split_paragraph {
             py_splitlines(text).collect()
@@ -240,16 +304,46 @@ impl Filter for C4 {
         let mut sentences: u64 = 0;
         // The words of the whole text, when sentences are counted per line.
         let mut all: Vec<&str> = Vec::new();
-        if c.split_paragraph && c.min_num_sentences.is_some() {
-            split_words_cached(text, &mut all);
+        let per_line_words = c.split_paragraph && (c.min_num_sentences.is_some() || unspaced);
+        if per_line_words {
+            seg.split_cached(text, &mut all);
         }
         let base = text.as_ptr() as usize;
         let mut wi = 0;
         for raw in &units {
             let line = py_strip(raw);
+            // The text's words that lie inside this line (lines end at whitespace, so a line's
+            // words are the text's words within it).
+            let mut in_line: &[&str] = &[];
+            if per_line_words {
+                let (ls, le) = (
+                    line.as_ptr() as usize - base,
+                    line.as_ptr() as usize - base + line.len(),
+                );
+                while wi < all.len() && all[wi].as_ptr() as usize - base < ls {
+                    wi += 1;
+                }
+                let mut j = wi;
+                while j < all.len() && all[j].as_ptr() as usize - base + all[j].len() <= le {
+                    j += 1;
+                }
+                in_line = &all[wi..j];
+            }
             let mut n_words = 0u64;
             let mut too_long = false;
-            if line.is_ascii() {
+            if unspaced {
+                let lang_words: Vec<&str> = if per_line_words {
+                    in_line.to_vec()
+                } else {
+                    seg.words(line)
+                };
+                for w in lang_words.iter().filter(|w| is_wordlike(w)) {
+                    n_words += 1;
+                    if c.max_word_length.is_some_and(|m| char_len(w) as u64 > m) {
+                        too_long = true;
+                    }
+                }
+            } else if line.is_ascii() {
                 // Python's whitespace in ASCII: \t \n \v \f \r, U+001C..U+001F and space.
                 let is_sp =
                     |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
@@ -276,9 +370,7 @@ impl Filter for C4 {
             } else {
                 Cow::Borrowed(line)
             };
-            if c.filter_no_terminal_punct
-                && (!line.ends_with(['.', '?', '!', '"', '\'']) || line.ends_with("..."))
-            {
+            if c.filter_no_terminal_punct && !ends_terminal(c, &line) {
                 counters.add("lines_no_terminal_punct", 1);
                 continue;
             }
@@ -309,26 +401,9 @@ impl Filter for C4 {
                 if c.split_paragraph {
                     let owned;
                     let line_words: &[&str] = match &line {
-                        Cow::Borrowed(l) => {
-                            // Lines end at whitespace, so a line's words are the text's words
-                            // that lie inside it.
-                            let (ls, le) = (
-                                l.as_ptr() as usize - base,
-                                l.as_ptr() as usize - base + l.len(),
-                            );
-                            while wi < all.len() && all[wi].as_ptr() as usize - base < ls {
-                                wi += 1;
-                            }
-                            let mut j = wi;
-                            while j < all.len()
-                                && all[j].as_ptr() as usize - base + all[j].len() <= le
-                            {
-                                j += 1;
-                            }
-                            &all[wi..j]
-                        }
+                        Cow::Borrowed(_) => in_line,
                         Cow::Owned(l) => {
-                            owned = words(l);
+                            owned = seg.words(l);
                             &owned
                         }
                     };
@@ -374,7 +449,7 @@ impl Filter for C4 {
                 at += line.len() + 1;
             }
             let fresh: Vec<&str> = spans.iter().map(|&(a, z)| &new_text[a..z]).collect();
-            remember_words(&new_text, &fresh);
+            seg.remember(&new_text, &fresh);
         }
         doc.text = new_text;
         Verdict::Keep

@@ -1,15 +1,19 @@
 //! `fineweb`: FineWeb's additional line heuristics (Penedo et al. 2024), with the semantics
 //! and defaults of datatrove's `FineWebQualityFilter`.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use super::gopher_quality::check_frac;
 use super::gopher_repetition::find_duplicates;
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
-use crate::text::{char_len, is_terminal_punct, py_strip, split_words_cached};
+use crate::text::{char_len, is_terminal_punct, py_strip};
 
 fn d_line_punct_thr() -> Option<f64> {
     Some(0.12)
@@ -35,7 +39,9 @@ fn d_new_line_ratio() -> Option<f64> {
 /// `short_line_ratio`: lines of at most `short_line_length` characters / lines is above
 /// `short_line_thr`; `char_dup_ratio`: characters of lines equal to an earlier line / the
 /// characters of the text without its newlines is above `char_duplicates_ratio`;
-/// `list_ratio`: newlines / words (all tokens) is above `new_line_ratio`.
+/// `list_ratio`: newlines / words (all tokens) is above `new_line_ratio`. Words are the words
+/// of the document's language ([`crate::text::Segmenter`]); options may differ by language
+/// (`language`, `languages`, `language_defaults`: see [`super::by_language`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinewebConfig {
@@ -64,7 +70,20 @@ pub struct FinewebConfig {
     /// Record the computed ratios as `fineweb.*` signals on the document.
     #[serde(default)]
     pub signals: bool,
+    /// The language of every document (ISO 639-3, optionally with script). Absent: each
+    /// document's `lang` from the `language` stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Options by language code, over `language_defaults`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, FinewebConfig>")]
+    pub languages: BTreeMap<String, Map<String, Value>>,
+    /// Shipped per-language options (`fineweb2`: FineWeb-2's thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_defaults: Option<LanguageDefaults>,
 }
+
+crate::language_aware!(FinewebConfig, "fineweb");
 
 impl Default for FinewebConfig {
     fn default() -> Self {
@@ -77,6 +96,9 @@ impl Default for FinewebConfig {
             char_duplicates_ratio: d_char_duplicates_ratio(),
             new_line_ratio: d_new_line_ratio(),
             signals: false,
+            language: None,
+            languages: BTreeMap::new(),
+            language_defaults: None,
         }
     }
 }
@@ -100,20 +122,36 @@ impl Check for FinewebConfig {
                 ));
             }
         }
+        p.extend(check_language_options(self));
         p
     }
 }
 
 /// The `fineweb` stage.
 pub struct Fineweb {
-    cfg: FinewebConfig,
+    by: ByLanguage<Checks>,
 }
 
 impl Fineweb {
-    /// A fineweb filter with `cfg`.
+    /// A fineweb filter with `cfg` (checked: its language codes are known).
     pub fn new(cfg: FinewebConfig) -> Self {
-        Fineweb { cfg }
+        Self::try_new(cfg).expect("a checked fineweb config")
     }
+
+    /// A fineweb filter with `cfg`, or why its language options cannot be used.
+    pub fn try_new(cfg: FinewebConfig) -> Result<Self, String> {
+        Ok(Fineweb {
+            by: ByLanguage::build(&cfg, |cfg| Checks { cfg })?,
+        })
+    }
+}
+
+/// The checks with one language's options.
+struct Checks {
+    cfg: FinewebConfig,
+}
+
+impl Checks {
 
     fn ends_with_stop(&self, line: &str) -> bool {
         match &self.cfg.stop_chars {
@@ -124,8 +162,10 @@ impl Fineweb {
 }
 
 impl Filter for Fineweb {
-    fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        let c = &self.cfg;
+    fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
+        let r = self.by.resolve(doc, counters);
+        let (checks, seg) = (r.filter, r.seg);
+        let c = &checks.cfg;
         let text = doc.text.as_str();
         let lines: Vec<&str> = text
             .split('\n')
@@ -139,7 +179,7 @@ impl Filter for Fineweb {
         let mut sig: Vec<(&str, f64)> = Vec::new();
         let signals = c.signals;
 
-        let punct = lines.iter().filter(|l| self.ends_with_stop(l)).count() as f64 / n;
+        let punct = lines.iter().filter(|l| checks.ends_with_stop(l)).count() as f64 / n;
         sig.push(("fineweb.line_punct_ratio", punct));
         if c.line_punct_thr.is_some_and(|t| punct < t)
             && !(punct == 0.0 && c.line_punct_exclude_zero)
@@ -172,7 +212,7 @@ impl Filter for Fineweb {
             }
             if fail.is_none() || signals {
                 let mut words = Vec::with_capacity(text.len() / 5 + 1);
-                split_words_cached(text, &mut words);
+                seg.split_cached(text, &mut words);
                 let list = if words.is_empty() {
                     0.0
                 } else {

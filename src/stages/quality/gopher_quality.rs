@@ -1,14 +1,18 @@
 //! `gopher_quality`: the document-level quality rules of Gopher (Rae et al. 2021, appendix A),
 //! with the semantics and defaults of datatrove's `GopherQualityFilter`.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{check_range, Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::{
-    char_len, is_py_alpha, is_symbol_word, py_lstrip, py_rstrip, py_splitlines, split_words_cached,
+    char_len, is_py_alpha, is_symbol_word, py_lstrip, py_rstrip, py_splitlines, Segmenter,
 };
 
 fn d_min_doc_words() -> Option<u64> {
@@ -46,9 +50,11 @@ fn d_stop_words() -> Vec<String> {
 }
 
 /// Config of the `gopher_quality` filter. Defaults are datatrove's; a threshold set to `null`
-/// is not checked. Words are [`crate::text::words`]; a "symbol" is a word made only of
-/// punctuation (datatrove's `PUNCTUATION_SET`); "words" below are non-symbol words unless
-/// said otherwise.
+/// is not checked. Words are the words of the document's language
+/// ([`crate::text::Segmenter`]); a "symbol" is a word made only of punctuation (datatrove's
+/// `PUNCTUATION_SET`); "words" below are non-symbol words unless said otherwise. Options may
+/// differ by language (`language`, `languages`, `language_defaults`: see
+/// [`super::by_language`]).
 ///
 /// Checks, in order; the first that fails is the drop reason (datatrove's name in brackets):
 /// `min_doc_words` / `max_doc_words` (gopher_short_doc / gopher_long_doc): number of words;
@@ -95,7 +101,20 @@ pub struct GopherQualityConfig {
     /// Record the computed values as `gopher_quality.*` signals on the document.
     #[serde(default)]
     pub signals: bool,
+    /// The language of every document (ISO 639-3, optionally with script: `cmn`,
+    /// `cmn_Hani`). Absent: each document's `lang` from the `language` stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Options by language code, over `language_defaults` (e.g. `{cmn: {stop_words: [的, 是]}}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, GopherQualityConfig>")]
+    pub languages: BTreeMap<String, Map<String, Value>>,
+    /// Shipped per-language options (`fineweb2`: FineWeb-2's thresholds and stop words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_defaults: Option<LanguageDefaults>,
 }
+
+crate::language_aware!(GopherQualityConfig, "gopher_quality");
 
 impl Default for GopherQualityConfig {
     fn default() -> Self {
@@ -111,6 +130,9 @@ impl Default for GopherQualityConfig {
             min_stop_words: d_min_stop_words(),
             stop_words: d_stop_words(),
             signals: false,
+            language: None,
+            languages: BTreeMap::new(),
+            language_defaults: None,
         }
     }
 }
@@ -188,6 +210,7 @@ impl Check for GopherQualityConfig {
                 ));
             }
         }
+        p.extend(check_language_options(self));
         p
     }
 }
@@ -217,6 +240,11 @@ pub struct GopherQualityStats {
 
 /// The `gopher_quality` stage.
 pub struct GopherQuality {
+    by: ByLanguage<Checks>,
+}
+
+/// The checks with one language's options.
+struct Checks {
     cfg: GopherQualityConfig,
     max_stop_len: usize,
     /// First bytes of the stop words, to skip most words at once.
@@ -234,8 +262,32 @@ pub(crate) fn ratio(a: usize, b: usize) -> f64 {
 }
 
 impl GopherQuality {
-    /// A gopher_quality filter with `cfg`.
-    pub fn new(mut cfg: GopherQualityConfig) -> Self {
+    /// A gopher_quality filter with `cfg` (checked: its language codes are known).
+    pub fn new(cfg: GopherQualityConfig) -> Self {
+        Self::try_new(cfg).expect("a checked gopher_quality config")
+    }
+
+    /// A gopher_quality filter with `cfg`, or why its language options cannot be used.
+    pub fn try_new(cfg: GopherQualityConfig) -> Result<Self, String> {
+        Ok(GopherQuality {
+            by: ByLanguage::build(&cfg, Checks::new)?,
+        })
+    }
+
+    /// Every statistic the checks use, with the stage's own options and words split by
+    /// `seg`.
+    pub fn stats(&self, text: &str, seg: Segmenter) -> GopherQualityStats {
+        self.by.own().stats(text, seg)
+    }
+
+    /// The verdict for `s` with the stage's own options, checks in datatrove's order.
+    pub fn decide(&self, s: &GopherQualityStats) -> Verdict {
+        self.by.own().decide(s)
+    }
+}
+
+impl Checks {
+    fn new(mut cfg: GopherQualityConfig) -> Self {
         // A set, as in datatrove: a repeated stop word counts once.
         let mut seen = std::collections::HashSet::new();
         cfg.stop_words.retain(|w| seen.insert(w.clone()));
@@ -245,7 +297,7 @@ impl GopherQuality {
             .iter()
             .filter_map(|w| w.as_bytes().first().copied())
             .collect();
-        GopherQuality {
+        Checks {
             cfg,
             max_stop_len,
             stop_first,
@@ -253,9 +305,9 @@ impl GopherQuality {
     }
 
     /// Computes every statistic the checks use.
-    pub fn stats(&self, text: &str) -> GopherQualityStats {
+    fn stats(&self, text: &str, seg: Segmenter) -> GopherQualityStats {
         let mut words = Vec::with_capacity(text.len() / 5 + 1);
-        split_words_cached(text, &mut words);
+        seg.split_cached(text, &mut words);
         let n_tokens = words.len();
         let mut n_words = 0;
         let mut word_chars = 0;
@@ -350,7 +402,7 @@ impl GopherQuality {
     }
 
     /// The verdict for `s`, checks in datatrove's order.
-    pub fn decide(&self, s: &GopherQualityStats) -> Verdict {
+    fn decide(&self, s: &GopherQualityStats) -> Verdict {
         let c = &self.cfg;
         let n = s.n_words as u64;
         if c.min_doc_words.is_some_and(|m| n < m) {
@@ -397,9 +449,11 @@ impl GopherQuality {
 }
 
 impl Filter for GopherQuality {
-    fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        let s = self.stats(&doc.text);
-        if self.cfg.signals {
+    fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
+        let r = self.by.resolve(doc, counters);
+        let checks = r.filter;
+        let s = checks.stats(&doc.text, r.seg);
+        if checks.cfg.signals {
             let sig = &mut doc.signals;
             sig.insert("gopher_quality.n_words".into(), s.n_words as f64);
             if s.avg_word_length.is_finite() {
@@ -421,7 +475,7 @@ impl Filter for GopherQuality {
             );
             sig.insert("gopher_quality.stop_words".into(), s.stop_words as f64);
         }
-        self.decide(&s)
+        checks.decide(&s)
     }
 }
 

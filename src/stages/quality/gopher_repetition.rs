@@ -4,16 +4,18 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasherDefault;
-use std::sync::{Mutex, OnceLock};
+
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use super::gopher_quality::check_frac;
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
-use crate::text::{char_len, py_strip, split_words_cached};
+use crate::text::{char_len, py_strip, Segmenter};
 
 /// An n-gram size and the largest fraction of the text its statistic may reach.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -64,7 +66,9 @@ fn d_dup() -> Vec<NGramThreshold> {
 /// most frequent word n-gram (earliest on ties), its characters (words joined by spaces) times
 /// its count / text; `duplicated_<n>_n_grams` for each of `dup_n_grams`: characters of word
 /// n-grams (words concatenated) seen before, scanning left to right and jumping over an n-gram
-/// once it is found repeated / text.
+/// once it is found repeated / text. Words are the words of the document's language
+/// ([`crate::text::Segmenter`]); options may differ by language (`language`, `languages`,
+/// `language_defaults`: see [`super::by_language`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GopherRepetitionConfig {
@@ -89,7 +93,20 @@ pub struct GopherRepetitionConfig {
     /// Record the computed fractions as `gopher_repetition.*` signals on the document.
     #[serde(default)]
     pub signals: bool,
+    /// The language of every document (ISO 639-3, optionally with script). Absent: each
+    /// document's `lang` from the `language` stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Options by language code, over `language_defaults`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, GopherRepetitionConfig>")]
+    pub languages: BTreeMap<String, Map<String, Value>>,
+    /// Shipped per-language options (`fineweb2`: FineWeb-2's thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_defaults: Option<LanguageDefaults>,
 }
+
+crate::language_aware!(GopherRepetitionConfig, "gopher_repetition");
 
 impl Default for GopherRepetitionConfig {
     fn default() -> Self {
@@ -101,6 +118,9 @@ impl Default for GopherRepetitionConfig {
             top_n_grams: d_top(),
             dup_n_grams: d_dup(),
             signals: false,
+            language: None,
+            languages: BTreeMap::new(),
+            language_defaults: None,
         }
     }
 }
@@ -142,24 +162,14 @@ impl Check for GopherRepetitionConfig {
                 }
             }
         }
+        p.extend(check_language_options(self));
         p
     }
 }
 
 /// A `&'static str` for a reason key built at run time (bounded: one per distinct key).
 pub(crate) fn intern(s: String) -> &'static str {
-    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let set = SET.get_or_init(Default::default);
-    let mut g = match set.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
-    };
-    if let Some(&k) = g.get(s.as_str()) {
-        return k;
-    }
-    let k: &'static str = Box::leak(s.into_boxed_str());
-    g.insert(k);
-    k
+    crate::text::langs::intern(&s)
 }
 
 type FxSet<'a> = HashSet<&'a str, BuildHasherDefault<StrHasher>>;
@@ -534,6 +544,11 @@ impl Scratch {
 
 /// The `gopher_repetition` stage.
 pub struct GopherRepetition {
+    by: ByLanguage<Checks>,
+}
+
+/// The checks with one language's options.
+struct Checks {
     cfg: GopherRepetitionConfig,
     top_keys: Vec<(&'static str, String)>,
     dup_keys: Vec<(&'static str, String)>,
@@ -559,8 +574,21 @@ impl Eval<'_> {
 }
 
 impl GopherRepetition {
-    /// A gopher_repetition filter with `cfg`.
+    /// A gopher_repetition filter with `cfg` (checked: its language codes are known).
     pub fn new(cfg: GopherRepetitionConfig) -> Self {
+        Self::try_new(cfg).expect("a checked gopher_repetition config")
+    }
+
+    /// A gopher_repetition filter with `cfg`, or why its language options cannot be used.
+    pub fn try_new(cfg: GopherRepetitionConfig) -> Result<Self, String> {
+        Ok(GopherRepetition {
+            by: ByLanguage::build(&cfg, Checks::new)?,
+        })
+    }
+}
+
+impl Checks {
+    fn new(cfg: GopherRepetitionConfig) -> Self {
         let top_keys = cfg
             .top_n_grams
             .iter()
@@ -581,14 +609,19 @@ impl GopherRepetition {
                 )
             })
             .collect();
-        GopherRepetition {
+        Checks {
             cfg,
             top_keys,
             dup_keys,
         }
     }
 
-    fn evaluate(&self, text: &str, signals: Option<&mut BTreeMap<String, f64>>) -> Verdict {
+    fn evaluate(
+        &self,
+        text: &str,
+        seg: Segmenter,
+        signals: Option<&mut BTreeMap<String, f64>>,
+    ) -> Verdict {
         if text.is_empty() {
             return Verdict::Drop("empty");
         }
@@ -634,7 +667,7 @@ impl GopherRepetition {
         }
 
         let mut words = Vec::with_capacity(text.len() / 5 + 1);
-        split_words_cached(text, &mut words);
+        seg.split_cached(text, &mut words);
         let max_n = c
             .top_n_grams
             .iter()
@@ -706,13 +739,14 @@ impl GopherRepetition {
 }
 
 impl Filter for GopherRepetition {
-    fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        let sig = if self.cfg.signals {
+    fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
+        let r = self.by.resolve(doc, counters);
+        let sig = if r.filter.cfg.signals {
             Some(&mut doc.signals)
         } else {
             None
         };
-        self.evaluate(&doc.text, sig)
+        r.filter.evaluate(&doc.text, r.seg, sig)
     }
 }
 

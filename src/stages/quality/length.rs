@@ -1,14 +1,22 @@
 //! `length`: keep documents whose character and word counts fall in a range.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{check_range, Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 
-/// Config of the `length` stage. Absent bounds are not checked.
+/// Config of the `length` stage. Absent bounds are not checked. Words are Unicode words (UAX
+/// #29, punctuation is not a word), except in languages written without spaces (Chinese,
+/// Japanese, Thai, ...), where they are the words of the language that hold a letter or digit
+/// ([`crate::text::Segmenter`]). Bounds may differ by language (`language`, `languages`,
+/// `language_defaults`: see [`super::by_language`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LengthConfig {
@@ -24,7 +32,20 @@ pub struct LengthConfig {
     /// Maximum number of words.
     #[serde(default)]
     pub max_words: Option<u64>,
+    /// The language of every document (ISO 639-3, optionally with script). Absent: each
+    /// document's `lang` from the `language` stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Bounds by language code, over `language_defaults`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, LengthConfig>")]
+    pub languages: BTreeMap<String, Map<String, Value>>,
+    /// Shipped per-language bounds (`fineweb2`: the rows that give `length` bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_defaults: Option<LanguageDefaults>,
 }
+
+crate::language_aware!(LengthConfig, "length");
 
 impl Check for LengthConfig {
     fn check(&self) -> Vec<Problem> {
@@ -41,25 +62,34 @@ impl Check for LengthConfig {
             "max_words",
             self.max_words,
         ));
+        p.extend(check_language_options(self));
         p
     }
 }
 
 /// The `length` stage.
 pub struct Length {
-    cfg: LengthConfig,
+    by: ByLanguage<LengthConfig>,
 }
 
 impl Length {
-    /// A length filter with `cfg`.
+    /// A length filter with `cfg` (checked: its language codes are known).
     pub fn new(cfg: LengthConfig) -> Self {
-        Length { cfg }
+        Self::try_new(cfg).expect("a checked length config")
+    }
+
+    /// A length filter with `cfg`, or why its language options cannot be used.
+    pub fn try_new(cfg: LengthConfig) -> Result<Self, String> {
+        Ok(Length {
+            by: ByLanguage::build(&cfg, |c| c)?,
+        })
     }
 }
 
 impl Filter for Length {
-    fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
-        let c = &self.cfg;
+    fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
+        let r = self.by.resolve(doc, counters);
+        let c = r.filter;
         if c.min_chars.is_some() || c.max_chars.is_some() {
             let n = doc.text.chars().count() as u64;
             if c.min_chars.is_some_and(|m| n < m) {
@@ -70,7 +100,11 @@ impl Filter for Length {
             }
         }
         if c.min_words.is_some() || c.max_words.is_some() {
-            let n = doc.text.unicode_words().count() as u64;
+            let n = if r.seg.unspaced() {
+                r.seg.count_words(&doc.text) as u64
+            } else {
+                doc.text.unicode_words().count() as u64
+            };
             if c.min_words.is_some_and(|m| n < m) {
                 return Verdict::Drop("too_short");
             }
@@ -127,6 +161,7 @@ mod tests {
             max_chars: Some(5),
             min_words: Some(1),
             max_words: Some(2),
+            ..Default::default()
         };
         let p = c.check();
         assert_eq!(p.len(), 1);

@@ -1,5 +1,6 @@
 //! Quality filters.
 
+pub mod by_language;
 pub mod c4;
 pub mod fineweb;
 pub mod gopher_quality;
