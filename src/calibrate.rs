@@ -17,10 +17,12 @@
 //!   sentences) it is the English threshold times the ratio of the two medians (a statistic
 //!   twice as large in the language gets a threshold twice as large); for the others (shares
 //!   of lines, of repeated text) the language keeps the setting it had;
-//! - stop words are the language's most frequent words (by the number of reference documents
-//!   they occur in) under its own segmentation: as many as the English list holds, or more (up
-//!   to four times as many) while the check still removes a larger share of the language's
-//!   reference than of the English one. Words with a capital letter are not candidates
+//! - stop words: the language's list is kept when the check already removes no larger a
+//!   share of its reference than of the English one; otherwise they are the language's most
+//!   frequent words (by the number of reference documents they occur in) under its own
+//!   segmentation: as many as the English list holds, or more (up to four times as many)
+//!   while the check still removes a larger share of the language's reference than of the
+//!   English one. Words with a capital letter are not candidates
 //!   (stop words are function words, not the names a reference happens to repeat).
 //!
 //! Every check is measured on its own (the share a check removes does not depend on the checks
@@ -263,29 +265,32 @@ fn fit(
             _ => (before, Method::Unchanged),
         };
     }
+    // A setting that already removes the share is kept (calibrating English on English gives
+    // the defaults back).
+    let failing = |t: f64| xs.iter().filter(|&&v| fails(v, t, dir)).count();
+    let target = match dir {
+        Direction::Above => failing(midpoint(xs[m - k], (m > k).then(|| xs[m - k - 1]))),
+        Direction::Below => failing(midpoint(xs[k - 1], (k < m).then(|| xs[k]))),
+    };
+    if failing(before) == target {
+        return (before, Method::Quantile);
+    }
     let t = match dir {
         // The k largest fail: between xs[m-k-1] and xs[m-k].
-        Direction::Above => {
-            let hi = xs[m - k];
-            let lo = if m > k { xs[m - k - 1] } else { hi };
-            if lo < hi {
-                (lo + hi) / 2.0
-            } else {
-                hi
-            }
-        }
+        Direction::Above => midpoint(xs[m - k], (m > k).then(|| xs[m - k - 1])),
         // The k smallest fail: between xs[k-1] and xs[k].
-        Direction::Below => {
-            let lo = xs[k - 1];
-            let hi = if k < m { xs[k] } else { lo };
-            if lo < hi {
-                (lo + hi) / 2.0
-            } else {
-                lo
-            }
-        }
+        Direction::Below => midpoint(xs[k - 1], (k < m).then(|| xs[k])),
     };
     (t, Method::Quantile)
+}
+
+/// The middle of the gap between `edge` (a value on the failing side) and `other` (its
+/// neighbour on the kept side); `edge` itself when they are equal or there is no neighbour.
+fn midpoint(edge: f64, other: Option<f64>) -> f64 {
+    match other {
+        Some(o) if o != edge => (o + edge) / 2.0,
+        _ => edge,
+    }
 }
 
 /// A threshold as the option holds it: counts are whole (a count below `t` fails, so the
@@ -381,7 +386,8 @@ impl StageRun<'_> {
                 after_share: share(&lcol, t, s.dir),
                 method,
             });
-            if method != Method::Unchanged {
+            // An n-gram list is written whole, so its unchanged entries are written too.
+            if method != Method::Unchanged || s.option.contains("n_grams.") {
                 let v = if s.integer { json!(t as u64) } else { json!(t) };
                 set.insert(s.option, v);
             }
@@ -557,8 +563,10 @@ impl StageRun<'_> {
         let mut set = self.checks("gopher_quality", specs, &ls, &es);
         if let Some(min) = en.min_stop_words {
             let (words, result) = self.stop_words(&en, &la, min, seg);
+            if result.method != Method::Unchanged {
+                set.insert("stop_words".into(), json!(words));
+            }
             self.out.checks.push(result);
-            set.insert("stop_words".into(), json!(words));
             self.out.stop_words = words;
         }
         Ok(set)
@@ -596,6 +604,24 @@ impl StageRun<'_> {
         };
         let p = failing(&en_docs, &en.stop_words);
         let before = failing(&lang_docs, &la.stop_words);
+        let result = |words: &[String], after: f64, method: Method| CheckResult {
+            stage_index: self.index,
+            stage: "gopher_quality",
+            option: "stop_words".into(),
+            english_threshold: en.stop_words.len() as f64,
+            english_share: p,
+            before_threshold: la.stop_words.len() as f64,
+            before_share: before,
+            threshold: words.len() as f64,
+            after_share: after,
+            method,
+        };
+        if before <= p && la.stop_words.len() as u64 >= min {
+            return (
+                la.stop_words.clone(),
+                result(&la.stop_words, before, Method::Unchanged),
+            );
+        }
         // Document frequency of every word that holds a letter.
         let mut df: HashMap<&str, usize> = HashMap::new();
         for d in &lang_docs {
@@ -618,21 +644,8 @@ impl StageRun<'_> {
         }
         let words = take(k);
         let after = failing(&lang_docs, &words);
-        (
-            words,
-            CheckResult {
-                stage_index: self.index,
-                stage: "gopher_quality",
-                option: "stop_words".into(),
-                english_threshold: en.stop_words.len() as f64,
-                english_share: p,
-                before_threshold: la.stop_words.len() as f64,
-                before_share: before,
-                threshold: k as f64,
-                after_share: after,
-                method: Method::StopWords,
-            },
-        )
+        let r = result(&words, after, Method::StopWords);
+        (words, r)
     }
 
     fn gopher_repetition(&mut self, c: &GopherRepetitionConfig) -> Result<Map<String, Value>, String> {
@@ -923,6 +936,11 @@ mod tests {
         // 5% must fail above: the 5 largest (96..100) fail, threshold between 95 and 96.
         let (t, m) = fit(&lang, &en, 0.05, Direction::Above, false, (10.0, 10.0));
         assert_eq!((t, m), (95.5, Method::Quantile));
+        // A setting that already removes 5% stays.
+        assert_eq!(
+            fit(&lang, &en, 0.05, Direction::Above, false, (10.0, 95.2)),
+            (95.2, Method::Quantile)
+        );
         assert_eq!(share(&lang, t, Direction::Above), 0.05);
         // 10% must fail below: 1..10 fail, threshold between 10 and 11.
         let (t, _) = fit(&lang, &en, 0.10, Direction::Below, false, (10.0, 10.0));

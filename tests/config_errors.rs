@@ -37,7 +37,7 @@ fn unknown_key_inside_a_stage() {
     assert_error(
         "unknown_stage_key.yaml",
         &[
-            "fixtures/bad_configs/unknown_stage_key.yaml:7:5: stages[1] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words",
+            "fixtures/bad_configs/unknown_stage_key.yaml:7:5: stages[1] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words, language, languages, language_defaults",
             "1 problem in fixtures/bad_configs/unknown_stage_key.yaml",
         ],
     );
@@ -161,7 +161,7 @@ fn many_problems_are_all_reported_in_file_order() {
             "fixtures/bad_configs/many_problems.yaml:7:11: stages[0] (normalize): form: unknown value \"nfd\" (did you mean \"nfc\"?); expected one of: nfc, nfkc, none",
             "fixtures/bad_configs/many_problems.yaml:8:11: stages[1]: type: unknown stage type \"lenght\" (did you mean \"length\"?); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, perplexity, pii, quality_classifier, tokenize",
             "fixtures/bad_configs/many_problems.yaml:10:5: stages[2]: missing stage type (key \"type\"); known types: c4, decontaminate, exact_dedup, extract, fineweb, gopher_quality, gopher_repetition, html_strip, language, length, minhash_dedup, normalize, paragraph_dedup, perplexity, pii, quality_classifier, tokenize",
-            "fixtures/bad_configs/many_problems.yaml:12:5: stages[3] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words",
+            "fixtures/bad_configs/many_problems.yaml:12:5: stages[3] (length): unknown key \"min_char\" (did you mean \"min_chars\"?); known keys: type, min_chars, max_chars, min_words, max_words, language, languages, language_defaults",
             "fixtures/bad_configs/many_problems.yaml:13:16: stages[3] (length): max_chars: must be at least 0, found -1",
             "fixtures/bad_configs/many_problems.yaml:15:5: stages[4] (length): min_words: min_words (50) is greater than max_words (10)",
             "fixtures/bad_configs/many_problems.yaml:19:20: output.shard_max_bytes: expected an integer, found a string \"1MB\"",

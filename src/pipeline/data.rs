@@ -58,6 +58,7 @@ pub fn run_data(
     let tokens = plan.tokenize(&pool, &mut stats, &mut outputs)?;
     stats.seconds = prior_seconds + started.elapsed().as_secs_f64();
     check_accounting(&stats, &outputs)?;
+    warn_languages_without_settings(&stats);
     let inputs = hasher.join().unwrap_or_else(|_| Vec::new());
     manifest::write(
         &plan.out,
@@ -306,6 +307,30 @@ impl<'a> DataPlan<'a> {
         self.checkpoint.remove();
         if !self.task.is_split() {
             let _ = fs::remove_dir_all(&self.checkpoint.resume_dir);
+        }
+    }
+}
+
+/// Says, per stage with language options, which documents were in a language neither
+/// `language_defaults` nor `languages` gives settings for (counted as `settings:<lang>=none`):
+/// they were checked with the stage's own options, which may not suit them.
+fn warn_languages_without_settings(stats: &RunStats) {
+    for st in &stats.stages {
+        let none: Vec<String> = st
+            .counters
+            .iter()
+            .filter_map(|(k, n)| {
+                let lang = k.strip_prefix("settings:")?.strip_suffix("=none")?;
+                Some(format!("{lang} {n}"))
+            })
+            .collect();
+        if !none.is_empty() {
+            tracing::warn!(
+                "stages[{}] ({}): documents in languages without settings were checked with the stage's own options: {} (give them settings with `languages:` or `language_defaults`)",
+                st.index,
+                st.kind,
+                none.join(", ")
+            );
         }
     }
 }

@@ -210,6 +210,79 @@ fn count_by(files: &[PathBuf], key: &str, score: Option<&str>) -> Result<KeyCoun
         .collect())
 }
 
+/// Documents by (`lang`, `reason`) of `files` (`reason` absent: by `lang` alone).
+fn count_by_lang(files: &[PathBuf], reason: bool) -> Result<Vec<(String, String, u64)>, ReportError> {
+    let Some(first) = files.first() else {
+        return Ok(Vec::new());
+    };
+    let mut keys = vec![col("lang").cast(DataType::String).alias("lang")];
+    if reason {
+        keys.push(col("reason").cast(DataType::String).alias("reason"));
+    }
+    let df = scan(files)
+        .and_then(|lf| {
+            lf.group_by(keys)
+                .agg([len().cast(DataType::UInt64).alias("n")])
+                .collect()
+        })
+        .map_err(perr(first))?;
+    let langs = str_values(&df, "lang");
+    let reasons = if reason {
+        str_values(&df, "reason")
+    } else {
+        vec![None; df.height()]
+    };
+    let n = u64_values(&df, "n");
+    Ok(langs
+        .into_iter()
+        .zip(reasons)
+        .zip(n)
+        .map(|((l, r), n)| {
+            (
+                l.unwrap_or_else(|| NO_LANG.to_string()),
+                r.unwrap_or_default(),
+                n.unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
+/// The per-language funnel: documents in, kept and dropped by reason for every language,
+/// the languages with the most documents first.
+fn language_funnel(
+    doc_files: &[PathBuf],
+    dropped_files: &[PathBuf],
+) -> Result<Vec<LanguageFunnel>, ReportError> {
+    let mut by: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    for (lang, _, n) in count_by_lang(doc_files, false)? {
+        by.entry(lang).or_default().0 += n;
+    }
+    for (lang, reason, n) in count_by_lang(dropped_files, true)? {
+        *by.entry(lang).or_default().1.entry(reason).or_default() += n;
+    }
+    let mut rows: Vec<LanguageFunnel> = by
+        .into_iter()
+        .map(|(lang, (kept, reasons))| {
+            let dropped_n: u64 = reasons.values().sum();
+            let mut dropped: Vec<ReasonCount> = reasons
+                .into_iter()
+                .map(|(reason, count)| ReasonCount { reason, count })
+                .collect();
+            dropped.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+            let documents = kept + dropped_n;
+            LanguageFunnel {
+                lang,
+                documents,
+                kept,
+                kept_share: share(kept, documents).unwrap_or(0.0),
+                dropped,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.documents.cmp(&a.documents).then(a.lang.cmp(&b.lang)));
+    Ok(rows)
+}
+
 /// `column` of the datasets in `groups` (each a list of shards of one schema), concatenated.
 fn column_of(groups: &[&[PathBuf]], column: &str) -> PolarsResult<Option<LazyFrame>> {
     let mut frames = Vec::new();
@@ -1284,7 +1357,13 @@ pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
         })
         .collect();
     rejected_reasons.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+    let language_rows = if any_lang && dropped_written {
+        Some(language_funnel(&doc_files, &dropped_files)?)
+    } else {
+        None
+    };
     let funnel = Funnel {
+        languages: language_rows,
         input_records: stats.input,
         documents_in,
         bytes_in: stats.input_bytes,

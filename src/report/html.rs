@@ -566,6 +566,21 @@ fn funnel_section(p: &mut Page, r: &Report) {
     if let Some(t) = f.tokens {
         p.p("note", &format!("{} tokens written to the token shards; per-stage tokens are estimated from bytes at the kept corpus' bytes per token.", fmt_int(t)));
     }
+    if let Some(langs) = &f.languages {
+        p.raw("<h3>By language</h3>");
+        p.p("note", "Each language's documents (as the language stage identified them; documents dropped before it count as und): how many were kept, and why the others were dropped.");
+        let rows = super::md::language_funnel_rows(langs, esc);
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut r| {
+                for c in &mut r[1..4] {
+                    *c = n(std::mem::take(c));
+                }
+                r
+            })
+            .collect();
+        p.table(&super::md::LANGUAGE_FUNNEL_HEAD, &rows);
+    }
     p.raw("<h3>Drop reasons</h3>");
     if f.drop_reasons.is_empty() {
         p.p("na", "No document was dropped.");

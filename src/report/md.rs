@@ -268,6 +268,10 @@ pub fn render(r: &Report) -> String {
         fmt_bytes(f.kept_bytes),
         f.tokens.map_or(String::new(), |t| format!(" Tokens written: {}.", fmt_int(t)))
     );
+    if let Some(langs) = &f.languages {
+        let _ = writeln!(o, "### By language\n");
+        table(&mut o, &LANGUAGE_FUNNEL_HEAD, &language_funnel_rows(langs, cell));
+    }
     let _ = writeln!(o, "### Drop reasons\n");
     if f.drop_reasons.is_empty() {
         let _ = writeln!(o, "No document was dropped.\n");
@@ -716,4 +720,50 @@ mod tests {
         assert_eq!(fence("a ``` b"), "````text\na ``` b\n````\n");
         assert_eq!(fence("plain\n"), "```text\nplain\n```\n");
     }
+}
+
+/// Drop reasons shown per language (the rest are summed; report.json has them all).
+const LANGUAGE_FUNNEL_REASONS: usize = 5;
+
+/// The columns of the per-language funnel table.
+pub(crate) const LANGUAGE_FUNNEL_HEAD: [&str; 5] = [
+    "language",
+    "#documents",
+    "#kept",
+    "#kept share",
+    "dropped by reason",
+];
+
+/// The per-language funnel as table rows; `text` escapes a cell.
+pub(crate) fn language_funnel_rows(
+    langs: &[LanguageFunnel],
+    text: impl Fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    langs
+        .iter()
+        .map(|l| {
+            let mut reasons: Vec<String> = l
+                .dropped
+                .iter()
+                .take(LANGUAGE_FUNNEL_REASONS)
+                .map(|r| format!("{} {}", r.reason, fmt_int(r.count)))
+                .collect();
+            let rest: u64 = l
+                .dropped
+                .iter()
+                .skip(LANGUAGE_FUNNEL_REASONS)
+                .map(|r| r.count)
+                .sum();
+            if rest > 0 {
+                reasons.push(format!("{} more for other reasons", fmt_int(rest)));
+            }
+            vec![
+                text(&l.lang),
+                fmt_int(l.documents),
+                fmt_int(l.kept),
+                fmt_pct(l.kept_share),
+                text(&reasons.join(", ")),
+            ]
+        })
+        .collect()
 }

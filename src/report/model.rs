@@ -127,6 +127,35 @@ pub struct Funnel {
     pub drop_reasons: Vec<DropReason>,
     /// Reject reasons, most frequent first.
     pub rejected_reasons: Vec<RejectedReason>,
+    /// Per language (the `lang` column; documents dropped before the language stage count as
+    /// `und`): documents in, kept and dropped by reason. Null when no stage set languages or
+    /// `dropped/` was not written.
+    #[serde(default)]
+    pub languages: Option<Vec<LanguageFunnel>>,
+}
+
+/// One language's path through the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LanguageFunnel {
+    /// The language code (`und`: none identified).
+    pub lang: String,
+    /// Documents of the language that entered the stages (kept + dropped).
+    pub documents: u64,
+    /// Documents kept.
+    pub kept: u64,
+    /// `kept / documents`.
+    pub kept_share: f64,
+    /// Dropped documents by reason key, most frequent first.
+    pub dropped: Vec<ReasonCount>,
+}
+
+/// A reason key and a count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReasonCount {
+    /// The reason key, `<family>:<reason>`.
+    pub reason: String,
+    /// Documents.
+    pub count: u64,
 }
 
 /// One stage in the funnel.

@@ -64,6 +64,9 @@ pub fn build(spec: &StageSpec, ctx: &BuildContext<'_>) -> Result<Option<Stage>, 
             crate::stages::quality::fineweb::Fineweb::try_new(c.clone())?,
         )),
         StageSpec::Language(c) => {
+            if c.adaptive_min_scores {
+                return Err(NEEDS_SAMPLE.into());
+            }
             Stage::Filter(Box::new(crate::stages::lang::Language::new(c.clone())))
         }
         StageSpec::ExactDedup(c) => Stage::Stateful(Box::new(
@@ -131,7 +134,8 @@ pub struct Calibration {
     /// The signal the thresholds are on.
     pub signal: String,
     /// The thresholds: `min_score` (keep at or above) for `quality_classifier`, `head_below`
-    /// and `tail_from` for `perplexity`.
+    /// and `tail_from` for `perplexity`, the minimum confidence by language code for
+    /// `language` with `adaptive_min_scores`.
     pub thresholds: std::collections::BTreeMap<String, f64>,
 }
 
@@ -241,6 +245,31 @@ pub fn build_calibrated(
                     });
                 }
                 Stage::Filter(Box::new(q))
+            }
+            StageSpec::Language(c) if c.adaptive_min_scores => {
+                let mut l = crate::stages::lang::Language::new(c.clone());
+                if let Some((drawn, docs)) = get_sample(c.sample_docs)? {
+                    let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+                    let set = l.adapt(&texts);
+                    tracing::info!(
+                        "language: adaptive minimum confidence for {} languages from {} of {drawn} sampled documents: {}",
+                        set.len(),
+                        texts.len(),
+                        set.iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    calibrations.push(Calibration {
+                        stage: index,
+                        kind: spec.type_name().into(),
+                        sampled: drawn,
+                        scored: texts.len() as u64,
+                        signal: "lang_score".into(),
+                        thresholds: set,
+                    });
+                }
+                Stage::Filter(Box::new(l))
             }
             StageSpec::Perplexity(c) if c.buckets => {
                 let mut p = Perplexity::new(c, ctx.base_dir).map_err(err)?;

@@ -12,7 +12,12 @@
 //! Filtering, in this order: when `allow` is set, a language not in it is dropped as
 //! `lang:not_allowed`; then an (allowed) language scoring below `min_score` is dropped as
 //! `lang:low_confidence` — so `low_confidence` counts what the threshold costs among the
-//! languages wanted. A script-only document is kept when `allow` lists `und` or a language
+//! languages wanted. `min_scores` sets the minimum per language (FineWeb-2 sets one per
+//! language: a language easily mistaken for a neighbour needs a higher one), and
+//! `adaptive_min_scores` computes them as FineWeb-2 did: for every language with at least
+//! `adaptive_min_docs` documents in a seeded sample of the input, the median of its
+//! documents' confidences minus their standard deviation, clamped to 0.3..0.9 (recorded in the
+//! manifest's `calibrations`; `min_scores` given by hand win). A script-only document is kept when `allow` lists `und` or a language
 //! written in its script (so a short Latin-script text passes `[eng, deu]`, a short Cyrillic
 //! one does not); `min_score` does not apply to it. An undetermined text (`und` without a
 //! script) is kept only when `allow` is absent or lists `und`, and `min_score` is 0.
@@ -28,8 +33,15 @@ use crate::stage::{Counters, Filter, Verdict};
 /// The code of an undetermined language.
 pub const UND: &str = "und";
 
+fn default_sample_docs() -> usize {
+    20_000
+}
+fn default_adaptive_min_docs() -> usize {
+    20
+}
+
 /// Config of the `language` stage.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageConfig {
     /// Languages to keep, as ISO 639-3 codes whatlang knows (`eng`, `deu`, `cmn`, ...), plus
@@ -41,6 +53,23 @@ pub struct LanguageConfig {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_score: f64,
+    /// Minimum confidence by language code (e.g. `{cmn: 0.5, hrv: 0.9}`), instead of
+    /// `min_score` for documents identified as that language.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub min_scores: std::collections::BTreeMap<String, f64>,
+    /// Set each language's minimum confidence from a seeded sample of the input, as FineWeb-2
+    /// did: max(0.3, min(0.9, median - standard deviation)) of its documents' confidences.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adaptive_min_scores: bool,
+    /// Documents in the sample for `adaptive_min_scores`.
+    #[serde(default = "default_sample_docs")]
+    #[schemars(range(min = 1))]
+    pub sample_docs: usize,
+    /// A language needs this many sampled documents for an adaptive minimum (others keep
+    /// `min_score`).
+    #[serde(default = "default_adaptive_min_docs")]
+    #[schemars(range(min = 1))]
+    pub adaptive_min_docs: usize,
     /// Texts shorter than this many characters get script detection only (`lang: und`,
     /// `metadata.script`). 0 (the default) always guesses a language.
     #[serde(default)]
@@ -50,6 +79,21 @@ pub struct LanguageConfig {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_chars: Option<u64>,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        LanguageConfig {
+            allow: None,
+            min_score: 0.0,
+            min_scores: Default::default(),
+            adaptive_min_scores: false,
+            sample_docs: default_sample_docs(),
+            adaptive_min_docs: default_adaptive_min_docs(),
+            script_only_below_chars: 0,
+            max_chars: None,
+        }
+    }
 }
 
 impl Check for LanguageConfig {
@@ -72,6 +116,28 @@ impl Check for LanguageConfig {
                 "min_score",
                 "min_score must be between 0 and 1",
             ));
+        }
+        for (code, v) in &self.min_scores {
+            let at = vec!["min_scores".to_string(), code.clone()];
+            match crate::text::langs::canonical(code) {
+                Ok(c) if c.contains('_') || c == UND => p.push(Problem {
+                    path: at.clone(),
+                    message: format!(
+                        "{code:?}: min_scores are by the languages the stage identifies (no script, not und)"
+                    ),
+                }),
+                Ok(_) => {}
+                Err(e) => p.push(Problem {
+                    path: at.clone(),
+                    message: e,
+                }),
+            }
+            if !(0.0..=1.0).contains(v) {
+                p.push(Problem {
+                    path: at,
+                    message: format!("a minimum confidence must be between 0 and 1, got {v}"),
+                });
+            }
         }
         if self.max_chars == Some(0) {
             p.push(Problem::at("max_chars", "max_chars must be at least 1"));
@@ -97,6 +163,8 @@ pub struct Language {
     /// The allow-list resolved (`None`: everything allowed).
     allow: Option<Vec<Lang>>,
     allow_und: bool,
+    /// `min_scores` by language.
+    min_scores: Vec<(Lang, f64)>,
 }
 
 impl Language {
@@ -112,10 +180,19 @@ impl Language {
             .allow
             .as_ref()
             .is_none_or(|a| a.iter().any(|c| c == UND));
+        let min_scores = cfg
+            .min_scores
+            .iter()
+            .filter_map(|(code, &v)| {
+                let c = crate::text::langs::canonical(code).ok()?;
+                Lang::from_code(c.as_str()).map(|l| (l, v))
+            })
+            .collect();
         Language {
             cfg,
             allow,
             allow_und,
+            min_scores,
         }
     }
 
@@ -143,6 +220,33 @@ impl Language {
         }
     }
 
+    /// Sets the per-language minimum confidences from the confidences of a sample of
+    /// documents (FineWeb-2's rule, see the module docs); `min_scores` given in the config win.
+    /// Returns the minimums set.
+    pub fn adapt(&mut self, texts: &[&str]) -> std::collections::BTreeMap<String, f64> {
+        let mut by: std::collections::BTreeMap<&'static str, (Lang, Vec<f64>)> = Default::default();
+        for t in texts {
+            if let Detection::Lang(l, s) = self.detect(t) {
+                by.entry(l.code()).or_insert((l, Vec::new())).1.push(s);
+            }
+        }
+        let mut set = std::collections::BTreeMap::new();
+        for (code, (lang, mut v)) in by {
+            if v.len() < self.cfg.adaptive_min_docs || self.min_scores.iter().any(|(l, _)| *l == lang) {
+                continue;
+            }
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+            let mean = v.iter().sum::<f64>() / n as f64;
+            let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64).sqrt();
+            let t = ((median - sd).clamp(0.3, 0.9) * 1000.0).round() / 1000.0;
+            self.min_scores.push((lang, t));
+            set.insert(code.to_string(), t);
+        }
+        set
+    }
+
     fn allowed(&self, lang: Lang) -> bool {
         self.allow.as_ref().is_none_or(|a| a.contains(&lang))
     }
@@ -154,9 +258,14 @@ impl Filter for Language {
             Detection::Lang(lang, score) => {
                 doc.lang = Some(lang.code().to_string());
                 doc.lang_score = Some(score as f32);
+                let min = self
+                    .min_scores
+                    .iter()
+                    .find(|(l, _)| *l == lang)
+                    .map_or(self.cfg.min_score, |&(_, v)| v);
                 if !self.allowed(lang) {
                     Verdict::Drop("not_allowed")
-                } else if score < self.cfg.min_score {
+                } else if score < min {
                     Verdict::Drop("low_confidence")
                 } else {
                     Verdict::Keep
@@ -219,6 +328,34 @@ mod tests {
             (v, d.lang.as_deref(), d.lang_score),
             (Verdict::Keep, Some("und"), Some(0.0))
         );
+    }
+
+    #[test]
+    fn min_score_by_language() {
+        let cfg = LanguageConfig {
+            min_scores: [("deu".to_string(), 1.0)].into(),
+            ..Default::default()
+        };
+        // German needs full confidence here, English nothing.
+        let (v, d) = check(cfg.clone(), DEU);
+        assert_eq!(d.lang.as_deref(), Some("deu"));
+        assert_eq!(
+            v,
+            if d.lang_score == Some(1.0) {
+                Verdict::Keep
+            } else {
+                Verdict::Drop("low_confidence")
+            }
+        );
+        assert_eq!(check(cfg, ENG).0, Verdict::Keep);
+        let bad = LanguageConfig {
+            min_scores: [("xx".to_string(), 0.5), ("cmn_Hani".to_string(), 1.5)].into(),
+            ..Default::default()
+        };
+        let p = bad.check();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].path, ["min_scores", "cmn_Hani"]);
+        assert!(p[1].message.contains("not a language code"), "{p:?}");
     }
 
     #[test]

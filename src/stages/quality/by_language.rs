@@ -258,7 +258,9 @@ impl<T> ByLanguage<T> {
         let own = make(cfg.without_language_options());
         let mut keys: BTreeMap<String, (Vec<&Map<String, Value>>, Vec<&'static str>)> =
             BTreeMap::new();
-        let mut own_on_purpose = vec![UND.to_string()];
+        // The stage's own options are datatrove's English ones: English and text of unknown
+        // language use them on purpose.
+        let mut own_on_purpose = vec![UND.to_string(), "eng".to_string()];
         if let Some(d) = o.language_defaults {
             for row in &d.table().languages {
                 match row.settings(C::STAGE) {

@@ -768,7 +768,7 @@ mod tests {
             dup_para_char_frac: None,
             top_n_grams: vec![],
             dup_n_grams: vec![],
-            signals: false,
+            ..Default::default()
         }
     }
 
