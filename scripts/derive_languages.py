@@ -15,8 +15,13 @@ Which options are derived, by language:
   alpha ratio, stop words), gopher_repetition's n-gram fractions, fineweb's newlines per word.
   Options over lines and characters keep FineWeb-2's numbers.
 
+The calibration starts from FineWeb-2's own numbers for the language (each stage of
+pipelines/fineweb-like.yaml gets them under `languages:`), so an option FineWeb-2's value
+already treats like English stays as FineWeb-2 set it.
+
+    git clone https://github.com/huggingface/fineweb-2 /tmp/fineweb-2
     cargo build --release
-    python3 scripts/derive_languages.py target/release/corpusforge ../shared/data
+    python3 scripts/derive_languages.py target/release/corpusforge ../shared/data /tmp/fineweb-2
     python3 scripts/gen_language_settings.py /tmp/fineweb-2 > src/text/languages.json
 """
 import json
@@ -24,6 +29,11 @@ import os
 import subprocess
 import sys
 import tempfile
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_language_settings import fineweb2_code, fineweb2_settings  # noqa: E402
 
 # Options defined over words (our segmentation decides them).
 WORD_OPTIONS = {
@@ -43,15 +53,32 @@ WHY = {
 }
 
 
+def pipeline_with_fineweb2(tmp, lang, configs):
+    """pipelines/fineweb-like.yaml with FineWeb-2's settings for `lang` on every filter."""
+    with open(PIPELINE, encoding="utf-8") as f:
+        p = yaml.safe_load(f)
+    settings = fineweb2_settings(configs, fineweb2_code(lang))
+    for st in p["stages"]:
+        if st["type"] in settings:
+            st["languages"] = {lang: settings[st["type"]]}
+    p["input"]["paths"] = [os.path.abspath(os.path.join("pipelines", x)) for x in p["input"]["paths"]]
+    path = os.path.join(tmp, "pipeline.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(p, f, allow_unicode=True)
+    return path
+
+
 def main():
-    binary, data = sys.argv[1], sys.argv[2]
+    binary, data, fw2 = sys.argv[1], sys.argv[2], sys.argv[3]
+    configs = os.path.join(fw2, "configs")
     ref = os.path.join(data, "multilingual/installation-guide.jsonl")
     here = os.path.dirname(os.path.abspath(__file__))
     out = {}
     for lang, what in DERIVE.items():
         with tempfile.TemporaryDirectory() as tmp:
             j = os.path.join(tmp, "c.json")
-            cmd = [binary, "calibrate", PIPELINE, "--language", lang, "--reference", ref,
+            pipeline = pipeline_with_fineweb2(tmp, lang, configs)
+            cmd = [binary, "calibrate", pipeline, "--language", lang, "--reference", ref,
                    "--english", ref, "--lang-field", "lang", "--json", j]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             stages = json.load(open(j))
@@ -65,7 +92,8 @@ def main():
                 kept[stage] = sel
         out[lang] = {
             "derived": (
-                f"corpusforge calibrate {PIPELINE} --language {lang} on "
+                f"corpusforge calibrate {PIPELINE} (with FineWeb-2's {fineweb2_code(lang)} "
+                f"settings to start from) --language {lang} on "
                 "shared/data/multilingual/installation-guide.jsonl against its English "
                 "version (scripts/derive_languages.py): the options defined over words "
                 f"({WHY[lang]}); options over lines and characters are FineWeb-2's"

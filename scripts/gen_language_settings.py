@@ -91,6 +91,38 @@ def commit_of(repo):
         return os.environ.get("FINEWEB2_COMMIT", "unknown")
 
 
+def fineweb2_settings(configs, fw2):
+    """The stage options FineWeb-2's config for `fw2` (code_Script) gives, by stage type."""
+    with open(os.path.join(configs, f"{fw2}.yml"), encoding="utf-8") as f:
+        c = yaml.safe_load(f)
+    out = {
+        "gopher_quality": {
+            "min_avg_word_length": c["min_avg_word_length"],
+            "max_avg_word_length": c["max_avg_word_length"],
+            "min_alpha_words_ratio": c["max_non_alpha_words_ratio"],
+            "stop_words": c["stopwords"],
+        },
+        "gopher_repetition": {
+            "dup_line_frac": c["dup_line_frac"],
+            "top_n_grams": [{"n": n, "max_frac": v} for n, v in c["top_n_grams"]],
+            "dup_n_grams": [{"n": n, "max_frac": v} for n, v in c["dup_n_grams"]],
+        },
+        "fineweb": {
+            "line_punct_thr": c["line_punct_thr"],
+            "new_line_ratio": c["new_line_ratio"],
+        },
+    }
+    marks = END_MARKS.get(fw2.split("_")[1])
+    if marks:
+        out["c4"] = {"end_punctuation": ASCII_END + marks}
+    return out
+
+
+def fineweb2_code(code):
+    """FineWeb-2's code_Script for a whatlang code (None for English)."""
+    return next(fw2 for c, fw2, _ in WHATLANG if c == code)
+
+
 def row(code, fw2, note, configs, derived):
     r = {"code": code}
     if fw2 is None:
@@ -103,26 +135,7 @@ def row(code, fw2, note, configs, derived):
     r["source"] = f"configs/{fw2}.yml"
     if note:
         r["note"] = note
-    with open(os.path.join(configs, f"{fw2}.yml"), encoding="utf-8") as f:
-        c = yaml.safe_load(f)
-    r["gopher_quality"] = {
-        "min_avg_word_length": c["min_avg_word_length"],
-        "max_avg_word_length": c["max_avg_word_length"],
-        "min_alpha_words_ratio": c["max_non_alpha_words_ratio"],
-        "stop_words": c["stopwords"],
-    }
-    r["gopher_repetition"] = {
-        "dup_line_frac": c["dup_line_frac"],
-        "top_n_grams": [{"n": n, "max_frac": v} for n, v in c["top_n_grams"]],
-        "dup_n_grams": [{"n": n, "max_frac": v} for n, v in c["dup_n_grams"]],
-    }
-    r["fineweb"] = {
-        "line_punct_thr": c["line_punct_thr"],
-        "new_line_ratio": c["new_line_ratio"],
-    }
-    marks = END_MARKS.get(r["script"])
-    if marks:
-        r["c4"] = {"end_punctuation": ASCII_END + marks}
+    r.update(fineweb2_settings(configs, fw2))
     if code in derived:
         d = derived[code]
         r["derived"] = d["derived"]

@@ -18,11 +18,12 @@
 //!   twice as large in the language gets a threshold twice as large); for the others (shares
 //!   of lines, of repeated text) the language keeps the setting it had;
 //! - stop words: the language's list is kept when the check already removes no larger a
-//!   share of its reference than of the English one; otherwise they are the language's most
-//!   frequent words (by the number of reference documents they occur in) under its own
-//!   segmentation: as many as the English list holds, or more (up to four times as many)
-//!   while the check still removes a larger share of the language's reference than of the
-//!   English one. Words with a capital letter are not candidates
+//!   share of its reference than of the English one; otherwise the language's most frequent
+//!   words (by the number of reference documents they occur in) under its own segmentation
+//!   are added to its list (a language without a list of its own starts from none and gets at
+//!   least as many as the English list holds), one at a time while the check still removes a
+//!   larger share of the language's reference than of the English one (at most four times
+//!   the English list's length are added). Words with a capital letter are not candidates
 //!   (stop words are function words, not the names a reference happens to repeat).
 //!
 //! Every check is measured on its own (the share a check removes does not depend on the checks
@@ -636,10 +637,27 @@ impl StageRun<'_> {
         }
         let mut ranked: Vec<(&str, usize)> = df.into_iter().collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        // The language's own list (not the English one it gets without settings) is kept and
+        // extended.
+        let start: Vec<String> = if la.stop_words != en.stop_words {
+            la.stop_words.clone()
+        } else {
+            Vec::new()
+        };
+        let extra: Vec<&str> = ranked
+            .iter()
+            .map(|(w, _)| *w)
+            .filter(|w| !start.iter().any(|s| s == w))
+            .collect();
         let base = en.stop_words.len().max(min as usize);
-        let mut k = base.min(ranked.len());
-        let take = |k: usize| -> Vec<String> { ranked[..k].iter().map(|(w, _)| w.to_string()).collect() };
-        while k < ranked.len() && k < 4 * base && failing(&lang_docs, &take(k)) > p {
+        let need = base.saturating_sub(start.len());
+        let mut k = need.min(extra.len());
+        let take = |k: usize| -> Vec<String> {
+            let mut v = start.clone();
+            v.extend(extra[..k].iter().map(|w| w.to_string()));
+            v
+        };
+        while k < extra.len() && k < need + 4 * base && failing(&lang_docs, &take(k)) > p {
             k += 1;
         }
         let words = take(k);
