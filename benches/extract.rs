@@ -9,6 +9,10 @@
 //!
 //! Figures, not pass/fail.
 
+mod common;
+
+use common::{cpu_seconds, peak_rss_mb};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,31 +21,6 @@ use corpusforge::document::Document;
 use corpusforge::stage::{Counters, Filter};
 use corpusforge::stages::clean::extract::{Extract, ExtractConfig, FavorSpec};
 use corpusforge::stages::clean::extract_score::{read_eval, SnippetCounts};
-
-/// Process CPU time (user + system) in seconds, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
-/// Peak resident memory of this process so far, in MB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn main() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

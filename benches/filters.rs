@@ -6,6 +6,10 @@
 //!
 //! `cargo bench --bench filters` (BENCH_ROUNDS=N repeats the corpus N times, default 3).
 
+mod common;
+
+use common::cpu_seconds;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,21 +17,6 @@ use std::time::Instant;
 use corpusforge::document::Document;
 use corpusforge::stage::{Counters, Filter, Verdict};
 use corpusforge::stages::quality::{c4, fineweb, gopher_quality, gopher_repetition};
-
-/// CPU seconds (user + system) this process has used: unlike wall time, not inflated when
-/// other processes share the cores.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        f.get(i)
-            .and_then(|x| x.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (field(11) + field(12)) / 100.0
-}
 
 /// Times `f`: (wall seconds, CPU seconds).
 fn timed(f: impl FnOnce()) -> (f64, f64) {

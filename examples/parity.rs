@@ -70,8 +70,13 @@ fn main() {
         .map_or(corpusforge::text::Segmenter::English, |l| {
             corpusforge::text::Segmenter::for_language(l)
         });
-    let stage = (mode == "filter")
-        .then(|| filter(args.get(2).map_or("", |s| s.as_str()), language.clone(), fw2));
+    let stage = (mode == "filter").then(|| {
+        filter(
+            args.get(2).map_or("", |s| s.as_str()),
+            language.clone(),
+            fw2,
+        )
+    });
     let html = HtmlStrip::new(HtmlStripConfig::default());
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout());

@@ -96,4 +96,5 @@ def main():
                 print(f"    e.g. {examples}")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -20,24 +20,14 @@ import subprocess
 import sys
 
 from datatrove.data import Document
+
+from datatrove_parity import GQ
 from datatrove.pipeline.filters import (
     FineWebQualityFilter,
     GopherQualityFilter,
     GopherRepetitionFilter,
 )
 
-GQ = {
-    "gopher_short_doc": "min_doc_words",
-    "gopher_long_doc": "max_doc_words",
-    "gopher_below_avg_threshold": "min_avg_word_length",
-    "gopher_above_avg_threshold": "max_avg_word_length",
-    "gopher_too_many_hashes": "hash_ratio",
-    "gopher_too_many_ellipsis": "ellipsis_ratio",
-    "gopher_too_many_bullets": "bullet_lines_ratio",
-    "gopher_too_many_end_ellipsis": "end_ellipsis_lines_ratio",
-    "gopher_below_alpha_threshold": "alpha_words_ratio",
-    "gopher_enough_stop_words": "min_stop_words",
-}
 
 SETS = [
     "multilingual/debian-handbook.jsonl",

@@ -108,29 +108,26 @@ def main():
     emit_list("SP_CURRENCY", "spaCy's `LIST_CURRENCY`.", cc.LIST_CURRENCY)
     emit_list("SP_UNITS", "spaCy's `LIST_UNITS`.", cc.LIST_UNITS)
     emit_list("SP_HYPHENS", "spaCy's `LIST_HYPHENS`, in regex alternation order.", cc.LIST_HYPHENS)
-    emit_specials(
-        "EN_SPECIALS",
-        "spaCy's English special cases: a whitespace-free string and the tokens it becomes.",
-        nlp.tokenizer.rules,
-    )
-    print()
-    emit_specials(
-        "BASE_SPECIALS",
-        "spaCy's special cases shared by every language (`spacy.blank(\"xx\")`: emoticons and the like).",
-        spacy.blank("xx").tokenizer.rules,
-    )
+    # The special cases every spaCy language shares (`spacy.blank("xx")`) first: the rules of
+    # languages other than English use that prefix of the table.
+    en = nlp.tokenizer.rules
+    shared = spacy.blank("xx").tokenizer.rules
+    assert all(k in en and [t[65] for t in en[k]] == [t[65] for t in v] for k, v in shared.items())
 
+    def keyed(rules):
+        return sorted((k, [t[65] for t in v]) for k, v in rules.items() if not any(c.isspace() for c in k))
 
-def emit_specials(name, doc, rules):
-    items = sorted(
-        (k, [t[65] for t in v]) for k, v in rules.items() if not any(c.isspace() for c in k)
-    )
-    print(f"/// {doc}")
-    print(f"pub(crate) static {name}: &[(&str, &[&str])] = &[")
+    items = keyed(shared) + [kv for kv in keyed(en) if kv[0] not in shared]
+    print("/// spaCy's English special cases: a whitespace-free string and the tokens it becomes. The")
+    print("/// first [`SHARED_SPECIALS`] are the ones every spaCy language has (`spacy.blank(\"xx\")`).")
+    print("pub(crate) static EN_SPECIALS: &[(&str, &[&str])] = &[")
     for k, toks in items:
         assert "".join(toks) == k, (k, toks)
         print(f"    ({rust_str(k)}, &[{', '.join(rust_str(t) for t in toks)}]),")
     print("];")
+    print()
+    print("/// How many of [`EN_SPECIALS`], from the start, every spaCy language shares.")
+    print(f"pub(crate) const SHARED_SPECIALS: usize = {len(keyed(shared))};")
 
 
 main()

@@ -181,6 +181,9 @@ fn read_reference(
 /// One statistic per document (None: the document has no value, e.g. no words).
 type Column = Vec<Option<f64>>;
 
+/// The signals a filter recorded, per document.
+type Signals = Vec<BTreeMap<String, f64>>;
+
 /// Runs `f` on every text as a document in `lang` and returns the signals it records.
 fn signals(f: &dyn Filter, texts: &[String], lang: &str) -> Vec<BTreeMap<String, f64>> {
     texts
@@ -415,7 +418,10 @@ pub fn calibrate(pipeline: &Pipeline, lang: &str, refs: &References) -> Result<C
         refs.lang_field.as_deref(),
         "eng",
     )?;
-    for (what, n) in [(lang.as_str(), lang_texts.len()), ("English", en_texts.len())] {
+    for (what, n) in [
+        (lang.as_str(), lang_texts.len()),
+        ("English", en_texts.len()),
+    ] {
         if n < MIN_REFERENCE_DOCS {
             return Err(format!(
                 "the {what} reference has {n} documents: calibration needs at least \
@@ -466,7 +472,7 @@ fn both<C: LanguageAware>(c: &C, lang: &str) -> Result<(C, C), String> {
 }
 
 impl StageRun<'_> {
-    fn measure<F: Filter>(&self, en: F, la: F) -> (Vec<BTreeMap<String, f64>>, Vec<BTreeMap<String, f64>>) {
+    fn measure<F: Filter>(&self, en: F, la: F) -> (Signals, Signals) {
         (
             signals(&la, self.lang_texts, self.lang),
             signals(&en, self.en_texts, "eng"),
@@ -480,22 +486,10 @@ impl StageRun<'_> {
     ) -> Result<Map<String, Value>, String> {
         let (en, la) = both(c, self.lang)?;
         let open = |c: &GopherQualityConfig| GopherQualityConfig {
-            min_doc_words: None,
-            max_doc_words: None,
-            min_avg_word_length: None,
-            max_avg_word_length: None,
-            max_symbol_word_ratio: None,
-            max_bullet_lines_ratio: None,
-            max_ellipsis_lines_ratio: None,
-            min_alpha_words_ratio: None,
-            min_stop_words: None,
             signals: true,
-            ..c.clone()
+            ..c.checks_off()
         };
-        let (ls, es) = self.measure(
-            GopherQuality::new(open(&en)),
-            GopherQuality::new(open(&la)),
-        );
+        let (ls, es) = self.measure(GopherQuality::new(open(&en)), GopherQuality::new(open(&la)));
         let k = |s: &str| format!("gopher_quality.{s}");
         let count = |o: &str, key: &str, dir, e: Option<u64>, l: Option<u64>| Spec {
             integer: true,
@@ -505,8 +499,20 @@ impl StageRun<'_> {
         };
         use Direction::{Above, Below};
         let specs = vec![
-            count("min_doc_words", "n_words", Below, en.min_doc_words, la.min_doc_words),
-            count("max_doc_words", "n_words", Above, en.max_doc_words, la.max_doc_words),
+            count(
+                "min_doc_words",
+                "n_words",
+                Below,
+                en.min_doc_words,
+                la.min_doc_words,
+            ),
+            count(
+                "max_doc_words",
+                "n_words",
+                Above,
+                en.max_doc_words,
+                la.max_doc_words,
+            ),
             Spec {
                 max_one: false,
                 scale: true,
@@ -666,7 +672,10 @@ impl StageRun<'_> {
         (words, r)
     }
 
-    fn gopher_repetition(&mut self, c: &GopherRepetitionConfig) -> Result<Map<String, Value>, String> {
+    fn gopher_repetition(
+        &mut self,
+        c: &GopherRepetitionConfig,
+    ) -> Result<Map<String, Value>, String> {
         let (en, la) = both(c, self.lang)?;
         let open_list = |l: &[NGramThreshold]| -> Vec<NGramThreshold> {
             l.iter()
@@ -693,7 +702,13 @@ impl StageRun<'_> {
         let k = |s: &str| format!("gopher_repetition.{s}");
         use Direction::Above;
         let mut specs = vec![
-            spec("dup_para_frac", &[&k("dup_para_frac")], Above, en.dup_para_frac, la.dup_para_frac),
+            spec(
+                "dup_para_frac",
+                &[&k("dup_para_frac")],
+                Above,
+                en.dup_para_frac,
+                la.dup_para_frac,
+            ),
             spec(
                 "dup_para_char_frac",
                 &[&k("dup_para_char_frac")],
@@ -701,7 +716,13 @@ impl StageRun<'_> {
                 en.dup_para_char_frac,
                 la.dup_para_char_frac,
             ),
-            spec("dup_line_frac", &[&k("dup_line_frac")], Above, en.dup_line_frac, la.dup_line_frac),
+            spec(
+                "dup_line_frac",
+                &[&k("dup_line_frac")],
+                Above,
+                en.dup_line_frac,
+                la.dup_line_frac,
+            ),
             spec(
                 "dup_line_char_frac",
                 &[&k("dup_line_char_frac")],
@@ -711,7 +732,8 @@ impl StageRun<'_> {
             ),
         ];
         // n-gram checks: matched by n between the English and the language's lists.
-        let frac_of = |l: &[NGramThreshold], n: usize| l.iter().find(|t| t.n == n).map(|t| t.max_frac);
+        let frac_of =
+            |l: &[NGramThreshold], n: usize| l.iter().find(|t| t.n == n).map(|t| t.max_frac);
         for t in &en.top_n_grams {
             specs.push(Spec {
                 max_one: false,
@@ -863,10 +885,34 @@ impl StageRun<'_> {
         };
         use Direction::{Above, Below};
         let specs = vec![
-            count("min_chars", "chars", Below, f(en.min_chars), f(la.min_chars)),
-            count("max_chars", "chars", Above, f(en.max_chars), f(la.max_chars)),
-            count("min_words", "words", Below, f(en.min_words), f(la.min_words)),
-            count("max_words", "words", Above, f(en.max_words), f(la.max_words)),
+            count(
+                "min_chars",
+                "chars",
+                Below,
+                f(en.min_chars),
+                f(la.min_chars),
+            ),
+            count(
+                "max_chars",
+                "chars",
+                Above,
+                f(en.max_chars),
+                f(la.max_chars),
+            ),
+            count(
+                "min_words",
+                "words",
+                Below,
+                f(en.min_words),
+                f(la.min_words),
+            ),
+            count(
+                "max_words",
+                "words",
+                Above,
+                f(en.max_words),
+                f(la.max_words),
+            ),
         ];
         Ok(self.checks("length", specs, &ls, &es))
     }
@@ -877,14 +923,7 @@ impl Calibrated {
     pub fn table(&self) -> String {
         let mut s = format!(
             "{:<44} {:>10} {:>8}  {:>10} {:>8}  {:>10} {:>8}  {}\n",
-            "check",
-            "English",
-            "removes",
-            "before",
-            "removes",
-            "after",
-            "removes",
-            "method"
+            "check", "English", "removes", "before", "removes", "after", "removes", "method"
         );
         let pct = |x: f64| format!("{:.1}%", x * 100.0);
         let num = |x: f64| {
@@ -918,9 +957,15 @@ impl Calibrated {
             self.language, self.documents.0, self.documents.1
         );
         for (index, (stage, set)) in &self.settings {
-            s.push_str(&format!("# stages[{index}]: {stage}\nlanguages:\n  {}:\n", self.language));
+            s.push_str(&format!(
+                "# stages[{index}]: {stage}\nlanguages:\n  {}:\n",
+                self.language
+            ));
             for (k, v) in set {
-                s.push_str(&format!("    {k}: {}\n", serde_json::to_string(v).unwrap_or_default()));
+                s.push_str(&format!(
+                    "    {k}: {}\n",
+                    serde_json::to_string(v).unwrap_or_default()
+                ));
             }
         }
         s

@@ -24,11 +24,7 @@ const PROSE: [&str; 10] = [
 /// The four datatrove filters of `pipelines/fineweb-like.yaml` after a language stage, each
 /// with `extra` options.
 fn pipeline_yaml(input: &Path, out: &Path, extra: &str) -> String {
-    let ind = |s: &str| {
-        s.lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    };
+    let ind = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
     format!(
         "input:\n  paths: [{}]\n  metadata_fields: [lang]\nstages:\n  - type: language\n  - type: gopher_repetition\n{e}  - type: gopher_quality\n{e}  - type: c4\n    filter_no_terminal_punct: false\n{e}  - type: fineweb\n{e}output:\n  dir: {}\n  report: false\nrun:\n  batch_size: 4\n",
         input.display(),
@@ -82,8 +78,11 @@ fn run(yaml: &str, threads: usize) -> (Vec<String>, BTreeMap<String, String>, se
     (kept, dropped, stats)
 }
 
-/// (id, reason) of every row of every shard under `dir`.
-fn read_rows(dir: &Path) -> Vec<(String, Vec<(String, Option<String>)>)> {
+/// (id, reason) of every row of a shard.
+type Rows = Vec<(String, Option<String>)>;
+
+/// (shard, its rows) of every shard under `dir`.
+fn read_rows(dir: &Path) -> Vec<(String, Rows)> {
     use polars::prelude::*;
     let mut out = Vec::new();
     for f in corpusforge::report::collect::parquet_files(dir) {
@@ -96,11 +95,7 @@ fn read_rows(dir: &Path) -> Vec<(String, Vec<(String, Option<String>)>)> {
         let col = |name: &str| -> Option<Vec<Option<String>>> {
             let c = df.column(name).ok()?;
             let s = c.str().expect("a string column");
-            Some(
-                (0..s.len())
-                    .map(|i| s.get(i).map(str::to_string))
-                    .collect(),
-            )
+            Some((0..s.len()).map(|i| s.get(i).map(str::to_string)).collect())
         };
         let ids: Vec<String> = col("id")
             .expect("id")
@@ -383,9 +378,17 @@ fn calibrate_fits_japanese_on_the_installation_guide() {
         .expect("min_avg_word_length");
     assert!(avg.before_share > 0.5, "{}", avg.before_share);
     assert_eq!(avg.after_share, avg.english_share);
-    assert!(avg.threshold > 1.0 && avg.threshold < 2.5, "{}", avg.threshold);
+    assert!(
+        avg.threshold > 1.0 && avg.threshold < 2.5,
+        "{}",
+        avg.threshold
+    );
     // The English stop words are not Japanese: the most frequent Japanese words replace them.
-    assert!(c.stop_words.contains(&"の".to_string()), "{:?}", c.stop_words);
+    assert!(
+        c.stop_words.contains(&"の".to_string()),
+        "{:?}",
+        c.stop_words
+    );
     let yaml = c.yaml();
     assert!(yaml.contains("languages:\n  jpn:\n"), "{yaml}");
 }
@@ -396,24 +399,40 @@ fn the_command_line_calibrates_and_lists_the_shipped_settings() {
     let out = Command::new(bin).args(["languages"]).output().expect("run");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("fineweb2 (https://github.com/huggingface/fineweb-2 at "), "{text}");
+    assert!(
+        text.starts_with("fineweb2 (https://github.com/huggingface/fineweb-2 at "),
+        "{text}"
+    );
     assert!(
         text.lines().any(|l| l.starts_with("cmn  Hani  jieba")
             && l.ends_with("fineweb2 configs/cmn_Hani.yml@d0defb24")),
         "{text}"
     );
-    assert!(text.lines().any(|l| l.starts_with("jpn ") && l.ends_with("fineweb2 derived")));
-    let out = Command::new(bin).args(["languages", "arb_Arab"]).output().expect("run");
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("jpn ") && l.ends_with("fineweb2 derived")));
+    let out = Command::new(bin)
+        .args(["languages", "arb_Arab"])
+        .output()
+        .expect("run");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["code"], "ara");
-    let out = Command::new(bin).args(["languages", "xx"]).output().expect("run");
+    let out = Command::new(bin)
+        .args(["languages", "xx"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 
     let tmp = tempfile::tempdir().expect("tmp");
     let corpus = common::write_corpus(tmp.path(), "en.jsonl", 120);
     let block = tmp.path().join("block.yaml");
     let out = Command::new(bin)
-        .args(["calibrate", "pipelines/fineweb-like.yaml", "--language", "eng"])
+        .args([
+            "calibrate",
+            "pipelines/fineweb-like.yaml",
+            "--language",
+            "eng",
+        ])
         .arg("--reference")
         .arg(&corpus)
         .arg("--english")
@@ -423,11 +442,25 @@ fn the_command_line_calibrates_and_lists_the_shipped_settings() {
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("stages[4] gopher_quality.min_doc_words"), "{stdout}");
-    assert!(fs::read_to_string(&block).expect("block").contains("languages:\n  eng:\n"));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("stages[4] gopher_quality.min_doc_words"),
+        "{stdout}"
+    );
+    assert!(fs::read_to_string(&block)
+        .expect("block")
+        .contains("languages:\n  eng:\n"));
     let out = Command::new(bin)
-        .args(["calibrate", "pipelines/fineweb-like.yaml", "--language", "kor"])
+        .args([
+            "calibrate",
+            "pipelines/fineweb-like.yaml",
+            "--language",
+            "kor",
+        ])
         .arg("--reference")
         .arg(fixture())
         .arg("--english")
@@ -456,7 +489,10 @@ fn the_report_has_a_funnel_per_language() {
     let cmn = langs.iter().find(|l| l["lang"] == "cmn").expect("cmn");
     assert_eq!(cmn["documents"], 8);
     assert_eq!(cmn["kept"], 5);
-    assert_eq!(cmn["dropped"][0]["reason"], "gopher_repetition:dup_line_frac");
+    assert_eq!(
+        cmn["dropped"][0]["reason"],
+        "gopher_repetition:dup_line_frac"
+    );
     assert_eq!(cmn["dropped"][0]["count"], 2);
     let md = fs::read_to_string(out.join("report/report.md")).expect("md");
     assert!(md.contains("### By language"), "{md}");

@@ -211,7 +211,10 @@ fn count_by(files: &[PathBuf], key: &str, score: Option<&str>) -> Result<KeyCoun
 }
 
 /// Documents by (`lang`, `reason`) of `files` (`reason` absent: by `lang` alone).
-fn count_by_lang(files: &[PathBuf], reason: bool) -> Result<Vec<(String, String, u64)>, ReportError> {
+fn count_by_lang(
+    files: &[PathBuf],
+    reason: bool,
+) -> Result<Vec<(String, String, u64)>, ReportError> {
     let Some(first) = files.first() else {
         return Ok(Vec::new());
     };

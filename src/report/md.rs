@@ -270,7 +270,11 @@ pub fn render(r: &Report) -> String {
     );
     if let Some(langs) = &f.languages {
         let _ = writeln!(o, "### By language\n");
-        table(&mut o, &LANGUAGE_FUNNEL_HEAD, &language_funnel_rows(langs, cell));
+        table(
+            &mut o,
+            &LANGUAGE_FUNNEL_HEAD,
+            &language_funnel_rows(langs, cell),
+        );
     }
     let _ = writeln!(o, "### Drop reasons\n");
     if f.drop_reasons.is_empty() {
@@ -702,26 +706,6 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
     o
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_cannot_break_tables_or_inject_markup() {
-        assert_eq!(
-            cell("a|b\nc <img src=x> *x*"),
-            "a\\|b c \\<img src=x\\> \\*x\\*"
-        );
-        assert_eq!(cell("`x`"), "\\`x\\`");
-    }
-
-    #[test]
-    fn fences_outgrow_backticks_in_the_text() {
-        assert_eq!(fence("a ``` b"), "````text\na ``` b\n````\n");
-        assert_eq!(fence("plain\n"), "```text\nplain\n```\n");
-    }
-}
-
 /// Drop reasons shown per language (the rest are summed; report.json has them all).
 const LANGUAGE_FUNNEL_REASONS: usize = 5;
 
@@ -766,4 +750,24 @@ pub(crate) fn language_funnel_rows(
             ]
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_tables_or_inject_markup() {
+        assert_eq!(
+            cell("a|b\nc <img src=x> *x*"),
+            "a\\|b c \\<img src=x\\> \\*x\\*"
+        );
+        assert_eq!(cell("`x`"), "\\`x\\`");
+    }
+
+    #[test]
+    fn fences_outgrow_backticks_in_the_text() {
+        assert_eq!(fence("a ``` b"), "````text\na ``` b\n````\n");
+        assert_eq!(fence("plain\n"), "```text\nplain\n```\n");
+    }
 }

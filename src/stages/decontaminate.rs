@@ -33,9 +33,9 @@ fn segmenter_by_script(text: &str) -> Segmenter {
     use whatlang::Script;
     match whatlang::detect_script(text) {
         Some(Script::Mandarin) => Segmenter::Jieba,
-        Some(Script::Hiragana | Script::Katakana | Script::Thai | Script::Khmer | Script::Myanmar) => {
-            Segmenter::Dictionary
-        }
+        Some(
+            Script::Hiragana | Script::Katakana | Script::Thai | Script::Khmer | Script::Myanmar,
+        ) => Segmenter::Dictionary,
         _ => Segmenter::English,
     }
 }
@@ -280,12 +280,21 @@ mod tests {
         );
         assert_eq!(s.eval_docs(), 2);
         assert_eq!(
-            s.overlap("Trivia: the LARGEST ocean, on the planet is the Pacific.", None),
+            s.overlap(
+                "Trivia: the LARGEST ocean, on the planet is the Pacific.",
+                None
+            ),
             Some("q2")
         );
         assert_eq!(s.overlap("capital city of France", None), None);
-        assert_eq!(s.overlap("what is the capital of spain, the city", None), None);
-        assert_eq!(s.overlap("— is the capital city of France —", None), Some("q1"));
+        assert_eq!(
+            s.overlap("what is the capital of spain, the city", None),
+            None
+        );
+        assert_eq!(
+            s.overlap("— is the capital city of France —", None),
+            Some("q1")
+        );
     }
 
     #[test]
@@ -306,7 +315,10 @@ mod tests {
         let doc = format!("前言。{q}后记。");
         assert_eq!(s.overlap(&doc, Some("cmn")), Some("zh"));
         assert_eq!(s.overlap(&doc, None), Some("zh"));
-        assert_eq!(s.overlap("人工智能是计算机科学的一个分支。", Some("cmn")), None);
+        assert_eq!(
+            s.overlap("人工智能是计算机科学的一个分支。", Some("cmn")),
+            None
+        );
     }
 
     #[test]

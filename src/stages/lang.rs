@@ -34,7 +34,7 @@ use crate::stage::{Counters, Filter, Verdict};
 pub const UND: &str = "und";
 
 fn default_sample_docs() -> usize {
-    20_000
+    5_000
 }
 fn default_adaptive_min_docs() -> usize {
     20
@@ -61,7 +61,8 @@ pub struct LanguageConfig {
     /// did: max(0.3, min(0.9, median - standard deviation)) of its documents' confidences.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adaptive_min_scores: bool,
-    /// Documents in the sample for `adaptive_min_scores`.
+    /// Documents in the sample for `adaptive_min_scores` (held in memory with their text while
+    /// the thresholds are computed).
     #[serde(default = "default_sample_docs")]
     #[schemars(range(min = 1))]
     pub sample_docs: usize,
@@ -232,12 +233,18 @@ impl Language {
         }
         let mut set = std::collections::BTreeMap::new();
         for (code, (lang, mut v)) in by {
-            if v.len() < self.cfg.adaptive_min_docs || self.min_scores.iter().any(|(l, _)| *l == lang) {
+            if v.len() < self.cfg.adaptive_min_docs
+                || self.min_scores.iter().any(|(l, _)| *l == lang)
+            {
                 continue;
             }
             v.sort_by(f64::total_cmp);
             let n = v.len();
-            let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+            let median = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
             let mean = v.iter().sum::<f64>() / n as f64;
             let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64).sqrt();
             let t = ((median - sd).clamp(0.3, 0.9) * 1000.0).round() / 1000.0;

@@ -219,7 +219,9 @@ mod tests {
         assert_eq!(canonical("srp_Latn").unwrap(), "srp_Latn");
         assert_eq!(canonical("und").unwrap(), "und");
         assert!(canonical("xx").unwrap_err().contains("not a language code"));
-        assert!(canonical("zzz").unwrap_err().contains("unknown language code"));
+        assert!(canonical("zzz")
+            .unwrap_err()
+            .contains("unknown language code"));
         assert!(canonical("cmn_hani").is_err());
     }
 

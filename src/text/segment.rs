@@ -352,7 +352,10 @@ mod tests {
             ["他", "来到", "了", "网易", "杭研", "大厦"]
         );
         // Punctuation and whitespace outside runs: one word per character, spaces dropped.
-        assert_eq!(j.words("你好，世界！ ok"), ["你好", "，", "世界", "！", "ok"]);
+        assert_eq!(
+            j.words("你好，世界！ ok"),
+            ["你好", "，", "世界", "！", "ok"]
+        );
         // ASCII inside an HMM span is split the way Python's finalseg splits it.
         assert_eq!(j.words("apt-get"), ["apt", "-", "get"]);
         assert_eq!(j.words("版本2.6.32"), ["版本", "2.6", ".", "32"]);
@@ -403,7 +406,10 @@ mod tests {
         assert_eq!(Segmenter::Spaced.words("im Haus"), ["im", "Haus"]);
         // A hyphen between letters: a word of its own, or kept (German, Spanish, ...).
         assert_eq!(Segmenter::Spaced.words("non-free"), ["non", "-", "free"]);
-        assert_eq!(Segmenter::SpacedHyphenated.words("E-Mail non-free."), ["E-Mail", "non-free", "."]);
+        assert_eq!(
+            Segmenter::SpacedHyphenated.words("E-Mail non-free."),
+            ["E-Mail", "non-free", "."]
+        );
         // After a digit only English splits it (spaCy's shared infix needs a letter before).
         assert_eq!(Segmenter::English.words("2-fach"), ["2", "-", "fach"]);
         assert_eq!(Segmenter::Spaced.words("2-fach"), ["2-fach"]);

@@ -44,11 +44,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use super::tables::{
-    BASE_SPECIALS, EN_SPECIALS, SENT_PUNCT, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS, SP_LOWER, SP_PUNCT,
-    SP_QUOTES, SP_UNITS, SP_UPPER,
-};
 use super::segment::Segmenter;
+use super::tables::{
+    EN_SPECIALS, SENT_PUNCT, SHARED_SPECIALS, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS,
+    SP_LOWER, SP_PUNCT, SP_QUOTES, SP_UNITS, SP_UPPER,
+};
 use super::{in_ranges, is_py_space, is_unicode_punct};
 
 /// The words of `text` (see the module docs), as slices of it.
@@ -292,13 +292,21 @@ fn specials(rules: Rules) -> &'static Specials {
     static BASE: OnceLock<Specials> = OnceLock::new();
     static BASE_H: OnceLock<Specials> = OnceLock::new();
     match rules {
-        Rules::English => EN.get_or_init(|| build_specials(EN_SPECIALS, Hyphens::AfterLetterOrDigit)),
-        Rules::Base => BASE.get_or_init(|| build_specials(BASE_SPECIALS, Hyphens::AfterLetter)),
-        Rules::BaseHyphenated => BASE_H.get_or_init(|| build_specials(BASE_SPECIALS, Hyphens::Never)),
+        Rules::English => {
+            EN.get_or_init(|| build_specials(EN_SPECIALS, Hyphens::AfterLetterOrDigit))
+        }
+        Rules::Base => BASE
+            .get_or_init(|| build_specials(&EN_SPECIALS[..SHARED_SPECIALS], Hyphens::AfterLetter)),
+        Rules::BaseHyphenated => {
+            BASE_H.get_or_init(|| build_specials(&EN_SPECIALS[..SHARED_SPECIALS], Hyphens::Never))
+        }
     }
 }
 
-fn build_specials(table: &'static [(&'static str, &'static [&'static str])], hyphens: Hyphens) -> Specials {
+fn build_specials(
+    table: &'static [(&'static str, &'static [&'static str])],
+    hyphens: Hyphens,
+) -> Specials {
     {
         let mut map = FxMap::with_capacity_and_hasher(table.len(), Default::default());
         let mut max_len = 0;
@@ -515,7 +523,11 @@ fn tokenize_chunk<'a>(
         } else if is_url(s) {
             out.push(s);
         } else {
-            split_infixes(s, out, sp.map_or(Hyphens::AfterLetterOrDigit, |sp| sp.hyphens));
+            split_infixes(
+                s,
+                out,
+                sp.map_or(Hyphens::AfterLetterOrDigit, |sp| sp.hyphens),
+            );
         }
     }
     for &(a, z) in scratch.suffixes.iter().rev() {

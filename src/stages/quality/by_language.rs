@@ -256,8 +256,9 @@ impl<T> ByLanguage<T> {
         let o = cfg.language_options();
         let record = o.any();
         let own = make(cfg.without_language_options());
-        let mut keys: BTreeMap<String, (Vec<&Map<String, Value>>, Vec<&'static str>)> =
-            BTreeMap::new();
+        // By language key: the layers of options, and the names of their sources.
+        type Layers<'a> = (Vec<&'a Map<String, Value>>, Vec<&'static str>);
+        let mut keys: BTreeMap<String, Layers> = BTreeMap::new();
         // The stage's own options are datatrove's English ones: English and text of unknown
         // language use them on purpose.
         let mut own_on_purpose = vec![UND.to_string(), "eng".to_string()];
@@ -359,7 +360,9 @@ macro_rules! language_aware {
     ($cfg:ty, $stage:literal) => {
         impl $crate::stages::quality::by_language::LanguageAware for $cfg {
             const STAGE: &'static str = $stage;
-            fn language_options(&self) -> $crate::stages::quality::by_language::LanguageOptions<'_> {
+            fn language_options(
+                &self,
+            ) -> $crate::stages::quality::by_language::LanguageOptions<'_> {
                 $crate::stages::quality::by_language::LanguageOptions {
                     language: &self.language,
                     languages: &self.languages,

@@ -13,8 +13,7 @@ use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::{
-    char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip,
-    split_sentences,
+    char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip, split_sentences,
 };
 
 fn yes() -> bool {

@@ -152,7 +152,6 @@ struct Checks {
 }
 
 impl Checks {
-
     fn ends_with_stop(&self, line: &str) -> bool {
         match &self.cfg.stop_chars {
             None => line.chars().next_back().is_some_and(is_terminal_punct),

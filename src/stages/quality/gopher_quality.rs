@@ -116,6 +116,25 @@ pub struct GopherQualityConfig {
 
 crate::language_aware!(GopherQualityConfig, "gopher_quality");
 
+impl GopherQualityConfig {
+    /// These options with every check off: the statistics are computed (and recorded as
+    /// signals when `signals` is on), nothing is dropped.
+    pub fn checks_off(&self) -> Self {
+        GopherQualityConfig {
+            min_doc_words: None,
+            max_doc_words: None,
+            min_avg_word_length: None,
+            max_avg_word_length: None,
+            max_symbol_word_ratio: None,
+            max_bullet_lines_ratio: None,
+            max_ellipsis_lines_ratio: None,
+            min_alpha_words_ratio: None,
+            min_stop_words: None,
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for GopherQualityConfig {
     fn default() -> Self {
         GopherQualityConfig {
@@ -491,18 +510,7 @@ mod tests {
 
     /// Only the named check enabled.
     fn only() -> GopherQualityConfig {
-        GopherQualityConfig {
-            min_doc_words: None,
-            max_doc_words: None,
-            min_avg_word_length: None,
-            max_avg_word_length: None,
-            max_symbol_word_ratio: None,
-            max_bullet_lines_ratio: None,
-            max_ellipsis_lines_ratio: None,
-            min_alpha_words_ratio: None,
-            min_stop_words: None,
-            ..Default::default()
-        }
+        GopherQualityConfig::default().checks_off()
     }
 
     fn n_words(n: usize) -> String {

@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasherDefault;
 
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
