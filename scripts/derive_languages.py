@@ -96,7 +96,7 @@ def main():
                 f"settings to start from) --language {lang} on "
                 "shared/data/multilingual/installation-guide.jsonl against its English "
                 "version (scripts/derive_languages.py): the options defined over words "
-                f"({WHY[lang]}); options over lines and characters are FineWeb-2's"
+                f"({WHY.get(lang, 'same-content calibration')}); options over lines and characters are FineWeb-2's"
             ),
             "stages": kept,
         }

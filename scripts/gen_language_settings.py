@@ -154,6 +154,10 @@ def main():
         with open(derived_path, encoding="utf-8") as f:
             derived = json.load(f)
     rows = [row(code, fw2, note, configs, derived) for code, fw2, note in WHATLANG]
+    # Every language FineWeb-2 has a config for: codes a pipeline may name (with `languages:`)
+    # for documents labelled by another identifier, beyond the ones with rows here.
+    with_rows = {r["fineweb2"] for r in rows if "fineweb2" in r}
+    others = sorted(n[:-4] for n in os.listdir(configs) if n.endswith(".yml") and n[:-4] not in with_rows)
     out = {
         "name": "fineweb2",
         "repository": "https://github.com/huggingface/fineweb-2",
@@ -162,9 +166,10 @@ def main():
         "stopwords -> gopher_quality.stop_words, dup_line_frac/top_n_grams/dup_n_grams -> gopher_repetition, "
         "line_punct_thr/new_line_ratio -> fineweb; c4.end_punctuation from the script's sentence-final marks",
         "languages": rows,
+        "other_codes": others,
     }
     # One line per key of a row: readable in a diff, small on disk.
-    head = {k: v for k, v in out.items() if k != "languages"}
+    head = {k: v for k, v in out.items() if k not in ("languages", "other_codes")}
     lines = ["{"]
     for k, v in head.items():
         lines.append(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},")
@@ -172,6 +177,12 @@ def main():
     for i, r in enumerate(rows):
         items = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in r.items()]
         lines.append("  {\n" + ",\n".join(items) + "\n  }" + ("," if i + 1 < len(rows) else ""))
+    lines.append(" ],")
+    lines.append(' "other_codes": [')
+    per = 10
+    for i in range(0, len(others), per):
+        chunk = ", ".join(json.dumps(c) for c in others[i : i + per])
+        lines.append("  " + chunk + ("," if i + per < len(others) else ""))
     lines.append(" ]")
     lines.append("}")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -67,13 +67,26 @@ pub struct LanguageTable {
     pub mapping: String,
     /// One row per language.
     pub languages: Vec<LanguageRow>,
+    /// The other languages the source knows (`code_Script`), without rows: codes a pipeline
+    /// may name for documents another identifier labelled.
+    #[serde(default)]
+    pub other_codes: Vec<String>,
     /// Row index by code, and by FineWeb-2's ISO 639-3 code where it differs.
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// `other_codes`, and their ISO 639-3 parts.
+    #[serde(skip)]
+    others: HashSet<String>,
 }
 
 impl LanguageTable {
     fn indexed(mut self) -> Self {
+        for c in &self.other_codes {
+            self.others.insert(c.clone());
+            if let Some((l, _)) = c.split_once('_') {
+                self.others.insert(l.to_string());
+            }
+        }
         for (i, r) in self.languages.iter().enumerate() {
             self.index.insert(r.code.clone(), i);
             if let Some(fw) = &r.fineweb2 {
@@ -82,6 +95,15 @@ impl LanguageTable {
             }
         }
         self
+    }
+
+    /// Whether the source knows `lang` (ISO 639-3) in `script` (any script when `None`)
+    /// among its languages without rows.
+    pub fn knows_other(&self, lang: &str, script: Option<&str>) -> bool {
+        match script {
+            Some(s) => self.others.contains(&format!("{lang}_{s}")),
+            None => self.others.contains(lang),
+        }
     }
 
     /// The row for a canonical key ([`canonical`]): `cmn`, or `srp_Latn` for a script other
@@ -123,7 +145,9 @@ pub fn whatlang_codes() -> impl Iterator<Item = &'static str> {
 /// The one key a user-written language code stands for, or why it is not a code we know:
 /// `cmn`, `cmn_Hani` and FineWeb-2's `cmn_Hani` are `cmn`; `arb_Arab` (FineWeb-2's Standard
 /// Arabic) is `ara` (whatlang's Arabic); a script other than the one the language is
-/// identified in stays on the key (`srp_Latn`); `und` is `und`.
+/// identified in stays on the key (`srp_Latn`); `und` is `und`. A language the `language`
+/// stage cannot output but FineWeb-2 has a config for (`swh`, `swh_Latn`) is known too, and
+/// is its own key as written.
 pub fn canonical(key: &str) -> Result<String, String> {
     let (lang, script) = match key.split_once('_') {
         Some((l, s)) => (l, Some(s)),
@@ -145,6 +169,9 @@ pub fn canonical(key: &str) -> Result<String, String> {
         return Err(format!("{key:?} is not a language code: {hint}"));
     }
     let Some(row) = fineweb2().row(lang) else {
+        if fineweb2().knows_other(lang, script) {
+            return Ok(key.to_string());
+        }
         return Err(format!("unknown language code {key:?}: {hint}"));
     };
     match script {
@@ -218,6 +245,10 @@ mod tests {
         assert_eq!(canonical("fas_Arab").unwrap(), "pes");
         assert_eq!(canonical("srp_Latn").unwrap(), "srp_Latn");
         assert_eq!(canonical("und").unwrap(), "und");
+        // Languages FineWeb-2 has configs for, beyond the ones the language stage writes.
+        assert_eq!(canonical("swh").unwrap(), "swh");
+        assert_eq!(canonical("swh_Latn").unwrap(), "swh_Latn");
+        assert!(canonical("swh_Cyrl").is_err());
         assert!(canonical("xx").unwrap_err().contains("not a language code"));
         assert!(canonical("zzz")
             .unwrap_err()

@@ -82,7 +82,11 @@ impl Segmenter {
             // spaCy's tokenizers that keep `E-Mail` and `non-free` whole.
             "cat" | "dan" | "deu" | "ell" | "fin" | "fra" | "hun" | "nld" | "nob" | "nno"
             | "por" | "ron" | "spa" | "srp" | "swe" => Segmenter::SpacedHyphenated,
-            _ if crate::text::langs::canonical(lang).is_ok() => Segmenter::Spaced,
+            _ if crate::text::langs::fineweb2().row(lang).is_some()
+                || crate::text::langs::fineweb2().knows_other(lang, None) =>
+            {
+                Segmenter::Spaced
+            }
             _ => Segmenter::English,
         }
     }
@@ -337,6 +341,7 @@ mod tests {
         assert_eq!(Segmenter::for_language("eng"), Segmenter::English);
         assert_eq!(Segmenter::for_language("und"), Segmenter::English);
         assert_eq!(Segmenter::for_language("xyz"), Segmenter::English);
+        assert_eq!(Segmenter::for_language("swh"), Segmenter::Spaced);
     }
 
     #[test]
