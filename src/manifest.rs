@@ -99,6 +99,56 @@ pub struct Manifest {
     /// What the quantile-based stages computed on a sample before the stream (thresholds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibrations: Vec<crate::stage::registry::Calibration>,
+    /// The shipped per-language settings tables the stages used (`language_defaults`), so a
+    /// later version with other numbers is told apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_settings: Vec<LanguageSettingsUsed>,
+}
+
+/// A shipped table of per-language settings a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageSettingsUsed {
+    /// Its name (`fineweb2`).
+    pub name: String,
+    /// Where its numbers come from.
+    pub repository: String,
+    /// The commit of that repository.
+    pub commit: String,
+    /// xxh3-64 of the table as shipped (`src/text/languages.json`).
+    pub xxh3: String,
+    /// The stages that used it (indexes in `stages:`).
+    pub stages: Vec<usize>,
+}
+
+/// The tables of `pipeline`'s `language_defaults`.
+pub fn language_settings_used(pipeline: &Pipeline) -> Vec<LanguageSettingsUsed> {
+    use crate::config::StageSpec;
+    use crate::stages::quality::by_language::LanguageAware;
+    let mut stages = Vec::new();
+    for (i, s) in pipeline.stages.iter().enumerate() {
+        let d = match s {
+            StageSpec::GopherQuality(c) => c.language_options().language_defaults,
+            StageSpec::GopherRepetition(c) => c.language_options().language_defaults,
+            StageSpec::Fineweb(c) => c.language_options().language_defaults,
+            StageSpec::C4(c) => c.language_options().language_defaults,
+            StageSpec::Length(c) => c.language_options().language_defaults,
+            _ => None,
+        };
+        if d.is_some() {
+            stages.push(i);
+        }
+    }
+    if stages.is_empty() {
+        return Vec::new();
+    }
+    let t = crate::text::langs::fineweb2();
+    vec![LanguageSettingsUsed {
+        name: t.name.clone(),
+        repository: t.repository.clone(),
+        commit: t.commit.clone(),
+        xxh3: format!("{:016x}", crate::text::langs::fineweb2_hash()),
+        stages,
+    }]
 }
 
 /// Where the manifest of `task` lives.
@@ -166,6 +216,7 @@ pub fn write(
         tokens: tokens.cloned(),
         split_hash: split_hash.map(str::to_string),
         calibrations: calibrations.to_vec(),
+        language_settings: language_settings_used(pipeline),
     };
     write_json_atomic(&mpath, &m)
 }

@@ -168,6 +168,20 @@ fn clean_prose_in_every_language_is_kept_with_the_shipped_defaults_and_noise_goe
     assert_eq!(dropped["deu-1"], "gopher_quality:min_stop_words");
     // Without language options nothing is counted by settings.
     assert!(counters(&stats, 2).is_empty());
+
+    // The manifest names the table the stages used.
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(tmp.path().join("fw2/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let used = &m["language_settings"][0];
+    assert_eq!(used["name"], "fineweb2");
+    assert_eq!(used["commit"], "d0defb24f193bb9a5a11b8b14524a03c4858e1b6");
+    assert_eq!(used["stages"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(
+        used["xxh3"],
+        format!("{:016x}", corpusforge::text::langs::fineweb2_hash())
+    );
 }
 
 #[test]

@@ -150,6 +150,7 @@ pub fn finalize(
             tokens,
             split_hash: Some(split_hash),
             calibrations: Vec::new(),
+            language_settings: crate::manifest::language_settings_used(pipeline),
         },
         tasks,
     };

@@ -127,11 +127,19 @@ impl LanguageTable {
     }
 }
 
+/// The shipped table, as JSON.
+const FINEWEB2_JSON: &str = include_str!("languages.json");
+
+/// xxh3-64 of the shipped table's JSON (recorded in manifests).
+pub fn fineweb2_hash() -> u64 {
+    xxhash_rust::xxh3::xxh3_64(FINEWEB2_JSON.as_bytes())
+}
+
 /// The FineWeb-2 table (`language_defaults: fineweb2`).
 pub fn fineweb2() -> &'static LanguageTable {
     static T: OnceLock<LanguageTable> = OnceLock::new();
     T.get_or_init(|| {
-        let t: LanguageTable = serde_json::from_str(include_str!("languages.json"))
+        let t: LanguageTable = serde_json::from_str(FINEWEB2_JSON)
             .expect("src/text/languages.json is valid (checked by a test)");
         t.indexed()
     })
