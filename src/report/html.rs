@@ -569,7 +569,7 @@ fn funnel_section(p: &mut Page, r: &Report) {
     if let Some(langs) = &f.languages {
         p.raw("<h3>By language</h3>");
         p.p("note", "Each language's documents (as the language stage identified them; documents dropped before it count as und): how many were kept, and why the others were dropped.");
-        let rows = super::md::language_funnel_rows(langs, esc);
+        let rows = language_funnel_rows(langs, esc);
         let rows: Vec<Vec<String>> = rows
             .into_iter()
             .map(|mut r| {
@@ -579,7 +579,7 @@ fn funnel_section(p: &mut Page, r: &Report) {
                 r
             })
             .collect();
-        p.table(&super::md::LANGUAGE_FUNNEL_HEAD, &rows);
+        p.table(&LANGUAGE_FUNNEL_HEAD, &rows);
     }
     p.raw("<h3>Drop reasons</h3>");
     if f.drop_reasons.is_empty() {
@@ -1887,6 +1887,52 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
         &header,
         "Figures are in compare.json.",
     )
+}
+
+/// Drop reasons shown per language (the rest are summed; report.json has them all).
+const LANGUAGE_FUNNEL_REASONS: usize = 5;
+
+/// The columns of the per-language funnel table.
+pub(crate) const LANGUAGE_FUNNEL_HEAD: [&str; 5] = [
+    "language",
+    "#documents",
+    "#kept",
+    "#kept share",
+    "dropped by reason",
+];
+
+/// The per-language funnel as table rows; `text` escapes a cell.
+pub(crate) fn language_funnel_rows(
+    langs: &[LanguageFunnel],
+    text: impl Fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    langs
+        .iter()
+        .map(|l| {
+            let mut reasons: Vec<String> = l
+                .dropped
+                .iter()
+                .take(LANGUAGE_FUNNEL_REASONS)
+                .map(|r| format!("{} {}", r.reason, fmt_int(r.count)))
+                .collect();
+            let rest: u64 = l
+                .dropped
+                .iter()
+                .skip(LANGUAGE_FUNNEL_REASONS)
+                .map(|r| r.count)
+                .sum();
+            if rest > 0 {
+                reasons.push(format!("{} more for other reasons", fmt_int(rest)));
+            }
+            vec![
+                text(&l.lang),
+                fmt_int(l.documents),
+                fmt_int(l.kept),
+                fmt_pct(l.kept_share),
+                text(&reasons.join(", ")),
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -272,8 +272,8 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "### By language\n");
         table(
             &mut o,
-            &LANGUAGE_FUNNEL_HEAD,
-            &language_funnel_rows(langs, cell),
+            &super::html::LANGUAGE_FUNNEL_HEAD,
+            &super::html::language_funnel_rows(langs, cell),
         );
     }
     let _ = writeln!(o, "### Drop reasons\n");
@@ -704,52 +704,6 @@ pub fn render_compare(a: &Report, b: &Report, rows: &[figures::Diff]) -> String 
     }
     flush(&mut o, section, &mut t);
     o
-}
-
-/// Drop reasons shown per language (the rest are summed; report.json has them all).
-const LANGUAGE_FUNNEL_REASONS: usize = 5;
-
-/// The columns of the per-language funnel table.
-pub(crate) const LANGUAGE_FUNNEL_HEAD: [&str; 5] = [
-    "language",
-    "#documents",
-    "#kept",
-    "#kept share",
-    "dropped by reason",
-];
-
-/// The per-language funnel as table rows; `text` escapes a cell.
-pub(crate) fn language_funnel_rows(
-    langs: &[LanguageFunnel],
-    text: impl Fn(&str) -> String,
-) -> Vec<Vec<String>> {
-    langs
-        .iter()
-        .map(|l| {
-            let mut reasons: Vec<String> = l
-                .dropped
-                .iter()
-                .take(LANGUAGE_FUNNEL_REASONS)
-                .map(|r| format!("{} {}", r.reason, fmt_int(r.count)))
-                .collect();
-            let rest: u64 = l
-                .dropped
-                .iter()
-                .skip(LANGUAGE_FUNNEL_REASONS)
-                .map(|r| r.count)
-                .sum();
-            if rest > 0 {
-                reasons.push(format!("{} more for other reasons", fmt_int(rest)));
-            }
-            vec![
-                text(&l.lang),
-                fmt_int(l.documents),
-                fmt_int(l.kept),
-                fmt_pct(l.kept_share),
-                text(&reasons.join(", ")),
-            ]
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@
 //!
 //! - [`words`]: words as spaCy's blank English tokenizer splits them (what datatrove 0.10 uses
 //!   for English), plus per-character CJK; and the sentence count of spaCy's sentencizer.
+//! - [`segment`]: words by language ([`Segmenter`]: jieba for Chinese, ICU's dictionaries for
+//!   Japanese and Southeast Asian scripts, spaCy's rules for languages written with spaces).
+//! - [`langs`]: language codes, and the shipped per-language filter settings.
 //! - [`char_len`], [`py_splitlines`], [`py_strip`], [`is_py_space`], [`is_py_alpha`]:
 //!   Python's `len`, `splitlines`, `strip`, `isspace` and `isalpha`.
 //! - [`is_symbol_word`]: datatrove's "word made only of punctuation" test.
@@ -21,10 +24,8 @@ pub mod segment;
 mod tables;
 pub mod words;
 
-pub use segment::Segmenter;
-pub use words::{
-    count_sentences, remember_words, split_sentences, split_words, split_words_cached, words,
-};
+pub use segment::{remember_words, split_words_cached, Segmenter};
+pub use words::{count_sentences, split_sentences, split_words, words};
 
 /// Whether `c` lies in one of the sorted, disjoint inclusive `ranges`.
 #[inline]

@@ -186,6 +186,17 @@ impl Segmenter {
     }
 }
 
+/// [`Segmenter::split_cached`] for [`Segmenter::English`]: the words of `text` as
+/// [`words::split_words`] splits them, reused when the same text was split last on this thread.
+pub fn split_words_cached<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    Segmenter::English.split_cached(text, out)
+}
+
+/// [`Segmenter::remember`] for [`Segmenter::English`].
+pub fn remember_words(text: &str, tokens: &[&str]) {
+    Segmenter::English.remember(text, tokens)
+}
+
 #[derive(Default)]
 struct WordCache {
     valid: bool,
@@ -389,6 +400,20 @@ mod tests {
         assert_eq!(d.words("ทุกสองสัปดาห์"), ["ทุก", "สอง", "สัปดาห์"]);
         // Punctuation is a word; spaces are not.
         assert_eq!(d.words("世界。 abc"), ["世界", "。", "abc"]);
+    }
+
+    #[test]
+    fn cached_words_equal_fresh_words() {
+        let a = "Don't stop... now, (really)!";
+        let b = String::from(a);
+        let mut out = Vec::new();
+        split_words_cached(a, &mut out);
+        assert_eq!(out, words::words(a));
+        split_words_cached(&b, &mut out);
+        assert_eq!(out, words::words(a));
+        assert_eq!(out[0].as_ptr(), b.as_ptr());
+        split_words_cached("other text", &mut out);
+        assert_eq!(out, ["other", "text"]);
     }
 
     #[test]

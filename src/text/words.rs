@@ -44,7 +44,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use super::segment::Segmenter;
 use super::tables::{
     EN_SPECIALS, SENT_PUNCT, SHARED_SPECIALS, SP_ALPHA, SP_CURRENCY, SP_HYPHENS, SP_ICONS,
     SP_LOWER, SP_PUNCT, SP_QUOTES, SP_UNITS, SP_UPPER,
@@ -170,19 +169,6 @@ static ASCII_CLASS: [u8; 256] = {
     }
     t
 };
-
-/// Like [`split_words`], but reuses the words of the last text split (or remembered with
-/// [`remember_words`]) on this thread when `text` is the same: [`Segmenter::split_cached`]
-/// for [`Segmenter::English`].
-pub fn split_words_cached<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    Segmenter::English.split_cached(text, out)
-}
-
-/// Records `tokens` (slices of `text`, as [`split_words`] would return them) as the words of
-/// `text` for [`split_words_cached`] on this thread.
-pub fn remember_words(text: &str, tokens: &[&str]) {
-    Segmenter::English.remember(text, tokens)
-}
 
 /// The number of sentences spaCy's sentencizer finds in a text made of `tokens` (as produced
 /// by [`split_words`]). An empty token list counts as one sentence, as datatrove's
@@ -1179,20 +1165,6 @@ mod tests {
         assert_eq!(count_sentences(&w("He said \"stop.\" Then left.")), 2);
         assert_eq!(count_sentences(&w("What?! Really...")), 2);
         assert_eq!(count_sentences(&[]), 1);
-    }
-
-    #[test]
-    fn cached_words_equal_fresh_words() {
-        let a = "Don't stop... now, (really)!";
-        let b = String::from(a);
-        let mut out = Vec::new();
-        split_words_cached(a, &mut out);
-        assert_eq!(out, words(a));
-        split_words_cached(&b, &mut out);
-        assert_eq!(out, words(a));
-        assert_eq!(out[0].as_ptr(), b.as_ptr());
-        split_words_cached("other text", &mut out);
-        assert_eq!(out, ["other", "text"]);
     }
 
     #[test]
