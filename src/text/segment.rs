@@ -175,6 +175,13 @@ impl Segmenter {
         });
     }
 
+    /// `text` cut into sentences (spaCy's sentencizer over this segmenter's words; see
+    /// [`words::split_sentences`]).
+    pub fn sentences(self, text: &str) -> Vec<&str> {
+        let toks = self.words(text);
+        words::split_sentences_of(text, &toks)
+    }
+
     /// The number of words of `text` that hold a letter or a digit (punctuation and symbols
     /// are not counted): `length`'s word count for languages without spaces.
     pub fn count_words(self, text: &str) -> usize {
@@ -443,6 +450,15 @@ mod tests {
         // After a digit only English splits it (spaCy's shared infix needs a letter before).
         assert_eq!(Segmenter::English.words("2-fach"), ["2", "-", "fach"]);
         assert_eq!(Segmenter::Spaced.words("2-fach"), ["2-fach"]);
+    }
+
+    #[test]
+    fn sentences_by_language() {
+        assert_eq!(
+            Segmenter::Jieba.sentences("我来到北京。你好！再见"),
+            ["我来到北京。", "你好！", "再见"]
+        );
+        assert_eq!(Segmenter::English.sentences("One. Two."), ["One.", " Two."]);
     }
 
     #[test]

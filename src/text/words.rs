@@ -192,13 +192,18 @@ pub fn count_sentences(tokens: &[&str]) -> usize {
 /// the last (sentences as [`count_sentences`] finds them); the parts cover the whole text, so
 /// whitespace between sentences starts the next part.
 pub fn split_sentences(text: &str) -> Vec<&str> {
-    let toks = words(text);
+    split_sentences_of(text, &words(text))
+}
+
+/// [`split_sentences`] over `toks`, the words of `text` (slices of it) as any segmenter splits
+/// them.
+pub fn split_sentences_of<'a>(text: &'a str, toks: &[&'a str]) -> Vec<&'a str> {
     let base = text.as_ptr() as usize;
     let mut parts = Vec::new();
     let mut start = 0;
     let mut prev_end = 0;
     let mut seen_end = false;
-    for t in &toks {
+    for t in toks {
         let off = t.as_ptr() as usize - base;
         let is_end = is_sentence_end(t);
         if seen_end && !is_end && !t.chars().all(is_unicode_punct) {

@@ -12,9 +12,7 @@ use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
-use crate::text::{
-    char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip, split_sentences,
-};
+use crate::text::{char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip};
 
 fn yes() -> bool {
     true
@@ -292,7 +290,7 @@ impl Filter for C4 {
         let units: Vec<&str> = if c.split_paragraph {
             py_splitlines(text).collect()
         } else {
-            split_sentences(text)
+            seg.sentences(text)
         };
         let mut kept: Vec<Cow<'_, str>> = Vec::new();
         // Token counts of the kept lines, to hand the words of the new text to later filters.
