@@ -118,6 +118,14 @@ def fineweb2_settings(configs, fw2):
     return out
 
 
+# Languages whose words differ from FineWeb-2's but have no reference text here to derive from.
+WORDS_DIFFER = {
+    "tha": "pythainlp's newmm",
+    "khm": "khmer-nltk's",
+    "mya": "pyidaungsu's",
+}
+
+
 def fineweb2_code(code):
     """FineWeb-2's code_Script for a whatlang code (None for English)."""
     return next(fw2 for c, fw2, _ in WHATLANG if c == code)
@@ -133,6 +141,12 @@ def row(code, fw2, note, configs, derived):
     r["script"] = fw2.split("_")[1]
     r["fineweb2"] = fw2
     r["source"] = f"configs/{fw2}.yml"
+    if code in WORDS_DIFFER:
+        extra = (
+            f"words: ICU's dictionary here, {WORDS_DIFFER[code]} in FineWeb-2; with no reference "
+            "text in the shared data to derive from, FineWeb-2's numbers as published"
+        )
+        note = f"{note}; {extra}" if note else extra
     if note:
         r["note"] = note
     r.update(fineweb2_settings(configs, fw2))

@@ -40,7 +40,9 @@ pub struct LengthConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(with = "BTreeMap<String, LengthConfig>")]
     pub languages: BTreeMap<String, Map<String, Value>>,
-    /// Shipped per-language bounds (`fineweb2`: the rows that give `length` bounds).
+    /// Shipped per-language options. The `fineweb2` table gives `length` no bounds (they are
+    /// the pipeline's own): set them per language with `languages:` (words are counted the
+    /// language's way either way).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_defaults: Option<LanguageDefaults>,
 }
