@@ -91,6 +91,18 @@ impl Segmenter {
         }
     }
 
+    /// The segmenter for a writing system as the `language` stage names it in
+    /// `metadata.script` (whatlang's names: `Mandarin` for Han, `Hiragana`, `Thai`, ...), for
+    /// texts too short for a language guess.
+    pub fn for_script(name: &str) -> Segmenter {
+        match name {
+            "Mandarin" => Segmenter::Jieba,
+            "Hiragana" | "Katakana" | "Thai" | "Khmer" | "Myanmar" => Segmenter::Dictionary,
+            "Latin" => Segmenter::English,
+            _ => Segmenter::Spaced,
+        }
+    }
+
     /// The segmenter's name, as logs and the manifest show it.
     pub fn name(self) -> &'static str {
         match self {
@@ -360,6 +372,9 @@ mod tests {
         assert_eq!(Segmenter::for_language("und"), Segmenter::English);
         assert_eq!(Segmenter::for_language("xyz"), Segmenter::English);
         assert_eq!(Segmenter::for_language("swh"), Segmenter::Spaced);
+        assert_eq!(Segmenter::for_script("Mandarin"), Segmenter::Jieba);
+        assert_eq!(Segmenter::for_script("Hiragana"), Segmenter::Dictionary);
+        assert_eq!(Segmenter::for_script("Latin"), Segmenter::English);
     }
 
     #[test]

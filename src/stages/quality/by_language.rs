@@ -320,7 +320,17 @@ impl<T> ByLanguage<T> {
                 None => (None, None),
             },
         };
-        let seg = lang.map_or(Segmenter::English, Segmenter::for_language);
+        let seg = match lang {
+            // A text too short for a language guess still has its script.
+            Some(UND) => doc
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("script"))
+                .and_then(|s| s.as_str())
+                .map_or(Segmenter::English, Segmenter::for_script),
+            Some(l) => Segmenter::for_language(l),
+            None => Segmenter::English,
+        };
         match entry {
             Some(i) => {
                 let (filter, counter) = &self.entries[i];
