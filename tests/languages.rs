@@ -511,3 +511,21 @@ fn the_report_has_a_funnel_per_language() {
     let md = fs::read_to_string(out.join("report/report.md")).expect("md");
     assert!(md.contains("### By language"), "{md}");
 }
+
+#[test]
+fn a_stage_option_that_some_languages_cannot_take_is_one_problem() {
+    let cfg = corpusforge::stages::quality::gopher_quality::GopherQualityConfig {
+        min_stop_words: Some(14),
+        language_defaults: Some(
+            corpusforge::stages::quality::by_language::LanguageDefaults::Fineweb2,
+        ),
+        ..Default::default()
+    };
+    let p = corpusforge::config::Check::check(&cfg);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(p[1].path, ["language_defaults"]);
+    assert_eq!(
+        p[1].message,
+        "with the fineweb2 settings for 18 languages (afr, aka, bul, hin, hrv, ind, lav, mkd, nep, pes, slv, srp, swe, tel, tgl, ukr, urd, yid): min_stop_words (14) is greater than the number of stop_words (12) (for afr; the others alike)"
+    );
+}

@@ -121,6 +121,8 @@ pub fn check_language_options<C: LanguageAware>(cfg: &C) -> Vec<Problem> {
         }
     }
     if let Some(d) = o.language_defaults {
+        // One problem per option that fails, naming the languages it fails for.
+        let mut by_field: Vec<(Vec<String>, Vec<(String, String)>)> = Vec::new();
         for row in &d.table().languages {
             let Some(s) = row.settings(C::STAGE) else {
                 continue;
@@ -128,19 +130,33 @@ pub fn check_language_options<C: LanguageAware>(cfg: &C) -> Vec<Problem> {
             match overlay(cfg, &[s]) {
                 Ok(merged) => {
                     for q in merged.check().into_iter().filter(fresh) {
-                        p.push(Problem::at(
-                            "language_defaults",
-                            format!(
-                                "with the {} settings for {}: {}",
-                                d.table().name,
-                                row.code,
-                                q.message
-                            ),
-                        ));
+                        let entry = (row.code.clone(), q.message);
+                        match by_field.iter_mut().find(|(path, _)| *path == q.path) {
+                            Some((_, v)) => v.push(entry),
+                            None => by_field.push((q.path, vec![entry])),
+                        }
                     }
                 }
                 Err(e) => p.push(Problem::at("language_defaults", e)),
             }
+        }
+        for (_, fails) in by_field {
+            let (first_lang, first) = &fails[0];
+            let message = if fails.len() == 1 {
+                format!(
+                    "with the {} settings for {first_lang}: {first}",
+                    d.table().name
+                )
+            } else {
+                let langs: Vec<&str> = fails.iter().map(|(l, _)| l.as_str()).collect();
+                format!(
+                    "with the {} settings for {} languages ({}): {first} (for {first_lang}; the others alike)",
+                    d.table().name,
+                    fails.len(),
+                    langs.join(", ")
+                )
+            };
+            p.push(Problem::at("language_defaults", message));
         }
     }
     let mut seen: HashMap<String, &str> = HashMap::new();
