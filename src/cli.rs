@@ -225,8 +225,19 @@ enum Command {
         #[arg(long)]
         checkpoint: PathBuf,
         /// Document files, directories or globs (jsonl, jsonl.gz, parquet, txt).
-        #[arg(long, num_args = 1.., required = true)]
+        #[arg(long, num_args = 1.., required_unless_present = "tasks")]
         data: Vec<String>,
+        /// Multiple-choice task files (`{context, choices, label}` JSON lines, e.g.
+        /// ../shared/data/tasks/*.jsonl): accuracy by likelihood per byte and the correct
+        /// choice's bits per byte.
+        #[arg(long, num_args = 1..)]
+        tasks: Vec<PathBuf>,
+        /// Score at most this many items of each task.
+        #[arg(long)]
+        max_items: Option<usize>,
+        /// Write every task item's scores (per choice: nats, tokens, bytes) here as JSON lines.
+        #[arg(long)]
+        per_item: Option<PathBuf>,
         /// The JSON field or parquet column holding the text.
         #[arg(long, default_value = "text")]
         text_field: String,
@@ -743,21 +754,49 @@ pub fn main() -> ExitCode {
         Command::Eval {
             checkpoint,
             data,
+            tasks,
+            max_items,
+            per_item,
             text_field,
             max_docs,
             threads,
             json,
         } => {
-            let opts = train::EvalOptions {
-                data,
-                text_field,
-                max_docs,
-                threads,
-                ..Default::default()
-            };
-            train::evaluate(&checkpoint, &opts)
-                .map(|r| print_eval(&r, json))
-                .map_err(anyhow::Error::from)
+            let mut r = Ok(());
+            if !data.is_empty() {
+                let opts = train::EvalOptions {
+                    data,
+                    text_field,
+                    max_docs,
+                    threads,
+                    ..Default::default()
+                };
+                r = train::evaluate(&checkpoint, &opts)
+                    .map(|r| print_eval(&r, json))
+                    .map_err(anyhow::Error::from);
+            }
+            if r.is_ok() && !tasks.is_empty() {
+                let named: Vec<(String, PathBuf)> = tasks
+                    .iter()
+                    .map(|p| {
+                        let name = p.file_stem().map_or_else(
+                            || p.display().to_string(),
+                            |s| s.to_string_lossy().to_string(),
+                        );
+                        (name, p.clone())
+                    })
+                    .collect();
+                r = train::tasks::evaluate_tasks(
+                    &checkpoint,
+                    &named,
+                    max_items,
+                    threads,
+                    per_item.as_deref(),
+                )
+                .map(|reports| print_tasks(&reports, json))
+                .map_err(anyhow::Error::from);
+            }
+            r
         }
         Command::Logits { checkpoint, ids } => print_logits(&checkpoint, &ids),
         Command::Run {
@@ -1251,6 +1290,32 @@ fn report_run(s: &RunSummary) {
             stage.seen,
             stage.kept,
             reasons.join(" ")
+        );
+    }
+}
+
+fn print_tasks(reports: &[train::tasks::TaskReport], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(reports).unwrap_or_default()
+        );
+        return;
+    }
+    println!(
+        "{:<14} {:>7} {:>9} {:>8} {:>14} {:>12} {:>10}",
+        "task", "items", "accuracy", "chance", "correct bits/B", "context cut", "tokens/s"
+    );
+    for r in reports {
+        println!(
+            "{:<14} {:>7} {:>9.4} {:>8.4} {:>14.4} {:>12} {:>10.0}",
+            r.task,
+            r.items,
+            r.accuracy,
+            r.chance,
+            r.correct_bits_per_byte,
+            r.context_cut,
+            r.tokens as f64 / r.seconds.max(1e-9)
         );
     }
 }

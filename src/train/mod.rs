@@ -42,6 +42,7 @@ pub mod optim;
 pub mod rng;
 pub mod sample;
 pub mod schedule;
+pub mod tasks;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -90,6 +91,9 @@ pub enum TrainError {
         /// The cause.
         source: candle_core::Error,
     },
+    /// A task file or task evaluation could not be used (the message names the file and line).
+    #[error("{0}")]
+    Tasks(String),
     /// The output directory holds an unfinished or different run and `--resume` was not
     /// given.
     #[error(

@@ -122,7 +122,9 @@ pub fn check_language_options<C: LanguageAware>(cfg: &C) -> Vec<Problem> {
     }
     if let Some(d) = o.language_defaults {
         // One problem per option that fails, naming the languages it fails for.
-        let mut by_field: Vec<(Vec<String>, Vec<(String, String)>)> = Vec::new();
+        // (the option's path, (language, message) of each language it fails for)
+        type Fails = Vec<(String, String)>;
+        let mut by_field: Vec<(Vec<String>, Fails)> = Vec::new();
         for row in &d.table().languages {
             let Some(s) = row.settings(C::STAGE) else {
                 continue;
