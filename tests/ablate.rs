@@ -29,6 +29,13 @@ fn experiment_in(dir: &Path) -> PathBuf {
                 "from: {}",
                 common::root().join("fixtures/jsonl/prose.jsonl").display()
             ),
+        )
+        .replace(
+            "path: ../tasks/mini.jsonl",
+            &format!(
+                "path: {}",
+                common::root().join("fixtures/tasks/mini.jsonl").display()
+            ),
         );
     let p = dir.join("experiment.yaml");
     std::fs::write(&p, text).unwrap();
@@ -52,13 +59,29 @@ fn scores(r: &corpusforge::report::ablation::AblationReport) -> Vec<(String, Str
     r.arms
         .iter()
         .flat_map(|a| {
-            a.scores.iter().map(|s| {
-                (
-                    a.name.clone(),
-                    s.eval.clone(),
-                    s.bits_per_byte.values.clone(),
-                )
-            })
+            a.scores
+                .iter()
+                .map(|s| {
+                    (
+                        a.name.clone(),
+                        s.eval.clone(),
+                        s.bits_per_byte.values.clone(),
+                    )
+                })
+                .chain(a.tasks.iter().flat_map(|t| {
+                    [
+                        (
+                            a.name.clone(),
+                            format!("{} accuracy", t.task),
+                            t.accuracy.values.clone(),
+                        ),
+                        (
+                            a.name.clone(),
+                            format!("{} correct bits/byte", t.task),
+                            t.correct_bits_per_byte.values.clone(),
+                        ),
+                    ]
+                }))
         })
         .collect()
 }
@@ -107,11 +130,82 @@ fn the_fixtures_experiment_reports_reuses_and_is_deterministic() {
         assert_eq!(steps, vec![43, 86, 128], "{}", a.name);
     }
     assert_eq!(r.arms[0].stages[0], "normalize");
-    assert_eq!(r.comparisons.len(), 1);
+    // Held-out prose and the task set's correct-choice bits per byte.
+    assert_eq!(r.comparisons.len(), 2);
     assert!(
         r.comparisons[0].sentence.contains("prose"),
         "{}",
         r.comparisons[0].sentence
+    );
+    assert!(
+        r.comparisons[1].sentence.contains("on mini by")
+            || r.comparisons[1].sentence.contains("apart on mini"),
+        "{}",
+        r.comparisons[1].sentence
+    );
+    assert!(r.comparisons[1]
+        .sentence
+        .contains("correct-choice bits/byte"));
+    for a in &r.arms {
+        let t = &a.tasks[0];
+        assert_eq!((t.task.as_str(), t.items), ("mini", 12));
+        assert_eq!(t.accuracy.values.len(), 2);
+        assert!(t.accuracy.values.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(t.correct_bits_per_byte.mean.is_finite() && t.correct_bits_per_byte.mean > 0.0);
+        assert!((t.chance - 0.3125).abs() < 1e-9, "{}", t.chance);
+        // The base's input quotes a task item with its answer: every arm drops it.
+        let dropped = corpusforge::report::collect::parquet_files(
+            &dir.path()
+                .join("out/arms")
+                .join(&a.name)
+                .join("data/dropped"),
+        );
+        let mut leak = None;
+        for f in dropped {
+            use polars::prelude::SerReader;
+            let df = polars::prelude::ParquetReader::new(std::fs::File::open(&f).unwrap())
+                .finish()
+                .unwrap();
+            let ids = df.column("id").unwrap().str().unwrap().clone();
+            let dup = df.column("duplicate_of").unwrap().str().unwrap().clone();
+            let reason = df.column("reason").unwrap().str().unwrap().clone();
+            for i in 0..df.height() {
+                if ids.get(i) == Some("leak-task") {
+                    leak = Some((
+                        reason.get(i).map(String::from),
+                        dup.get(i).map(String::from),
+                    ));
+                }
+            }
+        }
+        assert_eq!(
+            leak,
+            Some((
+                Some("decontaminate:overlap".to_string()),
+                Some("mini-0".to_string())
+            )),
+            "{}",
+            a.name
+        );
+    }
+    // The yardsticks: prose bits/byte, and the task's correct-choice bits/byte and accuracy.
+    let metrics: Vec<&str> = r.yardsticks.iter().map(|y| y.metric.as_str()).collect();
+    assert_eq!(
+        metrics,
+        [
+            "prose bits per byte",
+            "mini correct-choice bits per byte",
+            "mini accuracy"
+        ]
+    );
+    assert!(r
+        .yardsticks
+        .iter()
+        .all(|y| y.arm_pairs == 1 && y.seed_agreement.is_some_and(|a| (0.0..=1.0).contains(&a))));
+    let md = std::fs::read_to_string(&one.written.md).unwrap();
+    assert!(
+        md.contains("## Tasks (final models)") && md.contains("## Yardsticks"),
+        "{md}"
     );
     for f in [&one.written.json, &one.written.md, &one.written.html] {
         assert!(f.is_file(), "{}", f.display());

@@ -34,12 +34,28 @@ fn default_fraction() -> f64 {
 fn default_curve_points() -> u64 {
     5
 }
+fn default_task_ngram() -> usize {
+    8
+}
 
 /// A map that keeps the order of its keys as written (arms and evaluation sets are reported in
 /// that order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Ordered<T>(pub Vec<(String, T)>);
+
+impl<T> Default for Ordered<T> {
+    fn default() -> Self {
+        Ordered(Vec::new())
+    }
+}
+
+impl<T> Ordered<T> {
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -91,6 +107,16 @@ pub struct Experiment {
     /// Held-out evaluation sets, by name. Every arm is decontaminated against all of them.
     #[schemars(length(min = 1))]
     pub eval: Ordered<EvalSet>,
+    /// Multiple-choice task sets, by name: every arm's final checkpoints are scored on them
+    /// (accuracy by likelihood per byte, and the correct choice's bits per byte), and every arm
+    /// is decontaminated against their items (each question with its correct answer).
+    #[serde(default, skip_serializing_if = "Ordered::is_empty")]
+    pub tasks: Ordered<TaskSet>,
+    /// Words per n-gram of the decontamination against task items (items are short: fewer
+    /// than the evaluation sets' 13).
+    #[serde(default = "default_task_ngram")]
+    #[schemars(range(min = 1))]
+    pub task_ngram: usize,
     /// Seeds per arm: each arm is trained with `train.seed`, `train.seed + 1`, ...
     #[serde(default = "default_seeds")]
     #[schemars(range(min = 1))]
@@ -156,6 +182,19 @@ pub struct EvalSet {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_docs: Option<u64>,
+}
+
+/// A multiple-choice task set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSet {
+    /// The items (JSON lines `{id, context, choices, label}`), relative to the experiment
+    /// file.
+    pub path: String,
+    /// At most this many items are scored (the first ones).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_items: Option<u64>,
 }
 
 /// A held-out slice of one file.
@@ -338,6 +377,7 @@ struct Parts {
     base: Option<String>,
     tokenizer: Option<SharedTokenizer>,
     eval: Vec<(String, EvalSet)>,
+    tasks: Vec<(String, TaskSet)>,
     arms: Vec<(String, Arm)>,
     train: Option<TrainConfig>,
 }
@@ -348,6 +388,7 @@ impl Parts {
             base: Some(e.base.clone()),
             tokenizer: Some(e.tokenizer.clone()),
             eval: e.eval.0.clone(),
+            tasks: e.tasks.0.clone(),
             arms: e.arms.0.clone(),
             train: Some(e.train.clone()),
         }
@@ -370,6 +411,7 @@ impl Parts {
             base: v.get("base").and_then(Value::as_str).map(str::to_string),
             tokenizer: part(v.get("tokenizer")),
             eval: entries(v.get("eval")),
+            tasks: entries(v.get("tasks")),
             arms: entries(v.get("arms")),
             train: part(v.get("train")),
         }
@@ -467,6 +509,14 @@ fn experiment_problems(
                     format!("{} does not exist", dir.join(&h.from).display()),
                 ));
             }
+        }
+    }
+    for (name, set) in &e.tasks {
+        if !exists(&set.path) {
+            out.push(at(
+                &["tasks", name, "path"],
+                format!("{} does not exist", dir.join(&set.path).display()),
+            ));
         }
     }
     for name in e.arms.iter().map(|(n, _)| n) {

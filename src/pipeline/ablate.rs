@@ -6,13 +6,15 @@
 //! OUT/eval/<set>-<hash>.jsonl          each evaluation set as documents (a holdout slice is
 //!                                      cut here); the hash of the content names the file, so
 //!                                      an arm is redone when its evaluation text changes
+//! OUT/eval/task-<set>-<hash>.jsonl     each task set's items as documents (question and
+//!                                      correct answer), for decontamination
 //! OUT/tokenizer/                       the shared tokenizer's run (trained once on the sample)
 //! OUT/arms/<arm>/data/                 the arm's data run: its stages, then decontaminate
 //!                                      (against every set), then tokenize with the shared
 //!                                      tokenizer
 //! OUT/arms/<arm>/seed-<k>/             training with seed train.seed + k, checkpoints at
 //!                                      `curve_points` steps; eval/ caches each checkpoint's
-//!                                      scores per set
+//!                                      scores per set, and the final checkpoint's per task
 //! OUT/report/ablation.{json,md,html}   the comparison
 //! ```
 //!
@@ -33,12 +35,13 @@ use crate::config::experiment::{EvalSet, LoadedExperiment};
 use crate::config::{InputSpec, Pipeline, StageSpec};
 use crate::io::input;
 use crate::report::ablation::{
-    comparisons, AblationReport, ArmReport, ArmScore, CurvePoint, EvalSetInfo, Spread,
-    ABLATION_VERSION,
+    comparisons, yardsticks, AblationReport, ArmReport, ArmScore, CurvePoint, EvalSetInfo, Spread,
+    TaskScore, ABLATION_VERSION,
 };
 use crate::stages::decontaminate::DecontaminateConfig;
 use crate::stages::tokenize::{TokenizeConfig, TokenizerSource};
 use crate::train::checkpoint::{self, CheckpointState};
+use crate::train::tasks::{read_tasks, ItemScore, Scorer, TaskItem, TaskReport};
 use crate::train::{self, EvalOptions, EvalReport, TrainOptions, TrainPaths};
 
 /// How to run an experiment.
@@ -159,6 +162,107 @@ fn prepare_eval(lx: &LoadedExperiment, out: &Path, seed: u64) -> Result<Vec<Prep
     Ok(sets)
 }
 
+/// A task set: its items, and its items as documents for decontamination.
+struct PreparedTask {
+    name: String,
+    items: Vec<TaskItem>,
+    /// xxh3 of the items as scored (names the cached scores).
+    hash: u64,
+    decontaminate: PathBuf,
+    source: String,
+    bytes: u64,
+}
+
+/// Reads every task set (refusing a bad item with its file and line) and writes its items as
+/// documents: each question followed by its correct answer.
+fn prepare_tasks(lx: &LoadedExperiment, out: &Path) -> Result<Vec<PreparedTask>, RunError> {
+    let dir = out.join("eval");
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let mut tasks = Vec::new();
+    for (name, set) in &lx.experiment.tasks.0 {
+        let path = input::clean(&lx.dir.join(&set.path));
+        let items = read_tasks(&path, set.max_items.map(|m| m as usize))
+            .map_err(|e| RunError::TrainSetup(format!("task set {name}: {e}")))?;
+        let mut text = String::new();
+        let mut scored = String::new();
+        let mut bytes = 0u64;
+        for it in &items {
+            let doc = format!("{}{}", it.context, it.choices[it.label]);
+            bytes += doc.len() as u64;
+            text += &serde_json::json!({"id": it.id, "text": doc}).to_string();
+            text.push('\n');
+            scored += &serde_json::json!([it.id, it.context, it.choices, it.label]).to_string();
+            scored.push('\n');
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(scored.as_bytes());
+        let file = dir.join(format!("task-{name}-{:08x}.jsonl", hash >> 32));
+        if !file.is_file() {
+            crate::io::json::write_bytes_atomic(&file, text.as_bytes())?;
+        }
+        tracing::info!("task set {name}: {} items ({})", items.len(), set.path);
+        tasks.push(PreparedTask {
+            name: name.clone(),
+            items,
+            hash,
+            decontaminate: file,
+            source: set.path.clone(),
+            bytes,
+        });
+    }
+    Ok(tasks)
+}
+
+/// The scores of the checkpoint `ckpt` on every task set, cached under `seed_dir/eval/`; the
+/// model is loaded once for all sets that are not cached, and items run on every thread of
+/// `pool`.
+fn tasks_cached(
+    ckpt: &Path,
+    tasks: &[PreparedTask],
+    seed_dir: &Path,
+    pool: &rayon::ThreadPool,
+    label: &str,
+) -> Result<Vec<TaskReport>, RunError> {
+    let step = ckpt
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut scorer: Option<Scorer> = None;
+    for t in tasks {
+        let cache =
+            seed_dir
+                .join("eval")
+                .join(format!("task-{}-{:08x}-{step}.json", t.name, t.hash >> 32));
+        if let Some(r) = std::fs::read_to_string(&cache)
+            .ok()
+            .and_then(|s| serde_json::from_str::<TaskReport>(&s).ok())
+        {
+            out.push(r);
+            continue;
+        }
+        if scorer.is_none() {
+            scorer = Some(Scorer::load(ckpt)?);
+        }
+        let sc = scorer.as_ref().expect("loaded above");
+        let t0 = Instant::now();
+        let scores: Vec<ItemScore> = pool.install(|| sc.score(&t.items))?;
+        let r = TaskReport::of(&t.name, &scores, t0.elapsed().as_secs_f64());
+        tracing::info!(
+            "{label}: {} accuracy {:.4} (chance {:.4}), correct-choice {:.4} bits/byte, {} items in {:.1}s ({:.0} tokens/s)",
+            t.name,
+            r.accuracy,
+            r.chance,
+            r.correct_bits_per_byte,
+            r.items,
+            r.seconds,
+            r.tokens as f64 / r.seconds.max(1e-9)
+        );
+        crate::io::json::write_json_atomic(&cache, &r)?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
 fn abs(p: &Path) -> String {
     std::fs::canonicalize(p)
         .unwrap_or_else(|_| p.to_path_buf())
@@ -227,16 +331,29 @@ fn arm_pipeline(
     lx: &LoadedExperiment,
     stages: Vec<StageSpec>,
     sets: &[Prepared],
+    tasks: &[PreparedTask],
     tokenizer: &Path,
 ) -> Pipeline {
     let t = &lx.experiment.tokenizer;
     let mut p = lx.base.clone();
     let mut stages = stages;
-    stages.push(StageSpec::Decontaminate(DecontaminateConfig {
-        eval: sets.iter().map(|s| abs(&s.file)).collect(),
-        ..serde_json::from_value(serde_json::json!({"eval": ["x"]}))
-            .expect("a minimal decontaminate config parses")
-    }));
+    let decontaminate = |eval: Vec<String>| -> DecontaminateConfig {
+        DecontaminateConfig {
+            eval,
+            ..serde_json::from_value(serde_json::json!({"eval": ["x"]}))
+                .expect("a minimal decontaminate config parses")
+        }
+    };
+    stages.push(StageSpec::Decontaminate(decontaminate(
+        sets.iter().map(|s| abs(&s.file)).collect(),
+    )));
+    if !tasks.is_empty() {
+        // Task items are short: a question with its answer, matched by shorter n-grams.
+        stages.push(StageSpec::Decontaminate(DecontaminateConfig {
+            ngram: lx.experiment.task_ngram,
+            ..decontaminate(tasks.iter().map(|t| abs(&t.decontaminate)).collect())
+        }));
+    }
     stages.push(StageSpec::Tokenize(TokenizeConfig {
         tokenizer: TokenizerSource {
             path: Some(abs(tokenizer)),
@@ -403,6 +520,7 @@ pub fn ablate(
     let out = input::clean(&lx.dir.join(&e.out));
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     let sets = prepare_eval(lx, &out, lx.base.run.seed)?;
+    let tasks = prepare_tasks(lx, &out)?;
     let tokenizer = shared_tokenizer(lx, &out, opts)?;
     let threads = match opts.threads.unwrap_or(lx.base.run.threads) {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -425,7 +543,7 @@ pub fn ablate(
         let stages = arm
             .stages(lx.base.streaming_stages())
             .map_err(|p| RunError::TrainSetup(format!("arm {name}: {p:?}")))?;
-        let p = arm_pipeline(lx, stages, &sets, &tokenizer);
+        let p = arm_pipeline(lx, stages, &sets, &tasks, &tokenizer);
         let dir = out.join("arms").join(name).join("data");
         let ropts = RunOptions {
             output: Some(dir.clone()),
@@ -531,6 +649,38 @@ pub fn ablate(
                 per_set[si].push(curve);
             }
         }
+        // The final checkpoint of every seed on every task set, items on every thread.
+        let mut per_task: Vec<Vec<TaskReport>> = tasks.iter().map(|_| Vec::new()).collect();
+        if !tasks.is_empty() {
+            for k in 0..e.seeds {
+                let seed_dir = out.join("arms").join(&arm.name).join(format!("seed-{k}"));
+                let ckpts = checkpoint::list(&seed_dir.join("checkpoints"))
+                    .map_err(train::TrainError::from)?;
+                let Some((_, last)) = ckpts.last() else {
+                    continue;
+                };
+                let label = format!("arm {} seed {k}", arm.name);
+                let reports = tasks_cached(last, &tasks, &seed_dir, &pool, &label)?;
+                for (ti, r) in reports.into_iter().enumerate() {
+                    eval_seconds += r.seconds;
+                    per_task[ti].push(r);
+                }
+            }
+        }
+        let task_scores: Vec<TaskScore> = tasks
+            .iter()
+            .zip(&per_task)
+            .map(|(t, rs)| TaskScore {
+                task: t.name.clone(),
+                items: t.items.len() as u64,
+                chance: rs.first().map_or(f64::NAN, |r| r.chance),
+                context_cut: rs.first().map_or(0, |r| r.context_cut),
+                accuracy: Spread::of(rs.iter().map(|r| r.accuracy).collect()),
+                correct_bits_per_byte: Spread::of(
+                    rs.iter().map(|r| r.correct_bits_per_byte).collect(),
+                ),
+            })
+            .collect();
         for (si, set) in sets.iter().enumerate() {
             let finals: Vec<&EvalReport> = per_set[si]
                 .iter()
@@ -585,6 +735,7 @@ pub fn ablate(
             eval_seconds,
             scores,
             curves,
+            tasks: task_scores,
         });
     }
     let tok_desc = match tokenizers::Tokenizer::from_file(&tokenizer) {
@@ -596,6 +747,7 @@ pub fn ablate(
         Err(_) => tokenizer.display().to_string(),
     };
     let comparisons = comparisons(&reports, e.seeds as usize);
+    let yardsticks = yardsticks(&reports, e.seeds as usize);
     let report = AblationReport {
         version: ABLATION_VERSION,
         experiment: file.display().to_string(),
@@ -613,6 +765,16 @@ pub fn ablate(
             .collect(),
         arms: reports,
         comparisons,
+        task_sets: tasks
+            .iter()
+            .map(|t| EvalSetInfo {
+                name: t.name.clone(),
+                documents: t.items.len() as u64,
+                bytes: t.bytes,
+                source: t.source.clone(),
+            })
+            .collect(),
+        yardsticks,
         seconds: t0.elapsed().as_secs_f64(),
     };
     let written = crate::report::ablation::write(&report, &out.join("report"))?;
