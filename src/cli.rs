@@ -520,11 +520,21 @@ pub fn main() -> ExitCode {
                 }
             };
             if validate {
+                // Task files are read item by item: a bad item is refused with file and line.
+                for (name, t) in &lx.experiment.tasks.0 {
+                    let path = lx.dir.join(&t.path);
+                    if let Err(e) = train::tasks::read_tasks(&path, t.max_items.map(|m| m as usize))
+                    {
+                        eprintln!("{}: task set {name}: {e}", experiment.display());
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
                 println!(
-                    "{}: OK ({} arms, {} evaluation sets, {} seeds)",
+                    "{}: OK ({} arms, {} evaluation sets, {} task sets, {} seeds)",
                     experiment.display(),
                     lx.experiment.arms.0.len(),
                     lx.experiment.eval.0.len(),
+                    lx.experiment.tasks.0.len(),
                     lx.experiment.seeds
                 );
                 Ok(())

@@ -178,6 +178,11 @@ pub struct EvalSet {
     /// The JSON field or parquet column holding the text.
     #[serde(default = "default_text_field")]
     pub text_field: String,
+    /// A field holding a list of strings that, joined by newlines, is the text to evaluate on
+    /// instead of `text_field` (e.g. `with` of an extraction evaluation set: the snippets of a
+    /// page's main text). The records still need their `text_field`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_field: Option<String>,
     /// At most this many documents of the set are evaluated (the first ones).
     #[serde(default)]
     #[schemars(range(min = 1))]

@@ -73,23 +73,52 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RunError + '_ {
 struct Prepared {
     name: String,
     file: PathBuf,
+    /// A slice held out of a file (that the arms may read): its documents are dropped from
+    /// training by id as well as by content.
+    held_out: bool,
     documents: u64,
     bytes: u64,
     source: String,
 }
 
-/// Reads the documents of `paths` (relative to `dir`): (id, text) in input order.
+/// Reads the documents of `paths` (relative to `dir`): (id, text) in input order; with
+/// `join_field`, the text is that field's strings joined by newlines (records without any are
+/// left out).
 fn read_docs(
     paths: &[String],
     text_field: &str,
+    join_field: Option<&str>,
     dir: &Path,
 ) -> Result<Vec<(String, String)>, RunError> {
-    let spec = InputSpec::documents(paths.to_vec(), text_field, Some("id".into()));
+    let mut spec = InputSpec::documents(paths.to_vec(), text_field, Some("id".into()));
+    if let Some(j) = join_field {
+        spec.metadata_fields = vec![j.to_string()];
+    }
     let mut out = Vec::new();
     for f in input::resolve_inputs(&spec, dir)? {
         for r in input::open(&f, &spec)? {
             match r {
-                Ok(d) => out.push((d.id, d.text)),
+                Ok(d) => match join_field {
+                    None => out.push((d.id, d.text)),
+                    Some(j) => {
+                        let parts: Vec<&str> = d
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.get(j))
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        if parts.is_empty() {
+                            tracing::warn!(
+                                "evaluation set {}: {} has no strings in `{j}`: left out",
+                                f.display,
+                                d.id
+                            );
+                        } else {
+                            out.push((d.id, parts.join("\n")));
+                        }
+                    }
+                },
                 Err(j) => tracing::warn!(
                     "evaluation set {}, {}: rejected: {} ({})",
                     j.source,
@@ -113,11 +142,13 @@ fn prepare_eval(lx: &LoadedExperiment, out: &Path, seed: u64) -> Result<Vec<Prep
             paths,
             holdout,
             text_field,
+            join_field,
             max_docs,
         } = set;
+        let join = join_field.as_deref();
         let (mut docs, source) = match holdout {
             Some(h) => {
-                let all = read_docs(std::slice::from_ref(&h.from), text_field, &lx.dir)?;
+                let all = read_docs(std::slice::from_ref(&h.from), text_field, join, &lx.dir)?;
                 let kept: Vec<(String, String)> = all
                     .into_iter()
                     .filter(|(id, _)| {
@@ -130,7 +161,10 @@ fn prepare_eval(lx: &LoadedExperiment, out: &Path, seed: u64) -> Result<Vec<Prep
                     format!("{:.1}% of {} held out", h.fraction * 100.0, h.from),
                 )
             }
-            None => (read_docs(paths, text_field, &lx.dir)?, paths.join(", ")),
+            None => (
+                read_docs(paths, text_field, join, &lx.dir)?,
+                paths.join(", "),
+            ),
         };
         if let Some(m) = max_docs {
             docs.truncate(*m as usize);
@@ -154,6 +188,7 @@ fn prepare_eval(lx: &LoadedExperiment, out: &Path, seed: u64) -> Result<Vec<Prep
         sets.push(Prepared {
             name: name.clone(),
             file,
+            held_out: holdout.is_some(),
             documents: docs.len() as u64,
             bytes,
             source,
@@ -344,9 +379,21 @@ fn arm_pipeline(
                 .expect("a minimal decontaminate config parses")
         }
     };
-    stages.push(StageSpec::Decontaminate(decontaminate(
-        sets.iter().map(|s| abs(&s.file)).collect(),
-    )));
+    // Held-out slices are also dropped by id: a held-out page's article text need not share
+    // an n-gram with the page as the arm reads it.
+    for held_out in [false, true] {
+        let files: Vec<String> = sets
+            .iter()
+            .filter(|s| s.held_out == held_out)
+            .map(|s| abs(&s.file))
+            .collect();
+        if !files.is_empty() {
+            stages.push(StageSpec::Decontaminate(DecontaminateConfig {
+                match_ids: held_out,
+                ..decontaminate(files)
+            }));
+        }
+    }
     if !tasks.is_empty() {
         // Task items are short: a question with its answer, matched by shorter n-grams.
         stages.push(StageSpec::Decontaminate(DecontaminateConfig {
@@ -399,13 +446,32 @@ fn seed_config(lx: &LoadedExperiment, k: u32) -> train::TrainConfig {
     cfg
 }
 
-/// Trains one seed, reusing a finished or interrupted run of the same config.
+/// What identifies an arm's training data: xxh3 of its data run's output list (every shard with
+/// its hash, from the manifest).
+fn data_identity(data: &Path) -> Result<String, RunError> {
+    let path = data.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| RunError::Io {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let outputs = v.get("outputs").map(Value::to_string).unwrap_or_default();
+    Ok(format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(outputs.as_bytes())
+    ))
+}
+
+/// Trains one seed, reusing a finished or interrupted run of the same config on the same data
+/// (another config or other data: the seed's directory, evaluations included, is redone).
 fn train_seed(
     cfg: &train::TrainConfig,
     data: &Path,
     tokenizer: &Path,
     out: &Path,
 ) -> Result<(), RunError> {
+    let identity = data_identity(data)?;
+    let marker = out.join("data-identity.txt");
     if let Some(last) =
         checkpoint::latest(&out.join("checkpoints")).map_err(train::TrainError::from)?
     {
@@ -413,11 +479,18 @@ fn train_seed(
             .ok()
             .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
             .is_some_and(|st| st.config == *cfg);
-        if !same {
-            tracing::info!("{}: another config; training again", out.display());
+        let same_data = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == identity);
+        if !same || !same_data {
+            tracing::info!(
+                "{}: {}; training again",
+                out.display(),
+                if same { "other data" } else { "another config" }
+            );
             std::fs::remove_dir_all(out).map_err(io_err(out))?;
         }
     }
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    std::fs::write(&marker, format!("{identity}\n")).map_err(io_err(&marker))?;
     let paths = TrainPaths {
         data: data.to_path_buf(),
         out: out.to_path_buf(),

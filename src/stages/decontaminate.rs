@@ -74,6 +74,11 @@ pub struct DecontaminateConfig {
     /// script of each evaluation document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Also drop a training document whose id is an evaluation document's id: for an
+    /// evaluation set held out of the training input itself, where an evaluation document's
+    /// text (a page's article text, say) need not share an n-gram with its page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_ids: bool,
 }
 
 impl Check for DecontaminateConfig {
@@ -127,6 +132,8 @@ pub struct Decontaminate {
     ids: Vec<String>,
     /// The stage's `language`, as a segmenter.
     fixed: Option<Segmenter>,
+    /// With `match_ids`: every evaluation document's id.
+    ids_set: Option<std::collections::HashSet<String>>,
 }
 
 impl Decontaminate {
@@ -147,6 +154,7 @@ impl Decontaminate {
             short_lengths: Vec::new(),
             ids: Vec::new(),
             fixed,
+            ids_set: cfg.match_ids.then(std::collections::HashSet::new),
         };
         for f in &files {
             for r in input::open(f, &spec).map_err(|e| e.to_string())? {
@@ -156,6 +164,9 @@ impl Decontaminate {
                         j.source, j.location, j.reason, j.detail
                     )
                 })?;
+                if let Some(set) = &mut s.ids_set {
+                    set.insert(doc.id.clone());
+                }
                 s.add(&doc.id, &doc.text);
             }
         }
@@ -239,6 +250,10 @@ impl Decontaminate {
 
 impl Filter for Decontaminate {
     fn check(&self, doc: &mut Document, _counters: &mut Counters) -> Verdict {
+        if self.ids_set.as_ref().is_some_and(|s| s.contains(&doc.id)) {
+            doc.duplicate_of = Some(doc.id.clone());
+            return Verdict::Drop("overlap");
+        }
         match self.overlap(&doc.text, doc.lang.as_deref()) {
             Some(id) => {
                 doc.duplicate_of = Some(id.to_string());
@@ -260,6 +275,7 @@ mod tests {
             short_lengths: Vec::new(),
             ids: Vec::new(),
             fixed: None,
+            ids_set: None,
         };
         for (id, t) in evals {
             s.add(id, t);
@@ -319,6 +335,28 @@ mod tests {
             s.overlap("人工智能是计算机科学的一个分支。", Some("cmn")),
             None
         );
+    }
+
+    #[test]
+    fn held_out_documents_are_dropped_by_id_too() {
+        let mut s = stage(13, &[("page-1", "A short snippet.")]);
+        s.ids_set = Some(["page-1".to_string()].into());
+        let mut d = Document::new(
+            "page-1",
+            "<html>Menu. A short snippet. Footer.</html>",
+            std::sync::Arc::from("t"),
+        );
+        assert_eq!(
+            s.check(&mut d, &mut Counters::default()),
+            Verdict::Drop("overlap")
+        );
+        assert_eq!(d.duplicate_of.as_deref(), Some("page-1"));
+        let mut other = Document::new(
+            "page-2",
+            "Another page entirely.",
+            std::sync::Arc::from("t"),
+        );
+        assert_eq!(s.check(&mut other, &mut Counters::default()), Verdict::Keep);
     }
 
     #[test]
