@@ -22,7 +22,9 @@
 //! the trainings (by their config and data), the evaluations (by checkpoint and set). A rerun
 //! after a crash continues where it stopped; a rerun of the same file does nothing but write
 //! the report again. Trainings run one per thread (each single-threaded), so their results do
-//! not depend on how many run at once; evaluation scores each document on one thread.
+//! not depend on how many run at once; evaluation scores each document (and each task item) on
+//! one thread, documents and items in parallel on every thread, summed in order, so its
+//! figures do not depend on the thread count either.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -506,8 +508,14 @@ fn train_seed(
     Ok(())
 }
 
-/// The scores of `ckpt` on `set`, cached under `seed_dir/eval/`.
-fn eval_cached(ckpt: &Path, set: &Prepared, seed_dir: &Path) -> Result<EvalReport, RunError> {
+/// The scores of `ckpt` on `set`, cached under `seed_dir/eval/`; documents run on every thread
+/// of the pool the call is made in.
+fn eval_cached(
+    ckpt: &Path,
+    set: &Prepared,
+    seed_dir: &Path,
+    label: &str,
+) -> Result<EvalReport, RunError> {
     let step = ckpt
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -526,10 +534,19 @@ fn eval_cached(ckpt: &Path, set: &Prepared, seed_dir: &Path) -> Result<EvalRepor
     }
     let opts = EvalOptions {
         data: vec![set.file.display().to_string()],
-        threads: 1,
+        threads: 0,
         ..Default::default()
     };
     let r = train::evaluate(ckpt, &opts)?;
+    tracing::info!(
+        "{label} step {}: {} {:.4} bits/byte ({} documents in {:.1}s, {:.0} tokens/s)",
+        r.step,
+        set.name,
+        r.bits_per_byte.unwrap_or(f64::NAN),
+        r.documents,
+        r.seconds,
+        r.tokens_per_s
+    );
     crate::io::json::write_json_atomic(&cache, &CachedEval::from(&r))?;
     Ok(r)
 }
@@ -714,7 +731,8 @@ pub fn ablate(
             for (si, set) in sets.iter().enumerate() {
                 let mut curve = Vec::new();
                 for (step, dir) in &ckpts {
-                    let r = pool.install(|| eval_cached(dir, set, &seed_dir))?;
+                    let label = format!("arm {} seed {k}", arm.name);
+                    let r = pool.install(|| eval_cached(dir, set, &seed_dir, &label))?;
                     eval_seconds += r.seconds;
                     let tokens = step * e.train.tokens_per_step();
                     curve.push((*step, tokens, r));
