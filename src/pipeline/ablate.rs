@@ -419,15 +419,20 @@ fn arm_pipeline(
     p
 }
 
-/// Training tokens of a finished data run (from its manifest).
-fn train_tokens(data: &Path) -> Result<u64, RunError> {
+/// The manifest of a finished data run, as JSON.
+fn data_manifest(data: &Path) -> Result<Value, RunError> {
     let path = data.join("manifest.json");
     let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| RunError::Io {
+    serde_json::from_str(&text).map_err(|e| RunError::Io {
         path: path.clone(),
         source: std::io::Error::other(e),
-    })?;
-    Ok(v.pointer("/tokens/splits/train/tokens")
+    })
+}
+
+/// Training tokens of a finished data run (from its manifest).
+fn train_tokens(data: &Path) -> Result<u64, RunError> {
+    Ok(data_manifest(data)?
+        .pointer("/tokens/splits/train/tokens")
         .and_then(Value::as_u64)
         .unwrap_or(0))
 }
@@ -451,13 +456,10 @@ fn seed_config(lx: &LoadedExperiment, k: u32) -> train::TrainConfig {
 /// What identifies an arm's training data: xxh3 of its data run's output list (every shard with
 /// its hash, from the manifest).
 fn data_identity(data: &Path) -> Result<String, RunError> {
-    let path = data.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| RunError::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    let outputs = v.get("outputs").map(Value::to_string).unwrap_or_default();
+    let outputs = data_manifest(data)?
+        .get("outputs")
+        .map(Value::to_string)
+        .unwrap_or_default();
     Ok(format!(
         "{:016x}",
         xxhash_rust::xxh3::xxh3_64(outputs.as_bytes())
