@@ -856,17 +856,12 @@ impl StageRun<'_> {
     }
 
     fn length(&mut self, c: &LengthConfig, seg: Segmenter) -> Result<Map<String, Value>, String> {
-        use unicode_segmentation::UnicodeSegmentation;
         let (en, la) = both(c, self.lang)?;
         let stats = |texts: &[String], seg: Segmenter| -> Vec<BTreeMap<String, f64>> {
             texts
                 .par_iter()
                 .map(|t| {
-                    let words = if seg.unspaced() {
-                        seg.count_words(t)
-                    } else {
-                        t.unicode_words().count()
-                    };
+                    let words = crate::stages::quality::length::count_words(t, seg);
                     BTreeMap::from([
                         ("chars".to_string(), t.chars().count() as f64),
                         ("words".to_string(), words as f64),

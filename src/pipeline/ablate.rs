@@ -259,10 +259,7 @@ fn tasks_cached(
     pool: &rayon::ThreadPool,
     label: &str,
 ) -> Result<Vec<TaskReport>, RunError> {
-    let step = ckpt
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let step = step_name(ckpt);
     let mut out = Vec::new();
     let mut scorer: Option<Scorer> = None;
     for t in tasks {
@@ -298,6 +295,13 @@ fn tasks_cached(
         out.push(r);
     }
     Ok(out)
+}
+
+/// A checkpoint directory's name (`step-000128`), which names its cached evaluations.
+fn step_name(ckpt: &Path) -> String {
+    ckpt.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 fn abs(p: &Path) -> String {
@@ -518,10 +522,7 @@ fn eval_cached(
     seed_dir: &Path,
     label: &str,
 ) -> Result<EvalReport, RunError> {
-    let step = ckpt
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let step = step_name(ckpt);
     let stem = set
         .file
         .file_stem()
@@ -720,7 +721,10 @@ pub fn ablate(
         // per set: per seed: (step, tokens, report) in step order
         let mut per_set: Vec<Vec<Vec<(u64, u64, EvalReport)>>> =
             sets.iter().map(|_| Vec::new()).collect();
+        // per task: the final checkpoint's report of every seed
+        let mut per_task: Vec<Vec<TaskReport>> = tasks.iter().map(|_| Vec::new()).collect();
         for k in 0..e.seeds {
+            let label = format!("arm {} seed {k}", arm.name);
             let seed_dir = out.join("arms").join(&arm.name).join(format!("seed-{k}"));
             let ckpts =
                 checkpoint::list(&seed_dir.join("checkpoints")).map_err(train::TrainError::from)?;
@@ -733,7 +737,6 @@ pub fn ablate(
             for (si, set) in sets.iter().enumerate() {
                 let mut curve = Vec::new();
                 for (step, dir) in &ckpts {
-                    let label = format!("arm {} seed {k}", arm.name);
                     let r = pool.install(|| eval_cached(dir, set, &seed_dir, &label))?;
                     eval_seconds += r.seconds;
                     let tokens = step * e.train.tokens_per_step();
@@ -741,18 +744,8 @@ pub fn ablate(
                 }
                 per_set[si].push(curve);
             }
-        }
-        // The final checkpoint of every seed on every task set, items on every thread.
-        let mut per_task: Vec<Vec<TaskReport>> = tasks.iter().map(|_| Vec::new()).collect();
-        if !tasks.is_empty() {
-            for k in 0..e.seeds {
-                let seed_dir = out.join("arms").join(&arm.name).join(format!("seed-{k}"));
-                let ckpts = checkpoint::list(&seed_dir.join("checkpoints"))
-                    .map_err(train::TrainError::from)?;
-                let Some((_, last)) = ckpts.last() else {
-                    continue;
-                };
-                let label = format!("arm {} seed {k}", arm.name);
+            // The final checkpoint on every task set, items on every thread.
+            if let (false, Some((_, last))) = (tasks.is_empty(), ckpts.last()) {
                 let reports = tasks_cached(last, &tasks, &seed_dir, &pool, &label)?;
                 for (ti, r) in reports.into_iter().enumerate() {
                     eval_seconds += r.seconds;

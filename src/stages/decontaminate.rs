@@ -28,16 +28,13 @@ use crate::io::input;
 use crate::stage::{Counters, Filter, Verdict};
 use crate::text::Segmenter;
 
-/// The segmenter the script of `text` calls for (evaluation documents carry no language).
+/// The segmenter the script of `text` calls for, when it is one of a language written without
+/// spaces (evaluation documents carry no language); the English rules otherwise.
 fn segmenter_by_script(text: &str) -> Segmenter {
-    use whatlang::Script;
-    match whatlang::detect_script(text) {
-        Some(Script::Mandarin) => Segmenter::Jieba,
-        Some(
-            Script::Hiragana | Script::Katakana | Script::Thai | Script::Khmer | Script::Myanmar,
-        ) => Segmenter::Dictionary,
-        _ => Segmenter::English,
-    }
+    whatlang::detect_script(text)
+        .map(|s| Segmenter::for_script(s.name()))
+        .filter(|s| s.unspaced())
+        .unwrap_or(Segmenter::English)
 }
 
 fn default_ngram() -> usize {

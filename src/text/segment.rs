@@ -199,10 +199,14 @@ impl Segmenter {
     pub fn count_words(self, text: &str) -> usize {
         let mut out = Vec::new();
         self.split_cached(text, &mut out);
-        out.iter()
-            .filter(|w| w.chars().any(|c| is_py_alpha(c) || c.is_numeric()))
-            .count()
+        out.iter().filter(|w| is_wordlike(w)).count()
     }
+}
+
+/// Whether a word holds a letter or a digit (a word of a language without spaces that counts,
+/// as punctuation and symbols do not).
+pub fn is_wordlike(w: &str) -> bool {
+    w.chars().any(|c| is_py_alpha(c) || c.is_numeric())
 }
 
 /// [`Segmenter::split_cached`] for [`Segmenter::English`]: the words of `text` as

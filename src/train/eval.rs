@@ -90,6 +90,22 @@ pub struct EvalReport {
 /// One document's sums: (summed nats, predicted tokens, correct top-1).
 pub type DocScore = (f64, u64, u64);
 
+/// The windows that predict `seq[from..]` with a model of context `l`: (inputs start, inputs
+/// end, first target, end of targets). Inputs `seq[s..e]` predict `seq[s + 1..e + 1]`; every
+/// target is predicted once, after as much of the sequence before it as the context holds.
+pub(crate) fn windows(n: usize, from: usize, l: usize) -> Vec<(usize, usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut k0 = from.max(1);
+    while k0 < n {
+        let k1 = (k0 + l).min(n);
+        let e = k1 - 1;
+        let s = e.saturating_sub(l);
+        out.push((s, e, k0, k1));
+        k0 = k1;
+    }
+    out
+}
+
 /// Scores one document's token ids with a causal model: the first after `eos`, the rest in
 /// rolling windows of the context length.
 pub fn score_tokens(weights: &Weights, eos: u32, ids: &[u32]) -> Result<DocScore, TrainError> {
@@ -99,32 +115,26 @@ pub fn score_tokens(weights: &Weights, eos: u32, ids: &[u32]) -> Result<DocScore
     let mut seq = Vec::with_capacity(ids.len() + 1);
     seq.push(eos);
     seq.extend_from_slice(ids);
-    // The windows: inputs seq[s..k1] predict ids[s..k1], of which ids[k0..k1] are scored.
-    // Every window is `min(l, ids.len())` long, so they run as one batch (in groups).
-    let mut windows = Vec::new();
-    let mut k0 = 0;
-    while k0 < ids.len() {
-        let k1 = (k0 + l).min(ids.len());
-        windows.push((k1.saturating_sub(l), k0, k1));
-        k0 = k1;
-    }
+    // Every window is `min(l, ids.len())` long (only the first can be shorter than `l`, when
+    // the whole document is), so they run as one batch (in groups).
+    let windows = windows(seq.len(), 1, l);
     let t = l.min(ids.len());
     let mut out = (0.0, 0, 0);
     const GROUP: usize = 16;
     for group in windows.chunks(GROUP) {
         let batch: Vec<u32> = group
             .iter()
-            .flat_map(|&(s, _, _)| seq[s..s + t].iter().copied())
+            .flat_map(|&(s, e, _, _)| seq[s..e].iter().copied())
             .collect();
         let hidden = weights
             .forward_batch(&batch, group.len())
             .map_err(|e| TrainError::candle("scoring", e))?;
         let mut rows = Vec::with_capacity(group.len() * t * c);
         let mut targets = Vec::new();
-        for (w, &(s, k0, k1)) in group.iter().enumerate() {
-            let from = k0 - s;
-            rows.extend_from_slice(&hidden[(w * t + from) * c..(w * t + (k1 - s)) * c]);
-            targets.extend_from_slice(&ids[k0..k1]);
+        for (w, &(s, _, k0, k1)) in group.iter().enumerate() {
+            // Input position `k - 1 - s` predicts sequence index `k`.
+            rows.extend_from_slice(&hidden[(w * t + k0 - 1 - s) * c..(w * t + k1 - 1 - s) * c]);
+            targets.extend_from_slice(&seq[k0..k1]);
         }
         let logits = weights.logits(&rows);
         for (row, &target) in logits.chunks_exact(v).zip(&targets) {

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::checkpoint;
+use super::eval::windows;
 use super::infer::{nll, Weights};
 use super::model::{GptConfig, Objective};
 use super::TrainError;
@@ -185,21 +186,6 @@ fn encode_choice(
     let mut seq = ctx_ids.to_vec();
     seq.extend(enc(choice)?);
     Ok((seq, ctx_ids.len()))
-}
-
-/// The windows that predict `seq[from..]` with a model of context `l`: (inputs start, inputs
-/// end, first target, end of targets). Inputs `seq[s..e]` predict `seq[s + 1..e + 1]`.
-fn windows(n: usize, from: usize, l: usize) -> Vec<(usize, usize, usize, usize)> {
-    let mut out = Vec::new();
-    let mut k0 = from.max(1);
-    while k0 < n {
-        let k1 = (k0 + l).min(n);
-        let e = k1 - 1;
-        let s = e.saturating_sub(l);
-        out.push((s, e, k0, k1));
-        k0 = k1;
-    }
-    out
 }
 
 /// Scores one item with a causal model.

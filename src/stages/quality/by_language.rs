@@ -193,17 +193,8 @@ pub fn check_language_options<C: LanguageAware>(cfg: &C) -> Vec<Problem> {
         if nested {
             continue;
         }
-        let mut layers: Vec<&Map<String, Value>> = Vec::new();
-        if let Some(s) = o
-            .language_defaults
-            .and_then(|d| d.table().row(&canon))
-            .and_then(|r| r.settings(C::STAGE))
-        {
-            layers.push(s);
-        }
-        layers.push(over);
-        match overlay(cfg, &layers) {
-            Ok(merged) => {
+        match resolved(cfg, &canon) {
+            Ok((merged, _)) => {
                 for mut q in merged.check().into_iter().filter(fresh) {
                     let mut path = vec!["languages".to_string(), key.clone()];
                     path.append(&mut q.path);
@@ -250,13 +241,15 @@ pub struct ByLanguage<T> {
     own: T,
     /// `language:` resolved: the key and its entry (if any).
     fixed: Option<(String, Option<usize>)>,
+    /// The filter and counter key of every language with settings of its own.
     entries: Vec<(T, &'static str)>,
     index: HashMap<String, usize>,
     /// Whether any language option is set (then documents are counted by settings).
     record: bool,
-    /// The language keys whose documents use the stage's own options on purpose.
-    own_on_purpose: Vec<String>,
-    stage: &'static str,
+    /// The counter keys of the languages checked with the stage's own options: `=own` for
+    /// English and `und` (and table rows without settings for the stage), `=none` for the
+    /// table's other languages; made once, so counting a document takes no lock.
+    own_counters: HashMap<String, &'static str>,
 }
 
 /// What a document is checked with.
@@ -274,40 +267,51 @@ impl<T> ByLanguage<T> {
         let o = cfg.language_options();
         let record = o.any();
         let own = make(cfg.without_language_options());
-        // By language key: the layers of options, and the names of their sources.
-        type Layers<'a> = (Vec<&'a Map<String, Value>>, Vec<&'static str>);
-        let mut keys: BTreeMap<String, Layers> = BTreeMap::new();
+        // The languages with settings of their own: the table's rows that give the stage
+        // options, and the keys of `languages:`.
+        let mut keys: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         // The stage's own options are datatrove's English ones: English and text of unknown
         // language use them on purpose.
         let mut own_on_purpose = vec![UND.to_string(), "eng".to_string()];
         if let Some(d) = o.language_defaults {
             for row in &d.table().languages {
                 match row.settings(C::STAGE) {
-                    Some(s) => {
-                        keys.insert(row.code.clone(), (vec![s], vec!["fineweb2"]));
+                    Some(_) => {
+                        keys.insert(row.code.clone());
                     }
                     None => own_on_purpose.push(row.code.clone()),
                 }
             }
         }
-        for (key, over) in o.languages {
-            let canon = canonical(key).map_err(|e| format!("languages: {e}"))?;
-            let e = keys.entry(canon).or_default();
-            e.0.push(over);
-            e.1.push("languages");
+        for key in o.languages.keys() {
+            keys.insert(canonical(key).map_err(|e| format!("languages: {e}"))?);
         }
         let mut entries = Vec::with_capacity(keys.len());
         let mut index = HashMap::with_capacity(keys.len());
-        for (key, (layers, sources)) in keys {
-            let merged = overlay(cfg, &layers).map_err(|e| format!("settings for {key}: {e}"))?;
+        for key in keys {
+            let (merged, sources) =
+                resolved(cfg, &key).map_err(|e| format!("settings for {key}: {e}"))?;
             let counter = langs::intern(&format!("settings:{key}={}", sources.join("+")));
             index.insert(key, entries.len());
             entries.push((make(merged), counter));
+        }
+        let mut own_counters = HashMap::new();
+        if record {
+            // `und` also stands for documents without a language, which find no entry.
+            own_counters.insert(UND.to_string(), own_counter(&own_on_purpose, UND));
+            for row in &langs::fineweb2().languages {
+                if !index.contains_key(&row.code) {
+                    own_counters.insert(row.code.clone(), own_counter(&own_on_purpose, &row.code));
+                }
+            }
         }
         let fixed = match o.language {
             Some(code) => {
                 let key = canonical(code).map_err(|e| format!("language: {e}"))?;
                 let i = index.get(&key).copied();
+                if i.is_none() && record {
+                    own_counters.insert(key.clone(), own_counter(&own_on_purpose, &key));
+                }
                 Some((key, i))
             }
             None => None,
@@ -318,8 +322,7 @@ impl<T> ByLanguage<T> {
             entries,
             index,
             record,
-            own_on_purpose,
-            stage: C::STAGE,
+            own_counters,
         })
     }
 
@@ -360,12 +363,12 @@ impl<T> ByLanguage<T> {
             None => {
                 if self.record {
                     let l = lang.unwrap_or(UND);
-                    let how = if self.own_on_purpose.iter().any(|k| k == l) {
-                        "own"
-                    } else {
-                        "none"
+                    let counter = match self.own_counters.get(l) {
+                        Some(c) => c,
+                        // A code outside the table (a lang set by other means): rare.
+                        None => langs::intern(&format!("settings:{l}=none")),
                     };
-                    counters.add(langs::intern(&format!("settings:{l}={how}")), 1);
+                    counters.add(counter, 1);
                 }
                 Resolved {
                     filter: &self.own,
@@ -374,11 +377,16 @@ impl<T> ByLanguage<T> {
             }
         }
     }
+}
 
-    /// The stage type.
-    pub fn stage(&self) -> &'static str {
-        self.stage
-    }
+/// The counter key of documents in `lang` checked with the stage's own options.
+fn own_counter(own_on_purpose: &[String], lang: &str) -> &'static str {
+    let how = if own_on_purpose.iter().any(|k| k == lang) {
+        "own"
+    } else {
+        "none"
+    };
+    langs::intern(&format!("settings:{lang}={how}"))
 }
 
 /// Implements [`LanguageAware`] for a config with `language`, `languages` and

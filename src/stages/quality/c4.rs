@@ -12,7 +12,8 @@ use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
-use crate::text::{char_len, count_sentences, is_py_alpha, is_py_space, py_splitlines, py_strip};
+use crate::text::segment::is_wordlike;
+use crate::text::{char_len, count_sentences, is_py_space, py_splitlines, py_strip};
 
 fn yes() -> bool {
     true
@@ -276,11 +277,6 @@ fn ends_terminal(c: &C4Config, line: &str) -> bool {
     }
 }
 
-/// Whether a word of a language without spaces is a word (holds a letter or a digit).
-fn is_wordlike(w: &str) -> bool {
-    w.chars().any(|c| is_py_alpha(c) || c.is_numeric())
-}
-
 impl Filter for C4 {
     fn check(&self, doc: &mut Document, counters: &mut Counters) -> Verdict {
         let r = self.by.resolve(doc, counters);
@@ -329,10 +325,12 @@ impl Filter for C4 {
             let mut n_words = 0u64;
             let mut too_long = false;
             if unspaced {
-                let lang_words: Vec<&str> = if per_line_words {
-                    in_line.to_vec()
+                let owned;
+                let lang_words: &[&str] = if per_line_words {
+                    in_line
                 } else {
-                    seg.words(line)
+                    owned = seg.words(line);
+                    &owned
                 };
                 for w in lang_words.iter().filter(|w| is_wordlike(w)) {
                     n_words += 1;

@@ -14,6 +14,7 @@ use super::gopher_quality::check_frac;
 use crate::config::{Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
+use crate::text::langs::intern;
 use crate::text::{char_len, py_strip, Segmenter};
 
 /// An n-gram size and the largest fraction of the text its statistic may reach.
@@ -164,11 +165,6 @@ impl Check for GopherRepetitionConfig {
         p.extend(check_language_options(self));
         p
     }
-}
-
-/// A `&'static str` for a reason key built at run time (bounded: one per distinct key).
-pub(crate) fn intern(s: String) -> &'static str {
-    crate::text::langs::intern(&s)
 }
 
 type FxSet<'a> = HashSet<&'a str, BuildHasherDefault<StrHasher>>;
@@ -593,7 +589,7 @@ impl Checks {
             .iter()
             .map(|t| {
                 (
-                    intern(format!("top_{}_gram", t.n)),
+                    intern(&format!("top_{}_gram", t.n)),
                     format!("top_{}_gram", t.n),
                 )
             })
@@ -603,7 +599,7 @@ impl Checks {
             .iter()
             .map(|t| {
                 (
-                    intern(format!("duplicated_{}_n_grams", t.n)),
+                    intern(&format!("duplicated_{}_n_grams", t.n)),
                     format!("duplicated_{}_n_grams", t.n),
                 )
             })

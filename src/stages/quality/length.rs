@@ -11,6 +11,7 @@ use super::by_language::{check_language_options, ByLanguage, LanguageDefaults};
 use crate::config::{check_range, Check, Problem};
 use crate::document::Document;
 use crate::stage::{Counters, Filter, Verdict};
+use crate::text::Segmenter;
 
 /// Config of the `length` stage. Absent bounds are not checked. Words are Unicode words (UAX
 /// #29, punctuation is not a word), except in languages written without spaces (Chinese,
@@ -69,6 +70,16 @@ impl Check for LengthConfig {
     }
 }
 
+/// The words `length` counts in `text`: Unicode words (UAX #29), or for a language written
+/// without spaces its words that hold a letter or digit.
+pub fn count_words(text: &str, seg: Segmenter) -> usize {
+    if seg.unspaced() {
+        seg.count_words(text)
+    } else {
+        text.unicode_words().count()
+    }
+}
+
 /// The `length` stage.
 pub struct Length {
     by: ByLanguage<LengthConfig>,
@@ -102,11 +113,7 @@ impl Filter for Length {
             }
         }
         if c.min_words.is_some() || c.max_words.is_some() {
-            let n = if r.seg.unspaced() {
-                r.seg.count_words(&doc.text) as u64
-            } else {
-                doc.text.unicode_words().count() as u64
-            };
+            let n = count_words(&doc.text, r.seg) as u64;
             if c.min_words.is_some_and(|m| n < m) {
                 return Verdict::Drop("too_short");
             }
