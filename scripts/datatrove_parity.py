@@ -18,10 +18,6 @@ from datatrove.pipeline.filters import (
     GopherRepetitionFilter,
 )
 
-PARITY = sys.argv[1]
-DATA = sys.argv[2]
-N = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
-
 # datatrove's reason -> ours
 GQ = {
     "gopher_short_doc": "min_doc_words",
@@ -97,4 +93,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # Read here, not on import: datatrove_parity_languages.py imports GQ from this file.
+    PARITY = sys.argv[1]
+    DATA = sys.argv[2]
+    N = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
     main()

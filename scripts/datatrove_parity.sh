@@ -10,10 +10,6 @@ if [ ! -f "$DATA/english/prose.jsonl" ]; then
     echo "no $DATA/english/prose.jsonl: set CORPUSFORGE_DATA to the shared data directory" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-.venv/bin/python -c "import datatrove, spacy" 2>/dev/null || .venv/bin/pip install -q "datatrove[processing]" spacy
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/corpusforge-target}"
-cargo build --release --example parity
-.venv/bin/python scripts/datatrove_parity.py "$CARGO_TARGET_DIR/release/examples/parity" "$DATA" "${1:-2000}"
+. scripts/parity_setup.sh
+parity_setup .venv "datatrove, spacy" "datatrove[processing]" spacy
+"$PY" scripts/datatrove_parity.py "$PARITY" "$DATA" "${1:-2000}"

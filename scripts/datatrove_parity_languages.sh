@@ -10,10 +10,6 @@ if [ ! -f "$DATA/multilingual/debian-handbook.jsonl" ]; then
     echo "no $DATA/multilingual: set CORPUSFORGE_DATA to the shared data directory" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-.venv/bin/python -c "import datatrove, spacy, jieba" 2>/dev/null || .venv/bin/pip install -q "datatrove[processing]" spacy jieba
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/corpusforge-target}"
-cargo build --release --example parity
-.venv/bin/python scripts/datatrove_parity_languages.py "$CARGO_TARGET_DIR/release/examples/parity" "$DATA" src/text/languages.json --languages "${1:-cmn}" --words
+. scripts/parity_setup.sh
+parity_setup .venv "datatrove, spacy, jieba" "datatrove[processing]" spacy jieba
+"$PY" scripts/datatrove_parity_languages.py "$PARITY" "$DATA" src/text/languages.json --languages "${1:-cmn}" --words

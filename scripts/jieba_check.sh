@@ -9,10 +9,6 @@ if [ ! -f "$DATA/multilingual/fortunes.jsonl" ]; then
     echo "jieba_check: SKIPPED ($DATA/multilingual is not present)"
     exit 0
 fi
-if [ ! -x .venv-jieba/bin/python ]; then
-    python3 -m venv .venv-jieba
-fi
-.venv-jieba/bin/python -c "import jieba" 2>/dev/null || .venv-jieba/bin/pip install -q "jieba==0.42.1"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/corpusforge-target}"
-cargo build --release --example parity
-.venv-jieba/bin/python scripts/jieba_check.py "$CARGO_TARGET_DIR/release/examples/parity" "$DATA"
+. scripts/parity_setup.sh
+parity_setup .venv-jieba jieba "jieba==0.42.1"
+"$PY" scripts/jieba_check.py "$PARITY" "$DATA"
