@@ -87,6 +87,33 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run every phase of a run split into tasks as Ray tasks on an existing Ray cluster.
+    Ray {
+        /// The pipeline YAML.
+        pipeline: PathBuf,
+        /// Number of tasks of the per-task phases.
+        #[arg(long)]
+        tasks: usize,
+        /// Output (instead of `output.dir`): an `s3://` prefix, so the nodes share nothing
+        /// else, or a directory every node sees.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// The Ray cluster (`auto`, `HOST:PORT`, `ray://HOST:PORT`); default `RAY_ADDRESS`.
+        #[arg(long)]
+        address: Option<String>,
+        /// CPUs per task (and worker threads per task).
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Times Ray tries a failed task again.
+        #[arg(long, default_value_t = 3)]
+        retries: usize,
+        /// The Python with the `ray` package (default `$CORPUSFORGE_PYTHON` or `python3`).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// The corpusforge binary the tasks run, at this path on every node (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     /// Compare two run outputs by content (rows by id, tokenizer, stats); exit 1 if they differ.
     Diff {
         /// One output directory.
@@ -460,6 +487,12 @@ fn base_dir(pipeline: &Path) -> PathBuf {
 
 /// Entry point: parses arguments, runs the command, maps errors to exit codes.
 pub fn main() -> ExitCode {
+    let code = run_command();
+    corpusforge::storage::clean_up();
+    code
+}
+
+fn run_command() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -853,7 +886,11 @@ pub fn main() -> ExitCode {
             Err(code) => return code,
         },
         Command::MergeStats { out } => merge_stats(&out),
-        Command::Diff { a, b } => match corpusforge::diff::diff(&a, &b) {
+        Command::Diff { a, b } => match corpusforge::storage::fetched_dir(&a)
+            .and_then(|la| Ok((la, corpusforge::storage::fetched_dir(&b)?)))
+            .map_err(anyhow::Error::from)
+            .and_then(|(la, lb)| Ok(corpusforge::diff::diff(&la, &lb)?))
+        {
             Ok(r) => {
                 for c in &r.compared {
                     println!("compared {c}");
@@ -904,6 +941,37 @@ pub fn main() -> ExitCode {
                 binary: None,
             };
             slurm(&p, &pipeline, output, &opts)
+        }
+        Command::Ray {
+            pipeline,
+            tasks,
+            output,
+            address,
+            cpus_per_task,
+            retries,
+            python,
+            binary,
+        } => {
+            let p = match load(&pipeline) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let opts = distributed::ray::RayOptions {
+                tasks,
+                address,
+                cpus_per_task,
+                retries,
+                python,
+                binary,
+            };
+            pipeline::split::ray(&p, &pipeline, &base_dir(&pipeline), output, &opts)
+                .map(|done| {
+                    for (phase, ran, skipped) in &done.phases {
+                        println!("{phase:<10} {ran} ran, {skipped} already complete");
+                    }
+                    println!("logs: {}", done.logs);
+                })
+                .map_err(anyhow::Error::from)
         }
         Command::Train {
             pipeline,
@@ -1006,6 +1074,8 @@ pub fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
         }
     };
+    // Files written in place in an object store's mirror (logs, metrics) go up at the end.
+    let result = result.and_then(|()| corpusforge::storage::sync_up().map_err(anyhow::Error::from));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -1235,7 +1305,7 @@ fn compare_reports(
         "{} figures compared, {} differ: {}  (compare.json and compare.md beside it)",
         rows.len(),
         changed,
-        w.html.display()
+        corpusforge::storage::shown(&w.html)
     );
     Ok(())
 }
@@ -1244,7 +1314,7 @@ fn print_training(s: &train::TrainSummary) {
     if s.already_complete {
         println!(
             "{}: training already complete ({} steps), nothing to do",
-            s.out_dir.display(),
+            corpusforge::storage::shown(&s.out_dir),
             s.steps
         );
         return;
@@ -1260,13 +1330,13 @@ fn print_training(s: &train::TrainSummary) {
         val(s.final_val_loss),
         s.tokens_per_s,
         s.mfu * 100.0,
-        s.checkpoint.as_deref().unwrap_or(&s.out_dir).display()
+        corpusforge::storage::shown(s.checkpoint.as_deref().unwrap_or(&s.out_dir))
     );
 }
 
 fn report_run(s: &RunSummary) {
     if s.already_complete {
-        println!("{}: already complete, nothing to do", s.out_dir.display());
+        println!("{}: already complete, nothing to do", corpusforge::storage::shown(&s.out_dir));
     }
     let st = &s.stats;
     println!(
@@ -1278,7 +1348,7 @@ fn report_run(s: &RunSummary) {
         st.input_bytes as f64 / 1e6,
         st.kept_bytes as f64 / 1e6,
         st.seconds,
-        s.out_dir.display()
+        corpusforge::storage::shown(&s.out_dir)
     );
     if !st.skipped.is_empty() {
         let skipped: Vec<String> = st.skipped.iter().map(|(k, v)| format!("{k}={v}")).collect();

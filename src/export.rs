@@ -111,7 +111,7 @@ impl LlmcFile {
         })?;
         f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
-        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        crate::storage::commit(&tmp, &self.path).map_err(io_err(&self.path))?;
         Ok(self.tokens)
     }
 }

@@ -28,5 +28,6 @@ pub mod report;
 pub mod runner;
 pub mod stage;
 pub mod stages;
+pub mod storage;
 pub mod text;
 pub mod train;

@@ -1,7 +1,6 @@
 //! `OUT/manifest.json` and `OUT/stats.json`: what was run on what, and what came out; and
 //! which task of a split run wrote them.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -10,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Pipeline;
 use crate::io::input::InputFile;
 use crate::io::json::{write_json_atomic, FileError};
-use crate::io::writer::{hash_file, ShardFile};
+use crate::io::writer::ShardFile;
 use crate::runner::RunStats;
 use crate::stages::tokenize::TokenSummary;
 
@@ -164,7 +163,7 @@ pub fn manifest_path(out: &Path, task: TaskSpec) -> PathBuf {
 
 /// Reads a manifest, if there is a readable one.
 pub fn read(path: &Path) -> Option<Manifest> {
-    let text = fs::read_to_string(path).ok()?;
+    let text = crate::storage::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -173,7 +172,10 @@ pub fn hash_inputs(files: &[InputFile]) -> Vec<InputEntry> {
     files
         .par_iter()
         .map(|f| {
-            let (bytes, xxh3) = hash_file(&f.path).unwrap_or((f.size, String::from("unreadable")));
+            let hashed = crate::storage::open_input(&f.path, f.size)
+                .and_then(|i| i.reader())
+                .and_then(crate::io::writer::hash_reader);
+            let (bytes, xxh3) = hashed.unwrap_or((f.size, String::from("unreadable")));
             InputEntry {
                 path: f.display.to_string(),
                 bytes,

@@ -88,7 +88,7 @@ impl Stateful for ApplyRemovals {
     }
 
     fn load_state(&mut self, dir: &Path) -> io::Result<()> {
-        let text = fs::read_to_string(dir.join("next"))?;
+        let text = crate::storage::read_to_string(dir.join("next"))?;
         let next: usize = text
             .trim()
             .parse()

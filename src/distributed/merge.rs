@@ -9,7 +9,6 @@
 //! ([`MergedManifest`]), so training and the report see one run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -48,9 +47,9 @@ pub fn merge_stats(out: &Path, tasks: Option<usize>) -> Result<Merged, DistError
     let dir = out.join("tasks");
     let mut found: BTreeMap<usize, Manifest> = BTreeMap::new();
     let mut count = tasks;
-    if let Ok(rd) = fs::read_dir(&dir) {
-        for e in rd.flatten() {
-            let p = e.path().join("manifest.json");
+    if let Ok(names) = crate::storage::read_dir(&dir) {
+        for (name, _) in names {
+            let p = dir.join(name).join("manifest.json");
             if let Some(m) = manifest::read(&p) {
                 if !m.complete {
                     continue;
@@ -147,7 +146,7 @@ pub struct MergedManifest {
 impl MergedManifest {
     /// `OUT/manifest.json` of a finalized split run, if there is a readable one.
     pub fn read(out: &Path) -> Option<Self> {
-        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).ok()?).ok()
+        serde_json::from_str(&crate::storage::read_to_string(out.join("manifest.json")).ok()?).ok()
     }
 }
 
@@ -197,7 +196,7 @@ pub fn remove_unlisted(out: &Path, outputs: &[ShardFile]) -> Result<(), DistErro
                 .map(|r| r.to_string_lossy().replace('\\', "/"))
                 .unwrap_or_default();
             if !listed.contains(rel.as_str()) {
-                fs::remove_file(&p).map_err(io_err(&p))?;
+                crate::storage::remove_file(&p).map_err(io_err(&p))?;
                 removed += 1;
             }
         }

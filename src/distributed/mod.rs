@@ -39,11 +39,12 @@ pub mod apply;
 pub mod buckets;
 pub mod cluster;
 pub mod merge;
+pub mod phases;
+pub mod ray;
 pub mod records;
 pub mod signatures;
 pub mod slurm;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,9 @@ pub enum DistError {
     #[error("accounting check failed:\n  {}", .0.join("\n  "))]
     Accounting(Vec<String>),
     /// A filesystem operation failed.
+    /// The output directory cannot be used.
+    #[error(transparent)]
+    Output(#[from] crate::pipeline::OutputError),
     #[error("{path}: {source}")]
     Io {
         /// The path.
@@ -313,7 +317,7 @@ impl Marker {
 
     /// The marker at `path`, if there is a readable one.
     pub fn read(path: &Path) -> Option<Marker> {
-        serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+        serde_json::from_str(&crate::storage::read_to_string(path).ok()?).ok()
     }
 
     /// The marker at `path` if it was written for this config and task count.
@@ -428,13 +432,27 @@ pub fn check_task(task: TaskSpec) -> Result<(), DistError> {
 }
 
 /// The environment variable that makes one task fail on purpose: `PHASE:TASK`, e.g.
-/// `filter:2` (for checking how a scheduler retries a failed task).
+/// `filter:2`, or `PHASE:TASK:first` to fail only its first attempt (the attempt number is
+/// [`ATTEMPT_ENV`], which `corpusforge ray` sets), for checking how a scheduler retries a
+/// failed task.
 pub const FAIL_TASK_ENV: &str = "CORPUSFORGE_FAIL_TASK";
 
-/// Fails when [`FAIL_TASK_ENV`] names this phase and task.
+/// The attempt number of a task (1 for the first), set by the Ray driver.
+pub const ATTEMPT_ENV: &str = "CORPUSFORGE_ATTEMPT";
+
+/// Fails when [`FAIL_TASK_ENV`] names this phase and task (and attempt).
 pub fn fail_on_purpose(phase: &str, task: usize) -> Result<(), DistError> {
     if let Ok(v) = std::env::var(FAIL_TASK_ENV) {
-        if v.trim() == format!("{phase}:{task}") {
+        let v = v.trim();
+        let (target, first_only) = match v.strip_suffix(":first") {
+            Some(t) => (t, true),
+            None => (v, false),
+        };
+        let attempt = std::env::var(ATTEMPT_ENV)
+            .ok()
+            .and_then(|a| a.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        if target == format!("{phase}:{task}") && (!first_only || attempt <= 1) {
             return Err(DistError::Usage(format!(
                 "{phase} task {task} failing on purpose ({FAIL_TASK_ENV}={v})"
             )));

@@ -171,7 +171,7 @@ impl FramedWriter {
             .into_inner()
             .map_err(|e| io_err(&self.tmp)(e.into_error()))?;
         f.sync_all().map_err(io_err(&self.tmp))?;
-        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        crate::storage::commit(&self.tmp, &self.path).map_err(io_err(&self.path))?;
         Ok(count)
     }
 }
@@ -190,7 +190,7 @@ pub struct FramedReader {
 impl FramedReader {
     /// Opens `path`, which must hold `kind`.
     pub fn open(path: &Path, kind: Kind) -> Result<Self, RecordError> {
-        let f = File::open(path).map_err(io_err(path))?;
+        let f = crate::storage::open(path).map_err(io_err(path))?;
         let size = f.metadata().map_err(io_err(path))?.len();
         if size < HEADER + TRAILER {
             return Err(corrupt(
@@ -760,7 +760,7 @@ mod tests {
             w.push(kv).unwrap();
         }
         w.finish().unwrap();
-        let good = fs::read(&p).unwrap();
+        let good = crate::storage::read(&p).unwrap();
 
         // A flipped byte in the body.
         let mut bad = good.clone();
@@ -870,7 +870,7 @@ mod tests {
         ];
         assert_eq!(write_removals(&q, &rm).unwrap(), 2);
         assert_eq!(read_removals(&q).unwrap(), rm);
-        let mut bytes = fs::read(&q).unwrap();
+        let mut bytes = crate::storage::read(&q).unwrap();
         let n = bytes.len();
         bytes[n - 1] ^= 0xff;
         fs::write(&q, bytes).unwrap();

@@ -140,8 +140,8 @@ pub fn run(
     }
     fail_on_purpose("signatures", task.index)?;
     let dir = layout.sig_dir(task.index);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(super::io_err(&dir))?;
+    if crate::storage::exists(&dir) {
+        crate::storage::remove_dir_all(&dir).map_err(super::io_err(&dir))?;
     }
     std::fs::create_dir_all(&dir).map_err(super::io_err(&dir))?;
 

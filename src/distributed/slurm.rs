@@ -25,9 +25,9 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use super::{io_err, plan, units, DistError, Layout, Marker};
+use super::{io_err, DistError};
 use crate::config::Pipeline;
-use crate::manifest::{self, TaskSpec};
+
 
 /// Resources and submission settings.
 #[derive(Debug, Clone, Default)]
@@ -128,110 +128,51 @@ pub fn submit(
         Some(b) => b.clone(),
         None => std::env::current_exe().map_err(io_err(Path::new("corpusforge")))?,
     };
-    let dedup = plan(pipeline)?;
-    let layout = Layout::new(&out);
-    let hash = super::phase_hash(pipeline, base_dir)?;
-    let data_hash = pipeline.data_hash();
+    if crate::storage::remote_of(&out).is_some() {
+        return Err(DistError::Usage(format!(
+            "corpusforge slurm writes its job scripts and logs on a filesystem every node sees; \
+             for an object store output ({}) use corpusforge ray",
+            crate::storage::shown(&out)
+        )));
+    }
     let n = opts.tasks;
     let slurm_dir = out.join("slurm");
     let logs = slurm_dir.join("logs");
     fs::create_dir_all(&logs).map_err(io_err(&logs))?;
 
     let cpus = opts.cpus_per_task.max(1);
-    let common = |sub: &str| -> String {
-        format!(
-            "{} {sub} {} --tasks {n} --output {} --threads \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"",
-            quote(&binary.to_string_lossy()),
-            quote(&pipeline_path.to_string_lossy()),
-            quote(&out.to_string_lossy()),
-        )
-    };
-    // (phase, array size or None, command, done-check per index)
+    let threads = format!("${{SLURM_CPUS_PER_TASK:-{cpus}}}");
     struct Spec {
         phase: &'static str,
         size: Option<usize>,
         command: String,
         done: Vec<bool>,
     }
-    let mut specs: Vec<Spec> = Vec::new();
-    if !dedup.is_empty() && n > 1 {
-        let all_units = units(&dedup);
-        specs.push(Spec {
-            phase: "signatures",
-            size: Some(n),
-            command: format!(
-                "{} --task \"$SLURM_ARRAY_TASK_ID\"",
-                common("dedup signatures")
-            ),
-            done: (0..n)
-                .map(|t| Marker::current(&layout.sig_done(t), &hash, n).is_some())
-                .collect(),
-        });
-        specs.push(Spec {
-            phase: "buckets",
-            size: Some(all_units.len()),
-            command: format!(
-                "{} --unit \"$SLURM_ARRAY_TASK_ID\"",
-                common("dedup buckets")
-            ),
-            done: all_units
+    let specs: Vec<Spec> = super::phases::phases(pipeline, base_dir, &out, n)?
+        .into_iter()
+        .map(|p| {
+            let argv = p.argv(
+                &binary.to_string_lossy(),
+                &pipeline_path.to_string_lossy(),
+                &out.to_string_lossy(),
+                n,
+                &threads,
+                "$SLURM_ARRAY_TASK_ID",
+            );
+            // Quoted for the shell, the variables left to expand.
+            let command = argv
                 .iter()
-                .map(|u| Marker::current(&layout.bucket_done(u.stage, u.band), &hash, n).is_some())
-                .collect(),
-        });
-        specs.push(Spec {
-            phase: "cluster",
-            size: None,
-            command: common("dedup cluster"),
-            done: vec![Marker::current(&layout.cluster_done(), &hash, n).is_some()],
-        });
-    }
-    if n > 1 {
-        specs.push(Spec {
-            phase: "filter",
-            size: Some(n),
-            command: format!("{} --task \"$SLURM_ARRAY_TASK_ID\"", common("run")),
-            done: (0..n)
-                .map(|t| {
-                    manifest::read(&manifest::manifest_path(
-                        &out,
-                        TaskSpec { index: t, count: n },
-                    ))
-                    .is_some_and(|m| {
-                        m.complete
-                            && m.config_hash == data_hash
-                            && m.split_hash.as_deref() == Some(hash.as_str())
-                    })
-                })
-                .collect(),
-        });
-        specs.push(Spec {
-            phase: "finalize",
-            size: None,
-            command: common("finalize"),
-            done: vec![super::merge::MergedManifest::read(&out).is_some_and(|m| {
-                m.manifest.complete
-                    && m.manifest.config_hash == data_hash
-                    && m.tasks == n
-                    && m.manifest.split_hash.as_deref() == Some(hash.as_str())
-            })],
-        });
-    } else {
-        // One task: the plain run does everything.
-        let cmd = format!(
-            "{} run {} --output {} --threads \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\" --resume",
-            quote(&binary.to_string_lossy()),
-            quote(&pipeline_path.to_string_lossy()),
-            quote(&out.to_string_lossy()),
-        );
-        specs.push(Spec {
-            phase: "run",
-            size: None,
-            command: cmd,
-            done: vec![manifest::read(&out.join("manifest.json"))
-                .is_some_and(|m| m.complete && m.config_hash == data_hash)],
-        });
-    }
+                .map(|a| if a.starts_with('$') { format!("\"{a}\"") } else { quote(a) })
+                .collect::<Vec<_>>()
+                .join(" ");
+            Spec {
+                phase: p.name,
+                size: p.part_flag.map(|_| p.done.len()),
+                command,
+                done: p.done,
+            }
+        })
+        .collect();
 
     let mut jobs: Vec<PhaseJob> = Vec::new();
     let mut last_job: Option<String> = None;

@@ -28,7 +28,7 @@
 //! A null field counts as absent: a null id gets a generated id, a null text is `missing_text`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufReader};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -159,6 +159,12 @@ pub fn resolve_inputs(spec: &InputSpec, base_dir: &Path) -> Result<Vec<InputFile
     // Keyed by the cleaned absolute path, so one file named twice is read once.
     let mut found: BTreeMap<PathBuf, InputFile> = BTreeMap::new();
     for entry in &spec.paths {
+        if crate::storage::is_url(entry) {
+            for file in object_inputs(entry, spec)? {
+                found.entry(file.path.clone()).or_insert(file);
+            }
+            continue;
+        }
         let full = base.join(entry);
         // A literal name that exists wins over reading it as a pattern (`data[1].jsonl`).
         let files = if is_glob(entry) && !full.exists() {
@@ -191,6 +197,55 @@ pub fn resolve_inputs(spec: &InputSpec, base_dir: &Path) -> Result<Vec<InputFile
     let mut files: Vec<InputFile> = found.into_values().collect();
     files.sort_by(|a, b| a.display.cmp(&b.display));
     Ok(files)
+}
+
+/// The inputs an `s3://` entry names (see [`crate::storage::list_inputs`]). An object is named
+/// in ids and `source` by its key, as a relative path is named relative to the pipeline, so one
+/// tree of files gives the same ids on disk and in a bucket. A prefix contributes its objects
+/// with a known extension (hidden names skipped, as in a directory); a literal object or a
+/// pattern's matches need a format.
+fn object_inputs(entry: &str, spec: &InputSpec) -> Result<Vec<InputFile>, InputError> {
+    let listed = crate::storage::list_inputs(entry).map_err(|source| InputError::Io {
+        path: entry.to_string(),
+        source,
+    })?;
+    let pattern = is_glob(entry);
+    let url = crate::storage::Url::parse(entry);
+    let literal = url.as_ref().map(|u| format!("{}{}/{}", crate::storage::SCHEME, u.bucket, u.key));
+    let mut out = Vec::new();
+    for (address, size) in listed {
+        let Some(key) = crate::storage::Url::parse(&address).map(|u| u.key) else {
+            continue;
+        };
+        let is_object = literal.as_deref() == Some(address.as_str());
+        let hidden = key.split('/').any(|c| c.starts_with('.'));
+        let format = spec.format.or_else(|| format_from_name(&key));
+        if !pattern && !is_object && (hidden || format_from_name(&key).is_none()) {
+            continue;
+        }
+        let Some(format) = format else {
+            return Err(InputError::UnknownFormat { path: address });
+        };
+        out.push(InputFile {
+            path: PathBuf::from(&address),
+            display: key.into(),
+            format,
+            size,
+        });
+    }
+    if out.is_empty() {
+        return Err(if pattern {
+            InputError::NoMatch {
+                pattern: entry.to_string(),
+            }
+        } else {
+            InputError::NotFound {
+                path: entry.to_string(),
+                resolved: "no object with a known extension under this prefix".into(),
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// Splits `files` into `count` groups balanced by size, deterministically: largest first to the
@@ -365,7 +420,13 @@ pub fn open_pending(
         path: file.display.to_string(),
         source,
     };
-    let handle = File::open(&file.path).map_err(open_err)?;
+    let input = crate::storage::open_input(&file.path, file.size).map_err(open_err)?;
+    // Parquet reads at offsets; every other format front to back.
+    let (handle, input) = match file.format {
+        InputFormat::Parquet => (None, Some(input)),
+        _ => (Some(input.reader().map_err(open_err)?), None),
+    };
+    let handle = || handle.expect("a sequential reader for a sequential format");
     let source = file.display.clone();
     let max = spec.max_line_bytes;
     let fields = || Fields {
@@ -376,14 +437,14 @@ pub fn open_pending(
     let buffered = |handle| BufReader::with_capacity(READ_BUFFER_BYTES, handle);
     Ok(match file.format {
         InputFormat::Jsonl => Box::new(JsonlRecords::new(
-            buffered(handle),
+            buffered(handle()),
             source,
             fields(),
             Stream::Plain,
             max,
         )),
         InputFormat::JsonlGz => {
-            let decoder = MultiGzDecoder::new(buffered(handle));
+            let decoder = MultiGzDecoder::new(buffered(handle()));
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
             Box::new(JsonlRecords::new(
                 reader,
@@ -394,7 +455,7 @@ pub fn open_pending(
             ))
         }
         InputFormat::JsonlZst => {
-            let decoder = zstd::Decoder::new(handle).map_err(open_err)?;
+            let decoder = zstd::Decoder::new(handle()).map_err(open_err)?;
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
             Box::new(JsonlRecords::new(
                 reader,
@@ -405,7 +466,7 @@ pub fn open_pending(
             ))
         }
         InputFormat::Parquet => match ParquetRecords::open(
-            handle,
+            input.expect("a random-access source for parquet"),
             source.clone(),
             &spec.text_field,
             spec.id_field.as_deref(),
@@ -422,19 +483,19 @@ pub fn open_pending(
             ))))),
         },
         InputFormat::Warc => Box::new(WarcRecords::new(
-            handle,
+            handle(),
             source,
             spec.max_record_bytes
                 .unwrap_or(crate::config::DEFAULT_MAX_RECORD_BYTES),
         )),
         InputFormat::Txt => match spec.txt_mode {
             TxtMode::File => {
-                let reader = buffered(handle);
+                let reader = buffered(handle());
                 done(Box::new(std::iter::once_with(move || {
                     whole_file(reader, source, max)
                 })))
             }
-            TxtMode::Paragraphs => done(Box::new(Paragraphs::new(buffered(handle), source, max))),
+            TxtMode::Paragraphs => done(Box::new(Paragraphs::new(buffered(handle()), source, max))),
         },
     })
 }

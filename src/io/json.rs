@@ -29,7 +29,7 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     name.push(".tmp");
     let tmp = path.with_file_name(name);
     fs::write(&tmp, bytes).map_err(at(&tmp))?;
-    fs::rename(&tmp, path).map_err(at(path))
+    crate::storage::commit(&tmp, path).map_err(at(path))
 }
 
 /// Writes `value` as pretty JSON (with a final newline) to `path` through a temporary file and
@@ -49,5 +49,5 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), File
     text.push(b'\n');
     let tmp = path.with_extension("json.tmp");
     fs::write(&tmp, text).map_err(at(&tmp))?;
-    fs::rename(&tmp, path).map_err(at(path))
+    crate::storage::commit(&tmp, path).map_err(at(path))
 }

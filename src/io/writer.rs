@@ -510,12 +510,12 @@ impl ShardWriter {
         w.write(batch).map_err(|e| enc_err(&tmp, e))?;
         w.finish().map_err(|e| enc_err(&tmp, e))?;
         drop(w);
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        crate::storage::commit(&tmp, &path).map_err(io_err(&path))
     }
 
     fn read_segment(&self, name: &str) -> Result<Vec<RecordBatch>, WriteError> {
         let path = self.segment_dir().join(name);
-        let f = File::open(&path).map_err(io_err(&path))?;
+        let f = crate::storage::open(&path).map_err(io_err(&path))?;
         let r = arrow::ipc::reader::FileReader::try_new(BufReader::new(f), None)
             .map_err(|e| enc_err(&path, e))?;
         r.collect::<Result<Vec<_>, _>>()
@@ -569,7 +569,7 @@ impl ShardWriter {
             let f = inner.into_inner().map_err(|e| enc_err(&tmp, e.error()))?;
             f.sync_all().map_err(io_err(&tmp))?;
         }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        crate::storage::commit(&tmp, &path).map_err(io_err(&path))?;
         // The last committed checkpoint may still name these segments: keep them until the next.
         let done = std::mem::take(&mut self.state.segments);
         self.stale.extend(done);
@@ -611,7 +611,7 @@ impl ShardWriter {
     pub fn drop_stale(&mut self) {
         let dir = self.segment_dir();
         for name in self.stale.drain(..) {
-            let _ = fs::remove_file(dir.join(&name));
+            let _ = crate::storage::remove_file(&dir.join(&name));
         }
     }
 
@@ -636,19 +636,24 @@ impl ShardWriter {
     pub fn finish(mut self) -> Result<Vec<ShardFile>, WriteError> {
         self.close_shard()?;
         let seg = self.segment_dir();
-        let _ = fs::remove_dir_all(&seg);
+        let _ = crate::storage::remove_dir_all(&seg);
         Ok(self.state.closed)
     }
 }
 
 /// Size and xxh3-64 (hex) of a file, streamed.
 pub fn hash_file(path: &Path) -> Result<(u64, String), WriteError> {
-    let mut f = File::open(path).map_err(io_err(path))?;
+    let f = crate::storage::open(path).map_err(io_err(path))?;
+    hash_reader(f).map_err(io_err(path))
+}
+
+/// Size and xxh3 (hex) of everything `r` yields.
+pub fn hash_reader(mut r: impl Read) -> std::io::Result<(u64, String)> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf).map_err(io_err(path))?;
+        let k = r.read(&mut buf)?;
         if k == 0 {
             break;
         }

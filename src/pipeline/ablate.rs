@@ -644,7 +644,7 @@ pub fn ablate(
             progress: opts.progress,
             ..Default::default()
         };
-        debug_assert_eq!(output_dir(&p, &lx.base_dir, &ropts), dir);
+        debug_assert_eq!(output_dir(&p, &lx.base_dir, &ropts).ok(), Some(dir.clone()));
         tracing::info!("arm {name}: data");
         let s = run_data(&p, &lx.base_dir, &ropts)?;
         let timing = dir.join("../data-seconds.json");
@@ -824,7 +824,7 @@ pub fn ablate(
             tasks: task_scores,
         });
     }
-    let tok_desc = match tokenizers::Tokenizer::from_file(&tokenizer) {
+    let tok_desc = match tokenizers::Tokenizer::from_file(crate::storage::ensure_local(&tokenizer)) {
         Ok(t) => format!(
             "{} ({} tokens)",
             tokenizer.display(),

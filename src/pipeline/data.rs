@@ -105,7 +105,7 @@ impl<'a> DataPlan<'a> {
         base_dir: &'a Path,
         opts: &RunOptions,
     ) -> Result<Self, RunError> {
-        let out = super::output_dir(pipeline, base_dir, opts);
+        let out = super::output_dir(pipeline, base_dir, opts)?;
         let task = opts.task;
         let split = task.is_split();
         if split {
@@ -219,18 +219,18 @@ impl<'a> DataPlan<'a> {
                 ".dedup",
             ] {
                 let p = out.join(d);
-                if p.exists() {
-                    fs::remove_dir_all(&p).map_err(io_err(&p))?;
+                if crate::storage::exists(&p) {
+                    crate::storage::remove_dir_all(&p).map_err(io_err(&p))?;
                 }
             }
             for f in ["stats.json", "manifest.json"] {
-                let _ = fs::remove_file(out.join(f));
+                let _ = crate::storage::remove_file(&out.join(f));
             }
         }
         if !resuming && self.task.is_split() {
             distributed::fail_on_purpose("filter", self.task.index)?;
             clear_task_files(out, &self.task.shard_prefix())?;
-            let _ = fs::remove_file(&self.manifest_path);
+            let _ = crate::storage::remove_file(&self.manifest_path);
         }
         let dir = &self.checkpoint.resume_dir;
         fs::create_dir_all(dir).map_err(io_err(dir))
@@ -306,7 +306,7 @@ impl<'a> DataPlan<'a> {
     fn clean_up(&self) {
         self.checkpoint.remove();
         if !self.task.is_split() {
-            let _ = fs::remove_dir_all(&self.checkpoint.resume_dir);
+            let _ = crate::storage::remove_dir_all(&self.checkpoint.resume_dir);
         }
     }
 }
@@ -388,19 +388,18 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 /// from the documents, dropped and rejected datasets, for a fresh start of that task.
 fn clear_task_files(out: &Path, prefix: &str) -> Result<(), RunError> {
     fn walk(dir: &Path, prefix: &str) -> Result<(), RunError> {
-        let Ok(rd) = fs::read_dir(dir) else {
+        let Ok(names) = crate::storage::read_dir(dir) else {
             return Ok(());
         };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if p.is_dir() {
+        for (name, is_dir) in names {
+            let p = dir.join(&name);
+            if is_dir {
                 walk(&p, prefix)?;
             } else if name
                 .trim_start_matches('.')
                 .starts_with(&format!("{prefix}-"))
             {
-                fs::remove_file(&p).map_err(io_err(&p))?;
+                crate::storage::remove_file(&p).map_err(io_err(&p))?;
             }
         }
         Ok(())

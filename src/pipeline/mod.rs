@@ -58,6 +58,9 @@ pub enum RunError {
     /// The counters do not add up: a bug, reported loudly rather than hidden.
     #[error("accounting check failed:\n  {}", .0.join("\n  "))]
     Accounting(Vec<String>),
+    /// The output directory cannot be used.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// A filesystem operation on the output directory failed.
     #[error("{path}: {source}")]
     Io {
@@ -163,10 +166,33 @@ pub enum Event<'a> {
 }
 
 /// The resolved output directory of `pipeline` (relative to `base_dir`), or the override.
-pub fn output_dir(pipeline: &Pipeline, base_dir: &Path, opts: &RunOptions) -> PathBuf {
-    opts.output
-        .clone()
-        .unwrap_or_else(|| input::clean(&base_dir.join(&pipeline.output.dir)))
+///
+/// An `s3://` output is a mirror ([`crate::storage::local_dir`]); making one checks the bucket
+/// and the credentials, so a wrong address fails here, before anything is read.
+pub fn output_dir(
+    pipeline: &Pipeline,
+    base_dir: &Path,
+    opts: &RunOptions,
+) -> Result<PathBuf, OutputError> {
+    let configured = match &opts.output {
+        Some(o) => o.clone(),
+        None if crate::storage::is_url(&pipeline.output.dir) => PathBuf::from(&pipeline.output.dir),
+        None => return Ok(input::clean(&base_dir.join(&pipeline.output.dir))),
+    };
+    crate::storage::local_dir(&configured).map_err(|source| OutputError {
+        path: configured,
+        source,
+    })
+}
+
+/// An output directory that cannot be used.
+#[derive(thiserror::Error, Debug)]
+#[error("output `{}`: {source}", path.display())]
+pub struct OutputError {
+    /// The output as given.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
 }
 
 /// A rayon pool of `threads` threads (0: one per core).
@@ -247,7 +273,7 @@ pub fn train_pipeline(
         output,
         ..Default::default()
     };
-    let out = output_dir(pipeline, base_dir, &ropts);
+    let out = output_dir(pipeline, base_dir, &ropts)?;
     let paths =
         train::TrainPaths::resolve(cfg, base_dir, Some(&out)).map_err(RunError::TrainSetup)?;
     Ok(train::train(cfg, &paths, opts)?)

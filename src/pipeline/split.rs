@@ -10,7 +10,6 @@
 //! [`crate::distributed`]; what is decided here is where it reads and writes and with how many
 //! threads.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{thread_pool, Event, RunError, RunOptions, RunSummary};
@@ -31,7 +30,7 @@ pub fn signatures(
     base_dir: &Path,
     opts: &RunOptions,
 ) -> Result<SignatureSummary, DistError> {
-    let out = super::output_dir(pipeline, base_dir, opts);
+    let out = super::output_dir(pipeline, base_dir, opts)?;
     distributed::signatures::run(
         pipeline,
         base_dir,
@@ -51,7 +50,7 @@ pub fn buckets(
     tasks: usize,
     unit: Option<usize>,
 ) -> Result<usize, DistError> {
-    let out = super::output_dir(pipeline, base_dir, opts);
+    let out = super::output_dir(pipeline, base_dir, opts)?;
     distributed::buckets::run(
         pipeline,
         base_dir,
@@ -70,7 +69,7 @@ pub fn cluster(
     opts: &RunOptions,
     tasks: usize,
 ) -> Result<Option<ClusterCounts>, DistError> {
-    let out = super::output_dir(pipeline, base_dir, opts);
+    let out = super::output_dir(pipeline, base_dir, opts)?;
     distributed::cluster::run(pipeline, base_dir, &out, tasks)
 }
 
@@ -126,7 +125,7 @@ pub fn finalize(
         .into());
     }
     let mpath = out.join("manifest.json");
-    let _ = fs::remove_file(&mpath);
+    let _ = crate::storage::remove_file(&mpath);
     merge::remove_unlisted(out, &merged.outputs)?;
     let pool = thread_pool(threads.unwrap_or(pipeline.run.threads))?;
     let started = std::time::Instant::now();
@@ -210,7 +209,7 @@ pub fn finalize_run(
     tasks: usize,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<Finalized, RunError> {
-    let out = super::output_dir(pipeline, base_dir, opts);
+    let out = super::output_dir(pipeline, base_dir, opts)?;
     let f = finalize(pipeline, base_dir, &out, tasks, opts.threads)?;
     let s = RunSummary {
         out_dir: f.out.clone(),
@@ -228,6 +227,23 @@ pub fn merge_stats(out: &Path) -> Result<(Merged, bool), DistError> {
     merge::write_merged_stats(out)
 }
 
+/// `corpusforge ray`: runs every unfinished phase of a split of `pipeline` (read from
+/// `pipeline_path`) as Ray tasks.
+pub fn ray(
+    pipeline: &Pipeline,
+    pipeline_path: &Path,
+    base_dir: &Path,
+    output: Option<PathBuf>,
+    opts: &distributed::ray::RayOptions,
+) -> Result<distributed::ray::RayDone, DistError> {
+    let ropts = RunOptions {
+        output,
+        ..Default::default()
+    };
+    let out = super::output_dir(pipeline, base_dir, &ropts)?;
+    distributed::ray::run(pipeline, pipeline_path, base_dir, &out, opts)
+}
+
 /// `corpusforge slurm`: writes the job scripts of every unfinished phase of a split of
 /// `pipeline` (read from `pipeline_path`) and submits them unless `opts.dry_run`.
 pub fn slurm(
@@ -241,6 +257,6 @@ pub fn slurm(
         output,
         ..Default::default()
     };
-    let out = super::output_dir(pipeline, base_dir, &ropts);
+    let out = super::output_dir(pipeline, base_dir, &ropts)?;
     distributed::slurm::submit(pipeline, pipeline_path, base_dir, &out, opts)
 }

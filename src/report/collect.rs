@@ -12,7 +12,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::fs;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -56,14 +55,13 @@ fn perr(what: &Path) -> impl Fn(PolarsError) -> ReportError + '_ {
 /// The parquet files under `dir` (recursively, skipping hidden and temporary files), sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
+        let Ok(names) = crate::storage::read_dir(dir) else { return };
+        for (name, is_dir) in names {
+            let p = dir.join(&name);
             if name.starts_with('.') {
                 continue;
             }
-            if p.is_dir() {
+            if is_dir {
                 walk(&p, out);
             } else if name.ends_with(".parquet") {
                 out.push(p);
@@ -79,7 +77,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 fn scan(files: &[PathBuf]) -> PolarsResult<LazyFrame> {
     let paths: Vec<PlRefPath> = files
         .iter()
-        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
+        .map(|p| PlRefPath::new(crate::storage::ensure_local(p).to_string_lossy().as_ref()))
         .collect();
     let mut args = ScanArgsParquet::default();
     // `documents/lang=xx/` directories must not add a second `lang` column.
@@ -566,7 +564,7 @@ impl Pass {
 }
 
 fn read_json(path: &Path) -> Option<Value> {
-    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+    serde_json::from_str(&crate::storage::read_to_string(path).ok()?).ok()
 }
 
 fn share(a: u64, b: u64) -> Option<f64> {
@@ -909,7 +907,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 /// Reads a training metrics file (`metrics.jsonl`); unreadable lines are skipped.
 pub fn training(path: &Path, out: &Path) -> Option<TrainingReport> {
-    let text = fs::read_to_string(path).ok()?;
+    let text = crate::storage::read_to_string(path).ok()?;
     let (mut loss, mut val, mut ppl, mut tps, mut mfu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut steps, mut tokens) = (0u64, 0u64);
@@ -1025,7 +1023,7 @@ fn tokenizer_report(
     }
     let tokens: u64 = counts.iter().sum();
     let tok_path = out.join("tokenizer.json");
-    let tok = match tokenizers::Tokenizer::from_file(&tok_path) {
+    let tok = match tokenizers::Tokenizer::from_file(crate::storage::ensure_local(&tok_path)) {
         Ok(t) => Some(t),
         Err(e) => {
             notes.push(format!(
@@ -1159,7 +1157,7 @@ fn encoding_report(e: &Value) -> Option<EncodingReport> {
 pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
     let stats_path = out.join("stats.json");
     let stats_text =
-        fs::read_to_string(&stats_path).map_err(|source| ReportError::NotAnOutput {
+        crate::storage::read_to_string(&stats_path).map_err(|source| ReportError::NotAnOutput {
             path: stats_path.clone(),
             source,
         })?;

@@ -114,7 +114,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
     }
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, text).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    crate::storage::commit(&tmp, path).map_err(io(path))
 }
 
 fn to_json(value: &impl serde::Serialize, path: &Path) -> Result<String, ReportError> {

@@ -33,10 +33,10 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The checkpoint at `path`, or `None` when there is none.
     pub fn read(path: &Path) -> Result<Option<Checkpoint>, StreamError> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = fs::read_to_string(path).map_err(io_err(path))?;
+        let text = match crate::storage::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            r => r.map_err(io_err(path))?,
+        };
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| StreamError::Resume {
@@ -65,14 +65,11 @@ pub struct CheckpointTarget {
 impl CheckpointTarget {
     /// Removes the checkpoint and the stage state this target wrote (after a finished run).
     pub fn remove(&self) {
-        let _ = fs::remove_file(&self.path);
-        if let Ok(rd) = fs::read_dir(&self.resume_dir) {
-            for e in rd.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&self.state_prefix)
-                {
-                    let _ = fs::remove_dir_all(e.path());
+        let _ = crate::storage::remove_file(&self.path);
+        if let Ok(names) = crate::storage::read_dir(&self.resume_dir) {
+            for (name, _) in names {
+                if name.starts_with(&self.state_prefix) {
+                    let _ = crate::storage::remove_dir_all(&self.resume_dir.join(name));
                 }
             }
         }
@@ -97,6 +94,9 @@ pub(super) fn save_stage_states(
             st.save_state(&dir).map_err(io_err(&dir))?;
         }
     }
+    // In an object store, the state is there before the checkpoint that names it.
+    let root = target.resume_dir.join(&name);
+    crate::storage::publish(&root).map_err(io_err(&root))?;
     Ok(Some(name))
 }
 
@@ -112,6 +112,7 @@ pub(super) fn load_stage_states(
     for (i, s) in stages.iter_mut().enumerate() {
         if let Stage::Stateful(st) = s {
             let dir = target.resume_dir.join(state).join(format!("stage-{i:03}"));
+            crate::storage::fetch_dir(&dir).map_err(io_err(&dir))?;
             st.load_state(&dir).map_err(io_err(&dir))?;
         }
     }

@@ -2,7 +2,6 @@
 //! writers, checkpoints committed between batches, every shard closed at the end.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -177,7 +176,7 @@ pub(super) fn write_loop(
                 if r.is_ok() {
                     // The previous stage state is no longer named by the committed checkpoint.
                     if let Some(old) = prev_state.take().filter(|o| Some(o) != state_dir.as_ref()) {
-                        let _ = fs::remove_dir_all(target.resume_dir.join(old));
+                        let _ = crate::storage::remove_dir_all(&target.resume_dir.join(old));
                     }
                     prev_state = state_dir;
                 }

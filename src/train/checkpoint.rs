@@ -80,21 +80,20 @@ pub fn dir_name(step: u64) -> String {
 
 /// The checkpoints under `root` (`OUT/train/checkpoints`), oldest first, as (step, dir).
 pub fn list(root: &Path) -> Result<Vec<(u64, PathBuf)>, CheckpointError> {
-    let rd = match std::fs::read_dir(root) {
-        Ok(rd) => rd,
+    let names = match crate::storage::read_dir(root) {
+        Ok(names) => names,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(err(root, e)),
     };
     let mut out = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| err(root, e))?;
-        let name = entry.file_name().to_string_lossy().to_string();
+    for (name, _) in names {
         if let Some(step) = name
             .strip_prefix("step-")
             .and_then(|s| s.parse::<u64>().ok())
         {
-            if entry.path().join("state.json").is_file() {
-                out.push((step, entry.path()));
+            let dir = root.join(&name);
+            if crate::storage::exists(&dir.join("state.json")) {
+                out.push((step, dir));
             }
         }
     }
@@ -110,7 +109,7 @@ pub fn latest(root: &Path) -> Result<Option<PathBuf>, CheckpointError> {
 /// Finds a checkpoint from what a user passes: a checkpoint directory (holding `state.json`),
 /// a `checkpoints/` directory or a train output directory (the newest checkpoint in it).
 pub fn find(path: &Path) -> Result<PathBuf, CheckpointError> {
-    if path.join("state.json").is_file() {
+    if crate::storage::exists(&path.join("state.json")) {
         return Ok(path.to_path_buf());
     }
     for root in [
@@ -159,14 +158,14 @@ pub fn save(root: &Path, saved: &Saved<'_>, keep: usize) -> Result<PathBuf, Chec
     let json = serde_json::to_string_pretty(saved.state).map_err(|e| err(&state, e))?;
     std::fs::write(&state, json + "\n").map_err(|e| err(&state, e))?;
     let dest = root.join(&name);
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest).map_err(|e| err(&dest, e))?;
+    if crate::storage::exists(&dest) {
+        crate::storage::remove_dir_all(&dest).map_err(|e| err(&dest, e))?;
     }
-    std::fs::rename(&tmp, &dest).map_err(|e| err(&dest, e))?;
+    crate::storage::commit(&tmp, &dest).map_err(|e| err(&dest, e))?;
     let all = list(root)?;
     if all.len() > keep {
         for (_, old) in &all[..all.len() - keep] {
-            std::fs::remove_dir_all(old).map_err(|e| err(old, e))?;
+            crate::storage::remove_dir_all(old).map_err(|e| err(old, e))?;
         }
     }
     Ok(dest)
@@ -186,8 +185,9 @@ pub struct Loaded {
 
 /// Reads the checkpoint in `dir`.
 pub fn load(dir: &Path, device: &Device, with_optimizer: bool) -> Result<Loaded, CheckpointError> {
+    crate::storage::fetch_dir(dir).map_err(|e| err(dir, e))?;
     let state_path = dir.join("state.json");
-    let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
+    let text = crate::storage::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
     let state: CheckpointState = serde_json::from_str(&text).map_err(|e| err(&state_path, e))?;
     if state.format != FORMAT {
         return Err(err(

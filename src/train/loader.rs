@@ -18,7 +18,6 @@
 //! checkpoints; a loader rebuilt from it re-reads the current block and continues with the
 //! same windows a run that never stopped would have produced.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, LargeListArray, ListArray, UInt32Array};
@@ -91,9 +90,11 @@ pub struct Shards {
 impl Shards {
     /// Lists the `*.parquet` files of `dir` (sorted) and their row groups.
     pub fn open(dir: &Path) -> Result<Self, LoaderError> {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
+        let mut files: Vec<PathBuf> = match crate::storage::read_dir(dir) {
+            Ok(names) => names
+                .into_iter()
+                .filter(|(_, is_dir)| !is_dir)
+                .map(|(n, _)| dir.join(n))
                 .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
                 .filter(|p| {
                     !p.file_name()
@@ -111,7 +112,7 @@ impl Shards {
         }
         let mut units = Vec::new();
         for (i, f) in files.iter().enumerate() {
-            let file = File::open(f).map_err(|e| read_err(f, e))?;
+            let file = crate::storage::open(f).map_err(|e| read_err(f, e))?;
             let builder =
                 ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(f, e))?;
             let meta = builder.metadata();
@@ -136,7 +137,7 @@ impl Shards {
     /// The tokens of one row group, documents concatenated in row order.
     pub fn read_unit(&self, unit: &Unit, out: &mut Vec<u32>) -> Result<(), LoaderError> {
         let path = &self.files[unit.file];
-        let file = File::open(path).map_err(|e| read_err(path, e))?;
+        let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
         if !builder

@@ -93,7 +93,7 @@ pub fn find_eos(data: &Path, tok: &Tokenizer) -> Option<u32> {
             _ => None,
         }
     }
-    let manifest = std::fs::read_to_string(data.join("manifest.json")).ok();
+    let manifest = crate::storage::read_to_string(data.join("manifest.json")).ok();
     if let Some(id) = manifest
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .as_ref()
@@ -322,7 +322,7 @@ fn run(
     opts: &TrainOptions,
 ) -> Result<TrainSummary, TrainError> {
     let device = device_for(cfg.device)?;
-    let tok = Tokenizer::from_file(&paths.tokenizer).map_err(|e| TrainError::Tokenizer {
+    let tok = Tokenizer::from_file(crate::storage::ensure_local(&paths.tokenizer)).map_err(|e| TrainError::Tokenizer {
         path: paths.tokenizer.clone(),
         message: e.to_string(),
     })?;
@@ -418,7 +418,7 @@ fn run(
             // Re-running a finished run with the same settings is a no-op (as re-running a
             // pipeline is); anything else needs an explicit --resume or a fresh directory.
             let state_path = dir.join("state.json");
-            let done = std::fs::read_to_string(&state_path)
+            let done = crate::storage::read_to_string(&state_path)
                 .ok()
                 .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
                 .filter(|st| st.config == *cfg && st.model == model_cfg && st.step >= total_steps);
@@ -694,7 +694,7 @@ fn init_checkpoint(
 ) -> Result<checkpoint::Loaded, TrainError> {
     let dir = checkpoint::find(path)?;
     let state_path = dir.join("state.json");
-    let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let text = crate::storage::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| TrainError::Config(format!("init_from: {}: {e}", state_path.display())))?;
     let diff = state.model.shape_differences(model_cfg);
@@ -722,7 +722,7 @@ fn init_checkpoint(
 /// A hash of what the token ids mean: the tokenizer model (vocabulary, merges) and the added
 /// tokens, in their JSON form.
 pub fn vocabulary_hash(path: &Path) -> Result<u64, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    let text = crate::storage::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::Tokenizer {
         path: path.to_path_buf(),
         message: e.to_string(),

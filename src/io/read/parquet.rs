@@ -1,6 +1,5 @@
 //! Parquet: record batches streamed from a file, only the needed columns, one record per row.
 
-use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -36,7 +35,7 @@ struct Batch {
 /// Row groups are read one at a time, so a batch never spans two of them: a corrupt page costs
 /// the rest of its row group (one `corrupt_parquet` record), and reading resumes at the next.
 pub(crate) struct ParquetRecords {
-    file: File,
+    file: crate::storage::InputSource,
     metadata: ArrowReaderMetadata,
     mask: ProjectionMask,
     source: Arc<str>,
@@ -78,7 +77,7 @@ fn is_string(t: &DataType) -> bool {
 impl ParquetRecords {
     /// Opens `file`, checks its text column and selects the columns to read.
     pub(crate) fn open(
-        file: File,
+        file: crate::storage::InputSource,
         source: Arc<str>,
         text_field: &str,
         id_field: Option<&str>,

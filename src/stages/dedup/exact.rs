@@ -265,7 +265,7 @@ impl Stateful for ExactDedup {
 
     fn load_state(&mut self, dir: &Path) -> io::Result<()> {
         let ids = IdStore::load(dir, "ids")?;
-        let mut r = io::BufReader::new(fs::File::open(dir.join("exact.table"))?);
+        let mut r = io::BufReader::new(crate::storage::open(dir.join("exact.table"))?);
         let mut table = HashTable::default();
         let mut b = [0u8; 20];
         loop {

@@ -396,7 +396,7 @@ impl RunWriter {
             } => {
                 drop(w.into_inner().map_err(|e| e.into_error())?);
                 Data::Disk {
-                    file: File::open(&path)?,
+                    file: crate::storage::open(&path)?,
                     path,
                     bloom,
                     samples,
@@ -737,11 +737,11 @@ impl BandIndex {
             .enumerate()
             .try_for_each(|(b, band)| {
                 let layout: SavedBand =
-                    serde_json::from_slice(&fs::read(dir.join(format!("band-{b:03}.json")))?)?;
+                    serde_json::from_slice(&crate::storage::read(dir.join(format!("band-{b:03}.json")))?)?;
                 let mut next = 0u32;
                 for (i, &(base, len, level)) in layout.runs.iter().enumerate() {
                     let fence: Vec<u32> =
-                        fs::read(dir.join(format!("band-{b:03}-run-{i:03}.fence")))?
+                        crate::storage::read(dir.join(format!("band-{b:03}-run-{i:03}.fence")))?
                             .chunks_exact(4)
                             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                             .collect();
@@ -758,7 +758,7 @@ impl BandIndex {
                             "band {b}: saved run {i} has the wrong size"
                         )));
                     }
-                    let mut r = BufReader::new(File::open(&path)?);
+                    let mut r = BufReader::new(crate::storage::open(&path)?);
                     let mut w = RunWriter::new(base, level, len, spill)?;
                     let mut raw = [0u8; 8];
                     let mut bucket = 0;
@@ -778,7 +778,7 @@ impl BandIndex {
                     )));
                 }
                 band.frozen = next;
-                let raw = fs::read(dir.join(format!("band-{b:03}.delta")))?;
+                let raw = crate::storage::read(dir.join(format!("band-{b:03}.delta")))?;
                 if !raw.len().is_multiple_of(12) {
                     return Err(bad_data(format!("band {b}: saved delta is truncated")));
                 }

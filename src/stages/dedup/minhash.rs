@@ -469,7 +469,7 @@ impl Stateful for MinhashDedup {
                 format!("minhash_dedup state: {m}"),
             )
         };
-        let meta: Meta = serde_json::from_slice(&fs::read(dir.join("minhash.json"))?)?;
+        let meta: Meta = serde_json::from_slice(&crate::storage::read(dir.join("minhash.json"))?)?;
         let expect = Meta {
             kept: meta.kept,
             ..self.meta_now()

@@ -251,7 +251,7 @@ impl Stateful for ParagraphDedup {
     }
 
     fn load_state(&mut self, dir: &Path) -> io::Result<()> {
-        let mut r = io::BufReader::new(fs::File::open(dir.join("paragraphs.bin"))?);
+        let mut r = io::BufReader::new(crate::storage::open(dir.join("paragraphs.bin"))?);
         let mut seen = HashSet::default();
         let mut b = [0u8; 8];
         loop {

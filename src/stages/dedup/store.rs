@@ -271,9 +271,9 @@ impl IdStore {
     pub fn load(dir: &Path, stem: &str) -> io::Result<Self> {
         let mut s = IdStore::default();
         s.data
-            .append(&fs::read(dir.join(format!("{stem}.data")))?)?;
+            .append(&crate::storage::read(dir.join(format!("{stem}.data")))?)?;
         s.ends
-            .append(&fs::read(dir.join(format!("{stem}.ends")))?)?;
+            .append(&crate::storage::read(dir.join(format!("{stem}.ends")))?)?;
         if !s.ends.len().is_multiple_of(8) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -342,7 +342,7 @@ impl RecordStore {
     pub fn load(dir: &Path, stem: &str, size: usize) -> io::Result<Self> {
         let mut s = RecordStore::new(size);
         s.data
-            .append(&fs::read(dir.join(format!("{stem}.data")))?)?;
+            .append(&crate::storage::read(dir.join(format!("{stem}.data")))?)?;
         if !s.data.len().is_multiple_of(s.size as u64) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -2,7 +2,6 @@
 //! time (only the `id` and `text` columns), so memory holds one batch, not the corpus.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, LargeStringArray, RecordBatch, StringArray};
@@ -57,7 +56,7 @@ impl DocReader {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let f = File::open(path).map_err(|source| TokenizeError::Io {
+        let f = crate::storage::open(path).map_err(|source| TokenizeError::Io {
             path: path.to_path_buf(),
             source,
         })?;

@@ -290,19 +290,19 @@ pub fn find(pipeline: &Pipeline) -> Option<(usize, &TokenizeConfig)> {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TokenizeError> {
     let tmp = path.with_extension("json.tmp");
     fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    crate::storage::commit(&tmp, path).map_err(io_err(path))
 }
 
 /// Removes the token outputs (`tokens/`, and `tokenizer.json` when `tokenizer` is set) that an
 /// earlier run into `out` left behind.
 pub fn clear_outputs(out: &Path, tokenizer: bool) -> Result<(), TokenizeError> {
     let dir = out.join(TOKENS_DIR);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+    if crate::storage::exists(&dir) {
+        crate::storage::remove_dir_all(&dir).map_err(io_err(&dir))?;
     }
     let t = out.join("tokenizer.json");
-    if tokenizer && t.exists() {
-        fs::remove_file(&t).map_err(io_err(&t))?;
+    if tokenizer && crate::storage::exists(&t) {
+        crate::storage::remove_file(&t).map_err(io_err(&t))?;
     }
     Ok(())
 }

@@ -256,7 +256,7 @@ impl TokenShardWriter {
         let f = inner.into_inner().map_err(|e| pq_err(&tmp, e.error()))?;
         f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        crate::storage::commit(&tmp, &path).map_err(io_err(&path))?;
         let (bytes, xxh3) = hash_file(&path).map_err(|e| pq_err(&path, e))?;
         let rel = format!("{}/{}", self.rel_dir, name);
         self.closed.push(ShardFile {
@@ -291,7 +291,7 @@ pub fn read_token_shard(
     path: &Path,
     batch_rows: usize,
 ) -> Result<impl Iterator<Item = Result<Vec<TokenRow>, TokenizeError>>, TokenizeError> {
-    let f = File::open(path).map_err(io_err(path))?;
+    let f = crate::storage::open(path).map_err(io_err(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| pq_err(path, e))?
         .with_batch_size(batch_rows.max(1))
@@ -334,12 +334,14 @@ pub fn token_rows(b: &RecordBatch) -> Option<Vec<TokenRow>> {
 /// The token shards of `split` under `out/tokens/`, sorted by name.
 pub fn split_shards(out: &Path, split: &str) -> Result<Vec<PathBuf>, TokenizeError> {
     let dir = out.join(TOKENS_DIR).join(split);
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .map_err(io_err(&dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let names = match crate::storage::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r.map_err(io_err(&dir))?,
+    };
+    let mut files: Vec<PathBuf> = names
+        .into_iter()
+        .filter(|(_, is_dir)| !is_dir)
+        .map(|(n, _)| dir.join(n))
         .filter(|p| {
             p.extension().is_some_and(|e| e == "parquet")
                 && !p
