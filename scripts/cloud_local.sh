@@ -372,6 +372,11 @@ ray_start() {
         mkdir -p "$tmp"
     fi
     read -r gcs om nm dash dal dag rea met <<<"$(_cl_free_ports 8)"
+    # Ray turns token authentication on; a token of this cluster's own, passed to the head and
+    # to every driver through the environment, so no token file in ~/.ray is read or written.
+    RAY_AUTH_TOKEN="$("$CLOUD_PY" -c 'import secrets; print(secrets.token_hex(32))')"
+    RAY_AUTH_MODE=token
+    export RAY_AUTH_TOKEN RAY_AUTH_MODE
     # setsid -w: the session leader writes its pid (the session id) and becomes `ray start`;
     # the daemons it leaves behind stay in that session.
     # shellcheck disable=SC2016 # $$ and $@ belong to the inner bash

@@ -448,6 +448,7 @@ pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
     let url = Url::parse(entry).ok_or_else(|| io::Error::other(format!("{entry}: not an s3:// address")))?;
     let glob_at = url.key.find(['*', '?', '[']);
     let Some(at) = glob_at else {
+        check_access(&url)?;
         return Ok(list(&url)?
             .into_iter()
             .map(|(k, s)| (format!("{SCHEME}{}/{k}", url.bucket), s))
@@ -465,6 +466,7 @@ pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
         bucket: url.bucket.clone(),
         key: head.to_string(),
     };
+    check_access(&root)?;
     Ok(list(&root)?
         .into_iter()
         .filter(|(k, _)| pattern.matches_with(k, options))

@@ -202,7 +202,7 @@ pub fn check_access(url: &Url) -> io::Result<()> {
     let c = client(&url.bucket)?;
     let prefix = url.path();
     block_on(async {
-        let mut s = c.list(Some(&prefix));
+        let mut s = c.list((!url.key.is_empty()).then_some(&prefix));
         s.try_next().await.map(|_| ())
     })
     .map_err(|e| {
