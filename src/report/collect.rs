@@ -1541,6 +1541,7 @@ pub fn build(out: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn bottom_k_keeps_the_smallest() {

@@ -455,21 +455,80 @@ pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
             .collect());
     };
     let head = url.key[..at].rsplit_once('/').map_or("", |(h, _)| h);
-    let pattern = glob::Pattern::new(&url.key)
-        .map_err(|e| io::Error::other(format!("{entry}: bad pattern: {e}")))?;
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
     let root = Url {
         bucket: url.bucket.clone(),
         key: head.to_string(),
     };
     check_access(&root)?;
-    Ok(list(&root)?
+    let listed = list(&root)?;
+    Ok(matching(&url.key, listed)
+        .map_err(|e| io::Error::other(format!("{entry}: bad pattern: {e}")))?
         .into_iter()
-        .filter(|(k, _)| pattern.matches_with(k, options))
         .map(|(k, s)| (format!("{SCHEME}{}/{k}", url.bucket), s))
         .collect())
+}
+
+/// The listed `(key, size)` whose key matches the glob `pattern` (`*` and `?` within one
+/// `/`-separated name, `**` across names; hidden names need a literal `.`, as on disk).
+fn matching(pattern: &str, listed: Vec<(String, u64)>) -> Result<Vec<(String, u64)>, glob::PatternError> {
+    let pattern = glob::Pattern::new(pattern)?;
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    Ok(listed
+        .into_iter()
+        .filter(|(k, _)| pattern.matches_with(k, options))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_join() {
+        let u = Url::parse("s3://bucket/a/b/").unwrap();
+        assert_eq!((u.bucket.as_str(), u.key.as_str()), ("bucket", "a/b"));
+        assert_eq!(u.join("c/d.parquet").to_string(), "s3://bucket/a/b/c/d.parquet");
+        let root = Url::parse("s3://bucket").unwrap();
+        assert_eq!(root.key, "");
+        assert_eq!(root.join("x").to_string(), "s3://bucket/x");
+        assert!(Url::parse("s3:///key").is_none());
+        assert!(Url::parse("/data/x.jsonl").is_none());
+        assert!(is_url("s3://b/k") && !is_url("data/s3://b"));
+    }
+
+    #[test]
+    fn patterns_match_keys_like_paths() {
+        let keys = |v: &[&str]| v.iter().map(|k| (k.to_string(), 1)).collect::<Vec<_>>();
+        let listed = keys(&["d/a.jsonl", "d/b.jsonl.gz", "d/sub/c.jsonl", "d/.h.jsonl", "e.jsonl"]);
+        let names = |r: Vec<(String, u64)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(names(matching("d/*.jsonl", listed.clone()).unwrap()), ["d/a.jsonl"]);
+        assert_eq!(names(matching("d/.*", listed.clone()).unwrap()), ["d/.h.jsonl"]);
+        assert_eq!(
+            names(matching("d/**/*.jsonl", listed.clone()).unwrap()),
+            ["d/a.jsonl", "d/sub/c.jsonl"]
+        );
+        assert_eq!(names(matching("d/?.jsonl*", listed.clone()).unwrap()), ["d/a.jsonl", "d/b.jsonl.gz"]);
+        assert!(matching("d/[", listed).is_err());
+    }
+
+    #[test]
+    fn local_paths_are_untouched() {
+        let dir = std::env::temp_dir().join(format!("cf-storage-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(local_dir(&dir).unwrap(), dir);
+        assert!(remote_of(&dir.join("x")).is_none());
+        let p = dir.join("a.json");
+        write_atomic(&p, b"{}").unwrap();
+        assert_eq!(read_to_string(&p).unwrap(), "{}");
+        assert!(exists(&p));
+        assert_eq!(read_dir(&dir).unwrap(), vec![("a.json".to_string(), false)]);
+        remove_file(&p).unwrap();
+        assert!(!exists(&p));
+        assert_eq!(open(&p).unwrap_err().kind(), io::ErrorKind::NotFound);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
