@@ -911,7 +911,7 @@ fn run_command() -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         },
         Command::Slurm {
             pipeline,
@@ -1026,9 +1026,15 @@ fn run_command() -> ExitCode {
             };
             match (out, compare) {
                 (_, Some(pair)) => compare_reports(&pair[0], &pair[1], dir, &opts),
-                (Some(out), None) => pipeline::write_report(&out, dir, &opts)
-                    .map(|r| print_report(&r))
-                    .map_err(anyhow::Error::from),
+                (Some(out), None) => corpusforge::storage::local_dir(&out)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|out| {
+                        let dir = dir
+                            .map(|d| corpusforge::storage::local_dir(&d))
+                            .transpose()?;
+                        Ok(pipeline::write_report(&out, dir, &opts)?)
+                    })
+                    .map(|r| print_report(&r)),
                 (None, None) => Err(anyhow::anyhow!("give OUT or --compare OUT_A OUT_B")),
             }
         }

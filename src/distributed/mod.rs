@@ -77,7 +77,7 @@ pub enum DistError {
     /// A filesystem operation failed.
     /// The output directory cannot be used.
     #[error(transparent)]
-    Output(#[from] crate::pipeline::OutputError),
+    Output(#[from] crate::storage::OutputError),
     #[error("{path}: {source}")]
     Io {
         /// The path.

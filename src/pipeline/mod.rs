@@ -60,7 +60,7 @@ pub enum RunError {
     Accounting(Vec<String>),
     /// The output directory cannot be used.
     #[error(transparent)]
-    Output(#[from] OutputError),
+    Output(#[from] crate::storage::OutputError),
     /// A filesystem operation on the output directory failed.
     #[error("{path}: {source}")]
     Io {
@@ -173,26 +173,16 @@ pub fn output_dir(
     pipeline: &Pipeline,
     base_dir: &Path,
     opts: &RunOptions,
-) -> Result<PathBuf, OutputError> {
+) -> Result<PathBuf, crate::storage::OutputError> {
     let configured = match &opts.output {
         Some(o) => o.clone(),
         None if crate::storage::is_url(&pipeline.output.dir) => PathBuf::from(&pipeline.output.dir),
         None => return Ok(input::clean(&base_dir.join(&pipeline.output.dir))),
     };
-    crate::storage::local_dir(&configured).map_err(|source| OutputError {
+    crate::storage::local_dir(&configured).map_err(|source| crate::storage::OutputError {
         path: configured,
         source,
     })
-}
-
-/// An output directory that cannot be used.
-#[derive(thiserror::Error, Debug)]
-#[error("output `{}`: {source}", path.display())]
-pub struct OutputError {
-    /// The output as given.
-    pub path: PathBuf,
-    /// Why.
-    pub source: std::io::Error,
 }
 
 /// A rayon pool of `threads` threads (0: one per core).

@@ -56,6 +56,16 @@ fn scratch() -> io::Result<&'static PathBuf> {
     Ok(S.get_or_init(|| dir))
 }
 
+/// An output directory that cannot be used.
+#[derive(thiserror::Error, Debug)]
+#[error("output `{}`: {source}", path.display())]
+pub struct OutputError {
+    /// The output as given.
+    pub path: PathBuf,
+    /// Why.
+    pub source: io::Error,
+}
+
 /// The local directory that stands for `location`: the path itself for a local path; for an
 /// `s3://` prefix, a mirror in scratch, after checking (with one request) that the bucket
 /// exists and the credentials may list it, so that a wrong address fails before any work.
@@ -80,6 +90,17 @@ pub fn local_dir(location: &Path) -> io::Result<PathBuf> {
         remote: url,
     });
     Ok(local)
+}
+
+/// The local path that stands for the file `location`: the path itself, or for an `s3://`
+/// object its place in the mirror of its parent prefix (see [`local_dir`]).
+pub fn local_file(location: &Path) -> io::Result<PathBuf> {
+    let Some(url) = location.to_str().and_then(Url::parse) else {
+        return Ok(location.to_path_buf());
+    };
+    let (parent, name) = url.key.rsplit_once('/').unwrap_or(("", url.key.as_str()));
+    let parent = format!("{SCHEME}{}/{parent}", url.bucket);
+    Ok(local_dir(Path::new(&parent))?.join(name))
 }
 
 /// The object `path` stands for, when it lies in a mirror.

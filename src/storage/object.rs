@@ -351,34 +351,6 @@ pub fn delete_prefix(url: &Url) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn profiles_are_read_from_ini_files() {
-        let dir = std::env::temp_dir().join(format!("cf-ini-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("config");
-        std::fs::write(
-            &p,
-            "[default]\nregion = eu-west-1\n\n# a comment\n[profile lab]\nRegion=us-east-2\nendpoint_url = http://h:9000\n",
-        )
-        .unwrap();
-        assert_eq!(ini_section(&p, "default"), [("region".to_string(), "eu-west-1".to_string())]);
-        assert_eq!(
-            ini_section(&p, "lab"),
-            [
-                ("region".to_string(), "us-east-2".to_string()),
-                ("endpoint_url".to_string(), "http://h:9000".to_string())
-            ]
-        );
-        assert!(ini_section(&p, "none").is_empty());
-        assert!(ini_section(&dir.join("absent"), "default").is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// An object read front to back with ranged requests of [`CHUNK_BYTES`], the next chunk
 /// fetched while the current one is consumed: at most two chunks in memory.
 pub struct ObjectReader {
@@ -446,5 +418,33 @@ impl Drop for ObjectReader {
         if let Some(p) = self.prefetch.take() {
             p.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_read_from_ini_files() {
+        let dir = std::env::temp_dir().join(format!("cf-ini-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("config");
+        std::fs::write(
+            &p,
+            "[default]\nregion = eu-west-1\n\n# a comment\n[profile lab]\nRegion=us-east-2\nendpoint_url = http://h:9000\n",
+        )
+        .unwrap();
+        assert_eq!(ini_section(&p, "default"), [("region".to_string(), "eu-west-1".to_string())]);
+        assert_eq!(
+            ini_section(&p, "lab"),
+            [
+                ("region".to_string(), "us-east-2".to_string()),
+                ("endpoint_url".to_string(), "http://h:9000".to_string())
+            ]
+        );
+        assert!(ini_section(&p, "none").is_empty());
+        assert!(ini_section(&dir.join("absent"), "default").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -478,16 +478,26 @@ impl TrainPaths {
         base: &Path,
         default_data: Option<&Path>,
     ) -> Result<Self, String> {
-        let join = |p: &str| {
+        // An `s3://` directory or file is used through its mirror (crate::storage).
+        let join = |p: &str| -> Result<PathBuf, String> {
+            if crate::storage::is_url(p) {
+                return crate::storage::local_dir(Path::new(p)).map_err(|e| format!("{p}: {e}"));
+            }
             let p = Path::new(p);
-            if p.is_absolute() {
+            Ok(if p.is_absolute() {
                 p.to_path_buf()
             } else {
                 base.join(p)
+            })
+        };
+        let join_file = |p: &str| -> Result<PathBuf, String> {
+            if crate::storage::is_url(p) {
+                return crate::storage::local_file(Path::new(p)).map_err(|e| format!("{p}: {e}"));
             }
+            join(p)
         };
         let data = match (&cfg.data, default_data) {
-            (Some(d), _) => join(d),
+            (Some(d), _) => join(d)?,
             (None, Some(d)) => d.to_path_buf(),
             (None, None) => {
                 return Err(
@@ -495,17 +505,15 @@ impl TrainPaths {
                 )
             }
         };
-        let out = cfg
-            .out
-            .as_deref()
-            .map(join)
-            .unwrap_or_else(|| data.join("train"));
-        let tokenizer = cfg
-            .tokenizer
-            .as_deref()
-            .map(join)
-            .unwrap_or_else(|| data.join("tokenizer.json"));
-        let init_from = cfg.init_from.as_deref().map(join);
+        let out = match cfg.out.as_deref() {
+            Some(o) => join(o)?,
+            None => data.join("train"),
+        };
+        let tokenizer = match cfg.tokenizer.as_deref() {
+            Some(t) => join_file(t)?,
+            None => data.join("tokenizer.json"),
+        };
+        let init_from = cfg.init_from.as_deref().map(join).transpose()?;
         Ok(TrainPaths {
             data,
             out,
