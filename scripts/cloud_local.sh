@@ -113,6 +113,16 @@ _cl_need_py() {
 }
 
 # N distinct TCP ports free on 127.0.0.1 right now, on one line.
+# The directory $1 (made if missing), or a new one under /tmp named after $2; absolute.
+_cl_workdir() {
+    local dir="$1"
+    if [ -z "$dir" ]; then
+        dir="$(mktemp -d "/tmp/$2.XXXXXX")"
+    fi
+    mkdir -p "$dir"
+    (cd "$dir" && pwd)
+}
+
 _cl_free_ports() {
     "$CLOUD_PY" - "$1" <<'EOF'
 import socket, sys
@@ -229,11 +239,7 @@ s3_start() {
         _cl_log "moto is already running (pid $S3_PID)"
         return 1
     fi
-    if [ -z "$dir" ]; then
-        dir="$(mktemp -d /tmp/cf-s3.XXXXXX)"
-    fi
-    mkdir -p "$dir"
-    dir="$(cd "$dir" && pwd)"
+    dir="$(_cl_workdir "$dir" cf-s3)"
     rec="$dir/moto-recording.jsonl"
     port="${S3_PORT:-}"
     # Only a restart (same port, same recording) gets its state back; a first start is empty.
@@ -288,10 +294,7 @@ s3_start_auth() {
         _cl_log "the checking moto is already running (pid $S3AUTH_PID)"
         return 1
     fi
-    if [ -z "$dir" ]; then
-        dir="$(mktemp -d /tmp/cf-s3.XXXXXX)"
-    fi
-    mkdir -p "$dir"
+    dir="$(_cl_workdir "$dir" cf-s3)"
     port="$(_cl_free_ports 1)"
     env -u INITIAL_NO_AUTH_ACTION_COUNT -u MOTO_ENABLE_RECORDING MOTO_PORT="$port" \
         "$CLOUD_PY" -m moto.server -H 127.0.0.1 -p "$port" >>"$dir/moto-auth.log" 2>&1 &
@@ -356,11 +359,7 @@ ray_start() {
         _cl_log "a Ray cluster is already running (RAY_ADDRESS=${RAY_ADDRESS:-})"
         return 1
     fi
-    if [ -z "$dir" ]; then
-        dir="$(mktemp -d /tmp/cf-ray.XXXXXX)"
-    fi
-    mkdir -p "$dir"
-    dir="$(cd "$dir" && pwd)"
+    dir="$(_cl_workdir "$dir" cf-ray)"
     RAY_DIR="$dir"
     export RAY_DIR
     tmp="$dir/ray"

@@ -287,33 +287,35 @@ pub fn exists(path: &Path) -> bool {
     if path.exists() {
         return true;
     }
-    remote_of(path).is_some_and(|u| list(&u).is_ok_and(|l| !l.is_empty()))
+    remote_of(path).is_some_and(|u| object::exists(&u).unwrap_or(false))
 }
 
 /// Removes the file here and its object in the store.
 pub fn remove_file(path: &Path) -> io::Result<()> {
-    let local = fs::remove_file(path);
-    if let Some(url) = remote_of(path) {
-        object::delete(&url)?;
-        return match local {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        };
-    }
-    local
+    remove(path, |p| fs::remove_file(p), object::delete)
 }
 
 /// Removes the directory tree here and every object under its prefix in the store.
 pub fn remove_dir_all(path: &Path) -> io::Result<()> {
-    let local = fs::remove_dir_all(path);
-    if let Some(url) = remote_of(path) {
-        object::delete_prefix(&url)?;
-        return match local {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        };
+    remove(path, |p| fs::remove_dir_all(p), object::delete_prefix)
+}
+
+/// Removes `path` here with `local` and, in a mirror, in the store with `remote`; absent here
+/// is then fine (it may never have been fetched).
+fn remove(
+    path: &Path,
+    local: fn(&Path) -> io::Result<()>,
+    remote: fn(&Url) -> io::Result<()>,
+) -> io::Result<()> {
+    let here = local(path);
+    let Some(url) = remote_of(path) else {
+        return here;
+    };
+    remote(&url)?;
+    match here {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
     }
-    local
 }
 
 /// Drops the local copy of a published file of a mirror (it is fetched again if read); bounds
@@ -342,17 +344,7 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<(String, bool)>> {
         Err(e) => return Err(e),
     }
     if let Some(url) = remote {
-        let skip = if url.key.is_empty() { 0 } else { url.key.len() + 1 };
-        for (key, _) in list(&url)? {
-            let Some(rel) = key.get(skip..) else { continue };
-            if rel.is_empty() {
-                continue;
-            }
-            match rel.split_once('/') {
-                Some((first, _)) => out.push((first.to_string(), true)),
-                None => out.push((rel.to_string(), false)),
-            }
-        }
+        out.extend(object::list_children(&url)?);
     }
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);

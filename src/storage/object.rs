@@ -258,6 +258,33 @@ pub fn list(url: &Url) -> io::Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
+/// The names directly under the prefix `url`, as `(name, is_prefix)`: objects, and the
+/// "directories" that hold more (one request per 1,000 names, not a walk of everything below).
+pub fn list_children(url: &Url) -> io::Result<Vec<(String, bool)>> {
+    let c = client(&url.bucket)?;
+    let prefix = url.path();
+    let r = block_on(c.list_with_delimiter((!url.key.is_empty()).then_some(&prefix)))
+        .map_err(|e| err(url, e))?;
+    let name = |p: &Key| p.filename().unwrap_or_default().to_string();
+    let mut out: Vec<(String, bool)> = r.common_prefixes.iter().map(|p| (name(p), true)).collect();
+    out.extend(r.objects.iter().map(|m| (name(&m.location), false)));
+    Ok(out)
+}
+
+/// True when the object `url` exists or something lies under it as a prefix.
+pub fn exists(url: &Url) -> io::Result<bool> {
+    if head(url).is_ok() {
+        return Ok(true);
+    }
+    let c = client(&url.bucket)?;
+    let prefix = url.path();
+    block_on(async {
+        let mut s = c.list((!url.key.is_empty()).then_some(&prefix));
+        s.try_next().await.map(|m| m.is_some())
+    })
+    .map_err(|e| err(url, e))
+}
+
 /// Writes the object from the local file `local`: one request up to [`PART_BYTES`], a
 /// multipart upload otherwise (aborted on failure). Either way the object appears whole or not
 /// at all.
