@@ -370,6 +370,8 @@ ray_start() {
     else
         mkdir -p "$tmp"
     fi
+    # Some daemons start sessions of their own; ray_stop also finds them by this directory.
+    echo "$tmp" >"$dir/ray.tmp"
     read -r gcs om nm dash dal dag rea met <<<"$(_cl_free_ports 8)"
     # Ray turns token authentication on; a token of this cluster's own, passed to the head and
     # to every driver through the environment, so no token file in ~/.ray is read or written.
@@ -423,7 +425,18 @@ ray_stop() {
             _cl_log "Ray processes still running:$pids"
         fi
     fi
-    rm -f "$dir/ray.sid"
+    # Daemons outside the session (the raylet starts one of its own) name the temp dir.
+    target="$(cat "$dir/ray.tmp" 2>/dev/null || true)"
+    if [ -n "$target" ]; then
+        for _ in $(seq 1 100); do
+            pids="$(pgrep -f -- "$target" || true)"
+            [ -n "$pids" ] || break
+            # shellcheck disable=SC2086
+            kill -9 $pids 2>/dev/null || true
+            sleep 0.1
+        done
+    fi
+    rm -f "$dir/ray.sid" "$dir/ray.tmp"
     if [ -L "$dir/ray" ]; then
         target="$(readlink "$dir/ray")"
         rm -f "$dir/ray"
