@@ -262,5 +262,9 @@ expect_error "unknown key" "credentials were refused" env AWS_ENDPOINT_URL="$S3A
     >"$W/auth.log" 2>&1) || { cat "$W/auth.log" >&2; fail "a run with valid credentials"; }
 echo "ok: the same server takes a run with valid credentials"
 
+trap - EXIT
+ray_stop
+s3_stop
+s3_stop_auth
 rm -rf "$W"
 echo "cloud check: passed in $(($(date +%s) - T0)) s"
