@@ -318,14 +318,6 @@ fn remove(
     }
 }
 
-/// Drops the local copy of a published file of a mirror (it is fetched again if read); bounds
-/// the scratch a long run fills. Nothing happens to a local path.
-pub fn evict(path: &Path) {
-    if remote_of(path).is_some() {
-        let _ = fs::remove_file(path);
-    }
-}
-
 /// The entries of directory `dir` as `(name, is_dir)`, sorted: for a mirror, those here and
 /// those in the store together.
 pub fn read_dir(dir: &Path) -> io::Result<Vec<(String, bool)>> {
