@@ -1289,7 +1289,7 @@ fn print_report(r: &pipeline::ReportDone) {
         r.kept,
         r.sampled,
         r.seconds,
-        w.html.display(),
+        corpusforge::storage::shown(&w.html),
         w.json.file_name().unwrap_or_default().to_string_lossy(),
         w.md.file_name().unwrap_or_default().to_string_lossy()
     );

@@ -166,7 +166,7 @@ pub fn stream(job: Job<'_>) -> Result<Streamed, StreamError> {
             tracing::info!(
                 records = c.stats.input,
                 "resuming from {}",
-                checkpoint.path.display()
+                crate::storage::shown(&checkpoint.path)
             );
             (c.stats.clone(), c.position)
         }

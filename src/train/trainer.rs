@@ -403,7 +403,11 @@ fn run(
             );
             let metrics = MetricsWriter::open(&metrics_path, Some(ck.state.metrics_bytes))
                 .map_err(|e| TrainError::io(&metrics_path, e))?;
-            tracing::info!("resuming from {} (step {})", dir.display(), ck.state.step);
+            tracing::info!(
+                "resuming from {} (step {})",
+                crate::storage::shown(dir),
+                ck.state.step
+            );
             (
                 model,
                 opt,
@@ -511,8 +515,8 @@ fn run(
         "tokens_per_step": cfg.tokens_per_step(),
         "total_steps": total_steps,
         "eos_id": eos_id,
-        "tokenizer": state_base.tokenizer,
-        "data": paths.data,
+        "tokenizer": crate::storage::shown(&state_base.tokenizer),
+        "data": crate::storage::shown(&paths.data),
         "config": cfg,
     });
     tracing::info!(
@@ -524,11 +528,11 @@ fn run(
         model_cfg.n_embd,
         model_cfg.seq_len,
         model_cfg.vocab_size,
-        paths.data.display(),
+        crate::storage::shown(&paths.data),
         total_steps,
         cfg.tokens_per_step(),
         peak / 1e9,
-        paths.out.display()
+        crate::storage::shown(&paths.out)
     );
     let run_path = paths.out.join("run.json");
     std::fs::write(
