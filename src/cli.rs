@@ -331,14 +331,16 @@ enum Command {
 enum ExportCommand {
     /// Token shards (OUT/tokens/{train,val}) as training files for other trainers.
     Tokens {
-        /// The format: `llmc` (llm.c / nanoGPT .bin: 256 x int32 header, uint16 tokens).
+        /// The format: `llmc` (llm.c / nanoGPT .bin: 256 x int32 header, uint16 tokens),
+        /// `megatron` (Megatron-LM .bin + .idx), `datatrove` (.ds + .ds.index), `npy` (tokens
+        /// and document offsets as .npy arrays).
         #[arg(long, value_enum)]
         format: ExportFormat,
         /// The run's output directory.
         out: PathBuf,
         /// Where to write the files (train_000000.bin, val_000000.bin, ...).
         dir: PathBuf,
-        /// Tokens per file at most (a new file starts after that).
+        /// Tokens per file at most (a new file starts after that; llmc only).
         #[arg(long, default_value_t = 100_000_000)]
         shard_tokens: u64,
     },
@@ -465,6 +467,12 @@ enum DedupCommand {
 enum ExportFormat {
     /// llm.c / nanoGPT `.bin` shards.
     Llmc,
+    /// Megatron-LM's indexed dataset (`.bin` + `.idx`).
+    Megatron,
+    /// datatrove / nanotron `.ds` files with their index.
+    Datatrove,
+    /// A flat numpy array and an offsets array.
+    Npy,
 }
 
 /// Exit code for an invalid pipeline config.
@@ -595,12 +603,12 @@ fn run_command() -> ExitCode {
         Command::Export {
             what:
                 ExportCommand::Tokens {
-                    format: ExportFormat::Llmc,
+                    format,
                     out,
                     dir,
                     shard_tokens,
                 },
-        } => export_llmc(&out, &dir, shard_tokens),
+        } => export_tokens(format, &out, &dir, shard_tokens),
         Command::Export {
             what:
                 ExportCommand::Model {
@@ -1406,8 +1414,19 @@ fn print_tasks(reports: &[train::tasks::TaskReport], json: bool) {
     }
 }
 
-fn export_llmc(out: &Path, dir: &Path, shard_tokens: u64) -> anyhow::Result<()> {
-    let files = corpusforge::export::export_llmc(out, dir, shard_tokens)?;
+fn export_tokens(
+    format: ExportFormat,
+    out: &Path,
+    dir: &Path,
+    shard_tokens: u64,
+) -> anyhow::Result<()> {
+    use corpusforge::export::formats::{export, Format};
+    let files = match format {
+        ExportFormat::Llmc => corpusforge::export::export_llmc(out, dir, shard_tokens)?,
+        ExportFormat::Megatron => export(out, dir, Format::Megatron)?,
+        ExportFormat::Datatrove => export(out, dir, Format::Datatrove)?,
+        ExportFormat::Npy => export(out, dir, Format::Npy)?,
+    };
     for f in &files {
         println!("{}: {} tokens ({})", f.path.display(), f.tokens, f.split);
     }

@@ -1,4 +1,5 @@
-//! `corpusforge export tokens --format llmc OUT DIR`: token shards to other trainers' formats.
+//! `corpusforge export tokens --format llmc|megatron|datatrove|npy OUT DIR`: token shards to
+//! other trainers' formats (the last three in [`formats`]).
 //!
 //! llm.c / nanoGPT `.bin`: a header of 256 little-endian int32 (`20240520`, version `1`, the
 //! number of tokens, zeros), then the tokens as little-endian uint16. One file per split
@@ -11,6 +12,8 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+pub mod formats;
 
 use crate::stages::tokenize::shards::{read_token_shard, split_shards};
 use crate::stages::tokenize::{TokenizeError, SPLITS};

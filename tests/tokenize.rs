@@ -874,3 +874,75 @@ fn max_docs_samples_evenly_and_an_empty_corpus_still_gives_a_tokenizer() {
         .tokens
         .is_none());
 }
+
+#[test]
+fn megatron_datatrove_and_npy_exports_lay_out_every_document() {
+    use corpusforge::export::formats::{export, Format};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = || TokenShardOptions {
+        shard_max_tokens: 1000,
+        shard_max_docs: 2,
+        row_group_tokens: 1000,
+        row_group_docs: 1000,
+        compression: Default::default(),
+        zstd_level: 3,
+        prefix: "part".into(),
+    };
+    // Three documents over two shards; one id needs 32 bits in the second run.
+    let write = |root: &Path, big: u32| {
+        let mut w = TokenShardWriter::new(root, "tokens/train", opts());
+        w.push("a", &[1, 2, 3]).unwrap();
+        w.push("b", &[4]).unwrap();
+        w.push("c", &[5, big]).unwrap();
+        w.finish().unwrap();
+    };
+    let le16 = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let le32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let le64 = |v: &[i64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+
+    let small = tmp.path().join("small");
+    write(&small, 6);
+    let m = tmp.path().join("m");
+    export(&small, &m, Format::Megatron).unwrap();
+    assert_eq!(fs::read(m.join("train_text_document.bin")).unwrap(), le16(&[1, 2, 3, 4, 5, 6]));
+    let mut idx = b"MMIDIDX\x00\x00".to_vec();
+    idx.extend_from_slice(&1u64.to_le_bytes());
+    idx.push(8);
+    idx.extend_from_slice(&3u64.to_le_bytes());
+    idx.extend_from_slice(&4u64.to_le_bytes());
+    idx.extend(le32(&[3, 1, 2]));
+    idx.extend(le64(&[0, 6, 8]));
+    idx.extend(le64(&[0, 1, 2, 3]));
+    assert_eq!(fs::read(m.join("train_text_document.idx")).unwrap(), idx);
+    assert!(!m.join("val_text_document.bin").exists(), "no val split, no val files");
+
+    let d = tmp.path().join("d");
+    export(&small, &d, Format::Datatrove).unwrap();
+    assert_eq!(fs::read(d.join("train/000_train.ds")).unwrap(), le16(&[1, 2, 3, 4, 5, 6]));
+    let ends: Vec<u8> = [3u64, 4, 6].iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert_eq!(fs::read(d.join("train/000_train.ds.index")).unwrap(), ends);
+    assert_eq!(
+        fs::read_to_string(d.join("train/000_train.ds.metadata")).unwrap(),
+        "corpusforge|2\n6"
+    );
+
+    let big = tmp.path().join("big");
+    write(&big, 70_000);
+    let n = tmp.path().join("n");
+    export(&big, &n, Format::Npy).unwrap();
+    let tokens = fs::read(n.join("train_tokens.npy")).unwrap();
+    assert_eq!(tokens.len(), 128 + 6 * 4);
+    let header = std::str::from_utf8(&tokens[10..128]).unwrap();
+    assert!(header.starts_with("{'descr': '<u4', 'fortran_order': False, 'shape': (6,), }"), "{header}");
+    assert_eq!(&tokens[128..], le32(&[1, 2, 3, 4, 5, 70_000]));
+    let offsets = fs::read(n.join("train_offsets.npy")).unwrap();
+    assert!(std::str::from_utf8(&offsets[10..128]).unwrap().contains("'<i8'") && std::str::from_utf8(&offsets[10..128]).unwrap().contains("(4,)"));
+    assert_eq!(&offsets[128..], le64(&[0, 3, 4, 6]));
+    let m = tmp.path().join("m32");
+    export(&big, &m, Format::Megatron).unwrap();
+    assert_eq!(fs::read(m.join("train_text_document.idx")).unwrap()[17], 4, "int32 past 65,499");
+    assert_eq!(fs::read(m.join("train_text_document.bin")).unwrap(), le32(&[1, 2, 3, 4, 5, 70_000]));
+    // Nothing to export is an error.
+    let msg = export(tmp.path(), &tmp.path().join("none"), Format::Npy).unwrap_err().to_string();
+    assert!(msg.contains("no token shards"), "{msg}");
+}
