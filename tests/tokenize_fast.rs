@@ -13,7 +13,7 @@ mod oracle;
 use std::fmt::Write as _;
 
 use corpusforge::stages::tokenize::fast::pretokenize::{
-    GPT2_PATTERN, LLAMA3_PATTERN, O200K_PATTERN, QWEN2_PATTERN,
+    CL100K_PATTERN, GPT2_PATTERN, LLAMA3_PATTERN, O200K_PATTERN, QWEN2_PATTERN,
 };
 use corpusforge::stages::tokenize::fast::{FastBpe, WordCache};
 use oracle::{
@@ -591,7 +591,7 @@ fn every_code_point_splits_like_oniguruma_gpt2() {
 #[test]
 #[ignore = "slow: the split patterns the tokenize stage does not train"]
 fn every_code_point_splits_like_oniguruma_other_patterns() {
-    every_code_point(&[LLAMA3_PATTERN, QWEN2_PATTERN, O200K_PATTERN]);
+    every_code_point(&[LLAMA3_PATTERN, CL100K_PATTERN, QWEN2_PATTERN, O200K_PATTERN]);
 }
 
 fn every_code_point(which: &[&str]) {

@@ -32,6 +32,18 @@ pub const GPT2_PATTERN: &str =
 /// The Llama-3 pattern (cl100k's, written without possessive quantifiers).
 pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// cl100k's pattern as tiktoken writes it (GPT-4's; tokenizer.json files converted from tiktoken
+/// carry it): Llama-3's with possessive quantifiers and `\s*[\r\n]` for `\s*[\r\n]+`. It cuts
+/// the same pieces, so [`Splitter::Llama3`] runs it:
+/// - `[^\r\n\p{L}\p{N}]?+\p{L}+`: giving the optional character back can never help, since it
+///   is not a letter and `\p{L}+` would have to start on it;
+/// - ` ?[^\s\p{L}\p{N}]++[\r\n]*`: `[\r\n]*` matches anywhere (also empty) and cannot take a
+///   character of the run, so the greedy run is never given back, and a space given back could
+///   not start the run;
+/// - `\s*[\r\n]` and `\s*[\r\n]+` both end at the last newline of the whitespace run (the
+///   greedy `\s*` backs off to it, and no newline follows it inside the run).
+pub const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
+
 /// The Qwen2 pattern: Llama-3's with single digits.
 pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -59,7 +71,7 @@ impl Splitter {
     pub fn for_pattern(pattern: &str) -> Option<Splitter> {
         match pattern {
             GPT2_PATTERN => Some(Splitter::Gpt2),
-            LLAMA3_PATTERN => Some(Splitter::Llama3 { max_digits: 3 }),
+            LLAMA3_PATTERN | CL100K_PATTERN => Some(Splitter::Llama3 { max_digits: 3 }),
             QWEN2_PATTERN => Some(Splitter::Llama3 { max_digits: 1 }),
             O200K_PATTERN => Some(Splitter::O200k),
             _ => None,
