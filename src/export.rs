@@ -141,16 +141,7 @@ pub fn export_llmc(
             });
         }
     }
-    let mut plan: Vec<(&str, Vec<PathBuf>)> = Vec::new();
-    for split in SPLITS {
-        let files = split_shards(out, split)?;
-        if !files.is_empty() {
-            plan.push((split, files));
-        }
-    }
-    if plan.is_empty() {
-        return Err(ExportError::Empty(out.to_path_buf()));
-    }
+    let plan = token_splits(out)?;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     remove_previous(dir)?;
     let mut written = Vec::new();
@@ -169,6 +160,22 @@ pub fn export_llmc(
         return Err(e);
     }
     Ok(written)
+}
+
+/// The splits of the run in `out` that have token shards, train first, each with its shards;
+/// an error when there are none.
+fn token_splits(out: &Path) -> Result<Vec<(&'static str, Vec<PathBuf>)>, ExportError> {
+    let mut plan = Vec::new();
+    for split in SPLITS {
+        let files = split_shards(out, split)?;
+        if !files.is_empty() {
+            plan.push((split, files));
+        }
+    }
+    if plan.is_empty() {
+        return Err(ExportError::Empty(out.to_path_buf()));
+    }
+    Ok(plan)
 }
 
 /// Removes `train_NNNNNN.bin` / `val_NNNNNN.bin` files an earlier export left in `dir`, so that

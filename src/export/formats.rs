@@ -21,8 +21,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{io_err, ExportError, ExportedFile};
-use crate::stages::tokenize::shards::{read_token_shard, split_shards};
-use crate::stages::tokenize::SPLITS;
+use crate::stages::tokenize::shards::read_token_shard;
 
 /// The token file formats besides llm.c's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,16 +130,7 @@ fn npy_header(descr: &str, len: u64) -> Vec<u8> {
 
 /// Writes the token shards of the run in `out` as `format` files in `dir`, train first.
 pub fn export(out: &Path, dir: &Path, format: Format) -> Result<Vec<ExportedFile>, ExportError> {
-    let mut splits: Vec<(&str, Vec<PathBuf>)> = Vec::new();
-    for split in SPLITS {
-        let files = split_shards(out, split)?;
-        if !files.is_empty() {
-            splits.push((split, files));
-        }
-    }
-    if splits.is_empty() {
-        return Err(ExportError::Empty(out.to_path_buf()));
-    }
+    let splits = super::token_splits(out)?;
     let max_id = max_token_id(out, &splits)?;
     let tokenizer = crate::manifest::read(&out.join("manifest.json"))
         .and_then(|m| m.tokens)
