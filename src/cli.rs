@@ -1350,7 +1350,10 @@ fn print_training(s: &train::TrainSummary) {
 
 fn report_run(s: &RunSummary) {
     if s.already_complete {
-        println!("{}: already complete, nothing to do", corpusforge::storage::shown(&s.out_dir));
+        println!(
+            "{}: already complete, nothing to do",
+            corpusforge::storage::shown(&s.out_dir)
+        );
     }
     let st = &s.stats;
     println!(

@@ -904,7 +904,10 @@ fn megatron_datatrove_and_npy_exports_lay_out_every_document() {
     write(&small, 6);
     let m = tmp.path().join("m");
     export(&small, &m, Format::Megatron).unwrap();
-    assert_eq!(fs::read(m.join("train_text_document.bin")).unwrap(), le16(&[1, 2, 3, 4, 5, 6]));
+    assert_eq!(
+        fs::read(m.join("train_text_document.bin")).unwrap(),
+        le16(&[1, 2, 3, 4, 5, 6])
+    );
     let mut idx = b"MMIDIDX\x00\x00".to_vec();
     idx.extend_from_slice(&1u64.to_le_bytes());
     idx.push(8);
@@ -914,11 +917,17 @@ fn megatron_datatrove_and_npy_exports_lay_out_every_document() {
     idx.extend(le64(&[0, 6, 8]));
     idx.extend(le64(&[0, 1, 2, 3]));
     assert_eq!(fs::read(m.join("train_text_document.idx")).unwrap(), idx);
-    assert!(!m.join("val_text_document.bin").exists(), "no val split, no val files");
+    assert!(
+        !m.join("val_text_document.bin").exists(),
+        "no val split, no val files"
+    );
 
     let d = tmp.path().join("d");
     export(&small, &d, Format::Datatrove).unwrap();
-    assert_eq!(fs::read(d.join("train/000_train.ds")).unwrap(), le16(&[1, 2, 3, 4, 5, 6]));
+    assert_eq!(
+        fs::read(d.join("train/000_train.ds")).unwrap(),
+        le16(&[1, 2, 3, 4, 5, 6])
+    );
     let ends: Vec<u8> = [3u64, 4, 6].iter().flat_map(|x| x.to_le_bytes()).collect();
     assert_eq!(fs::read(d.join("train/000_train.ds.index")).unwrap(), ends);
     assert_eq!(
@@ -933,16 +942,35 @@ fn megatron_datatrove_and_npy_exports_lay_out_every_document() {
     let tokens = fs::read(n.join("train_tokens.npy")).unwrap();
     assert_eq!(tokens.len(), 128 + 6 * 4);
     let header = std::str::from_utf8(&tokens[10..128]).unwrap();
-    assert!(header.starts_with("{'descr': '<u4', 'fortran_order': False, 'shape': (6,), }"), "{header}");
+    assert!(
+        header.starts_with("{'descr': '<u4', 'fortran_order': False, 'shape': (6,), }"),
+        "{header}"
+    );
     assert_eq!(&tokens[128..], le32(&[1, 2, 3, 4, 5, 70_000]));
     let offsets = fs::read(n.join("train_offsets.npy")).unwrap();
-    assert!(std::str::from_utf8(&offsets[10..128]).unwrap().contains("'<i8'") && std::str::from_utf8(&offsets[10..128]).unwrap().contains("(4,)"));
+    assert!(
+        std::str::from_utf8(&offsets[10..128])
+            .unwrap()
+            .contains("'<i8'")
+            && std::str::from_utf8(&offsets[10..128])
+                .unwrap()
+                .contains("(4,)")
+    );
     assert_eq!(&offsets[128..], le64(&[0, 3, 4, 6]));
     let m = tmp.path().join("m32");
     export(&big, &m, Format::Megatron).unwrap();
-    assert_eq!(fs::read(m.join("train_text_document.idx")).unwrap()[17], 4, "int32 past 65,499");
-    assert_eq!(fs::read(m.join("train_text_document.bin")).unwrap(), le32(&[1, 2, 3, 4, 5, 70_000]));
+    assert_eq!(
+        fs::read(m.join("train_text_document.idx")).unwrap()[17],
+        4,
+        "int32 past 65,499"
+    );
+    assert_eq!(
+        fs::read(m.join("train_text_document.bin")).unwrap(),
+        le32(&[1, 2, 3, 4, 5, 70_000])
+    );
     // Nothing to export is an error.
-    let msg = export(tmp.path(), &tmp.path().join("none"), Format::Npy).unwrap_err().to_string();
+    let msg = export(tmp.path(), &tmp.path().join("none"), Format::Npy)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("no token shards"), "{msg}");
 }

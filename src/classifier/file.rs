@@ -103,7 +103,9 @@ impl Model {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ClassifierError> {
         let path = path.as_ref();
         let tmp = tmp_path(path);
-        let result = self.write_to(&tmp).and_then(|()| crate::storage::commit(&tmp, path));
+        let result = self
+            .write_to(&tmp)
+            .and_then(|()| crate::storage::commit(&tmp, path));
         result.map_err(|source| {
             let _ = fs::remove_file(&tmp);
             ClassifierError::Write {

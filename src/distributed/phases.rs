@@ -41,7 +41,12 @@ impl Phase {
         if self.name != "run" {
             v.extend(["--tasks".to_string(), tasks.to_string()]);
         }
-        v.extend(["--output".into(), output.into(), "--threads".into(), threads.into()]);
+        v.extend([
+            "--output".into(),
+            output.into(),
+            "--threads".into(),
+            threads.into(),
+        ]);
         match self.part_flag {
             Some(flag) => v.extend([flag.to_string(), part.to_string()]),
             None if self.name == "run" => v.push("--resume".into()),
@@ -65,7 +70,12 @@ fn last_output_there(pipeline: &Pipeline, out: &Path) -> bool {
 /// The phases of `pipeline` split into `n` tasks with output in `out` (the local directory, or
 /// the mirror of an object store prefix), in order: the dedup phases when it has dedup stages,
 /// then filter and finalize; for one task, a single resumable `run`.
-pub fn phases(pipeline: &Pipeline, base_dir: &Path, out: &Path, n: usize) -> Result<Vec<Phase>, DistError> {
+pub fn phases(
+    pipeline: &Pipeline,
+    base_dir: &Path,
+    out: &Path,
+    n: usize,
+) -> Result<Vec<Phase>, DistError> {
     if n == 0 {
         return Err(DistError::Usage("--tasks must be at least 1".into()));
     }
@@ -115,12 +125,15 @@ pub fn phases(pipeline: &Pipeline, base_dir: &Path, out: &Path, n: usize) -> Res
         part_flag: Some("--task"),
         done: (0..n)
             .map(|t| {
-                manifest::read(&manifest::manifest_path(out, TaskSpec { index: t, count: n }))
-                    .is_some_and(|m| {
-                        m.complete
-                            && m.config_hash == data_hash
-                            && m.split_hash.as_deref() == Some(hash.as_str())
-                    })
+                manifest::read(&manifest::manifest_path(
+                    out,
+                    TaskSpec { index: t, count: n },
+                ))
+                .is_some_and(|m| {
+                    m.complete
+                        && m.config_hash == data_hash
+                        && m.split_hash.as_deref() == Some(hash.as_str())
+                })
             })
             .collect(),
     });
@@ -130,12 +143,14 @@ pub fn phases(pipeline: &Pipeline, base_dir: &Path, out: &Path, n: usize) -> Res
         part_flag: None,
         // Done when the merged data is, and what comes after it (training, then the report)
         // has run too: its last output is there.
-        done: vec![super::merge::MergedManifest::read(out).is_some_and(|m| {
-            m.manifest.complete
-                && m.manifest.config_hash == data_hash
-                && m.tasks == n
-                && m.manifest.split_hash.as_deref() == Some(hash.as_str())
-        }) && last_output_there(pipeline, out)],
+        done: vec![
+            super::merge::MergedManifest::read(out).is_some_and(|m| {
+                m.manifest.complete
+                    && m.manifest.config_hash == data_hash
+                    && m.tasks == n
+                    && m.manifest.split_hash.as_deref() == Some(hash.as_str())
+            }) && last_output_there(pipeline, out),
+        ],
     });
     Ok(v)
 }

@@ -100,7 +100,12 @@ pub fn run(
              shared filesystem); an s3:// output needs none"
         );
     }
-    if pipeline.input.paths.iter().any(|p| !crate::storage::is_url(p)) {
+    if pipeline
+        .input
+        .paths
+        .iter()
+        .any(|p| !crate::storage::is_url(p))
+    {
         tracing::warn!(
             "some inputs are local paths: every Ray node must see them at the same path"
         );

@@ -28,7 +28,6 @@ use serde::Serialize;
 use super::{io_err, DistError};
 use crate::config::Pipeline;
 
-
 /// Resources and submission settings.
 #[derive(Debug, Clone, Default)]
 pub struct SlurmOptions {
@@ -162,7 +161,13 @@ pub fn submit(
             // Quoted for the shell, the variables left to expand.
             let command = argv
                 .iter()
-                .map(|a| if a.starts_with('$') { format!("\"{a}\"") } else { quote(a) })
+                .map(|a| {
+                    if a.starts_with('$') {
+                        format!("\"{a}\"")
+                    } else {
+                        quote(a)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             Spec {

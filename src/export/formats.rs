@@ -46,7 +46,11 @@ impl Out {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let tmp = path.with_file_name(format!(".{name}.tmp"));
         let f = File::create(&tmp).map_err(io_err(&tmp))?;
         Ok(Out {
@@ -98,7 +102,9 @@ fn push_tokens(buf: &mut Vec<u8>, tokens: &[u32], width: usize) {
 /// The largest token id of the run in `out`: from its manifest, else read from the shards.
 fn max_token_id(out: &Path, splits: &[(&str, Vec<PathBuf>)]) -> Result<u32, ExportError> {
     if let Some(t) = crate::manifest::read(&out.join("manifest.json")).and_then(|m| m.tokens) {
-        return Ok(t.max_token_id.max(t.vocab_size.saturating_sub(1).min(u32::MAX as u64) as u32));
+        return Ok(t
+            .max_token_id
+            .max(t.vocab_size.saturating_sub(1).min(u32::MAX as u64) as u32));
     }
     let mut max = 0;
     for (_, shards) in splits {
@@ -137,7 +143,9 @@ pub fn export(out: &Path, dir: &Path, format: Format) -> Result<Vec<ExportedFile
         .map_or_else(|| "corpusforge".to_string(), |t| t.tokenizer);
     let mut written = Vec::new();
     for (split, shards) in &splits {
-        written.extend(export_split(split, shards, dir, format, max_id, &tokenizer)?);
+        written.extend(export_split(
+            split, shards, dir, format, max_id, &tokenizer,
+        )?);
     }
     Ok(written)
 }
@@ -210,7 +218,9 @@ fn export_split(
             for &l in &lengths {
                 let l = i32::try_from(l).map_err(|_| ExportError::DoesNotFit {
                     path: data_path.clone(),
-                    message: format!("a document of {l} tokens: Megatron counts a sequence in int32"),
+                    message: format!(
+                        "a document of {l} tokens: Megatron counts a sequence in int32"
+                    ),
                 })?;
                 index.extend_from_slice(&l.to_le_bytes());
             }
@@ -273,7 +283,9 @@ mod tests {
             assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
             assert_eq!(u16::from_le_bytes([h[8], h[9]]) as usize, 118);
             let text = std::str::from_utf8(&h[10..]).unwrap();
-            assert!(text.starts_with(&format!("{{'descr': '<u2', 'fortran_order': False, 'shape': ({n},), }}")));
+            assert!(text.starts_with(&format!(
+                "{{'descr': '<u2', 'fortran_order': False, 'shape': ({n},), }}"
+            )));
             assert!(text.ends_with('\n'));
         }
     }

@@ -211,7 +211,9 @@ fn object_inputs(entry: &str, spec: &InputSpec) -> Result<Vec<InputFile>, InputE
     })?;
     let pattern = is_glob(entry);
     let url = crate::storage::Url::parse(entry);
-    let literal = url.as_ref().map(|u| format!("{}{}/{}", crate::storage::SCHEME, u.bucket, u.key));
+    let literal = url
+        .as_ref()
+        .map(|u| format!("{}{}/{}", crate::storage::SCHEME, u.bucket, u.key));
     let mut out = Vec::new();
     for (address, size) in listed {
         let Some(key) = crate::storage::Url::parse(&address).map(|u| u.key) else {

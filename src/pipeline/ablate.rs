@@ -824,7 +824,8 @@ pub fn ablate(
             tasks: task_scores,
         });
     }
-    let tok_desc = match tokenizers::Tokenizer::from_file(crate::storage::ensure_local(&tokenizer)) {
+    let tok_desc = match tokenizers::Tokenizer::from_file(crate::storage::ensure_local(&tokenizer))
+    {
         Ok(t) => format!(
             "{} ({} tokens)",
             tokenizer.display(),

@@ -55,7 +55,9 @@ fn perr(what: &Path) -> impl Fn(PolarsError) -> ReportError + '_ {
 /// The parquet files under `dir` (recursively, skipping hidden and temporary files), sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(names) = crate::storage::read_dir(dir) else { return };
+        let Ok(names) = crate::storage::read_dir(dir) else {
+            return;
+        };
         for (name, is_dir) in names {
             let p = dir.join(&name);
             if name.starts_with('.') {

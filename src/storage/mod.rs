@@ -122,9 +122,11 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// Size and modification time of the files of mirrors as last published or fetched.
-fn synced() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>> {
-    static S: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>>> =
-        OnceLock::new();
+fn synced(
+) -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>> {
+    static S: OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>>,
+    > = OnceLock::new();
     S.get_or_init(Default::default)
 }
 
@@ -173,7 +175,11 @@ pub fn sync_up() -> io::Result<()> {
             if name.ends_with(".tmp") || name.contains(".fetch-") || name.starts_with(".tmp-") {
                 continue;
             }
-            let known = synced().lock().unwrap_or_else(|p| p.into_inner()).get(&f).copied();
+            let known = synced()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&f)
+                .copied();
             if known.is_none() || known != stamp(&f) {
                 publish(&f)?;
             }
@@ -349,7 +355,11 @@ pub fn fetch_dir(dir: &Path) -> io::Result<()> {
     let Some(url) = remote_of(dir) else {
         return Ok(());
     };
-    let skip = if url.key.is_empty() { 0 } else { url.key.len() + 1 };
+    let skip = if url.key.is_empty() {
+        0
+    } else {
+        url.key.len() + 1
+    };
     for (key, _) in list(&url)? {
         let Some(rel) = key.get(skip..).filter(|r| !r.is_empty()) else {
             continue;
@@ -450,7 +460,8 @@ impl parquet::file::reader::ChunkReader for InputSource {
 /// everything under it as a prefix, or, for a glob pattern (`*`, `?`, `[`; `**` crossing `/`),
 /// the keys under its literal head that match it.
 pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
-    let url = Url::parse(entry).ok_or_else(|| io::Error::other(format!("{entry}: not an s3:// address")))?;
+    let url = Url::parse(entry)
+        .ok_or_else(|| io::Error::other(format!("{entry}: not an s3:// address")))?;
     let glob_at = url.key.find(['*', '?', '[']);
     let Some(at) = glob_at else {
         check_access(&url)?;
@@ -475,7 +486,10 @@ pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
 
 /// The listed `(key, size)` whose key matches the glob `pattern` (`*` and `?` within one
 /// `/`-separated name, `**` across names; hidden names need a literal `.`, as on disk).
-fn matching(pattern: &str, listed: Vec<(String, u64)>) -> Result<Vec<(String, u64)>, glob::PatternError> {
+fn matching(
+    pattern: &str,
+    listed: Vec<(String, u64)>,
+) -> Result<Vec<(String, u64)>, glob::PatternError> {
     let pattern = glob::Pattern::new(pattern)?;
     let options = glob::MatchOptions {
         case_sensitive: true,
@@ -496,7 +510,10 @@ mod tests {
     fn addresses_parse_and_join() {
         let u = Url::parse("s3://bucket/a/b/").unwrap();
         assert_eq!((u.bucket.as_str(), u.key.as_str()), ("bucket", "a/b"));
-        assert_eq!(u.join("c/d.parquet").to_string(), "s3://bucket/a/b/c/d.parquet");
+        assert_eq!(
+            u.join("c/d.parquet").to_string(),
+            "s3://bucket/a/b/c/d.parquet"
+        );
         let root = Url::parse("s3://bucket").unwrap();
         assert_eq!(root.key, "");
         assert_eq!(root.join("x").to_string(), "s3://bucket/x");
@@ -508,15 +525,30 @@ mod tests {
     #[test]
     fn patterns_match_keys_like_paths() {
         let keys = |v: &[&str]| v.iter().map(|k| (k.to_string(), 1)).collect::<Vec<_>>();
-        let listed = keys(&["d/a.jsonl", "d/b.jsonl.gz", "d/sub/c.jsonl", "d/.h.jsonl", "e.jsonl"]);
+        let listed = keys(&[
+            "d/a.jsonl",
+            "d/b.jsonl.gz",
+            "d/sub/c.jsonl",
+            "d/.h.jsonl",
+            "e.jsonl",
+        ]);
         let names = |r: Vec<(String, u64)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(names(matching("d/*.jsonl", listed.clone()).unwrap()), ["d/a.jsonl"]);
-        assert_eq!(names(matching("d/.*", listed.clone()).unwrap()), ["d/.h.jsonl"]);
+        assert_eq!(
+            names(matching("d/*.jsonl", listed.clone()).unwrap()),
+            ["d/a.jsonl"]
+        );
+        assert_eq!(
+            names(matching("d/.*", listed.clone()).unwrap()),
+            ["d/.h.jsonl"]
+        );
         assert_eq!(
             names(matching("d/**/*.jsonl", listed.clone()).unwrap()),
             ["d/a.jsonl", "d/sub/c.jsonl"]
         );
-        assert_eq!(names(matching("d/?.jsonl*", listed.clone()).unwrap()), ["d/a.jsonl", "d/b.jsonl.gz"]);
+        assert_eq!(
+            names(matching("d/?.jsonl*", listed.clone()).unwrap()),
+            ["d/a.jsonl", "d/b.jsonl.gz"]
+        );
         assert!(matching("d/[", listed).is_err());
     }
 

@@ -16,7 +16,9 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
+use object_store::{
+    BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
 
 /// The scheme of object store addresses.
 pub const SCHEME: &str = "s3://";
@@ -143,7 +145,8 @@ fn ini_section(path: &Path, section: &str) -> Vec<(String, String)> {
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             let name = name.trim();
-            inside = name == section || name.strip_prefix("profile ").map(str::trim) == Some(section);
+            inside =
+                name == section || name.strip_prefix("profile ").map(str::trim) == Some(section);
             continue;
         }
         if inside {
@@ -191,7 +194,9 @@ fn client(bucket: &str) -> io::Result<Arc<dyn ObjectStore>> {
         }
     }
     let c: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| {
-        io::Error::other(format!("{SCHEME}{bucket}: cannot configure the S3 client: {e}"))
+        io::Error::other(format!(
+            "{SCHEME}{bucket}: cannot configure the S3 client: {e}"
+        ))
     })?);
     map.insert(bucket.to_string(), c.clone());
     Ok(c)
@@ -340,10 +345,11 @@ pub fn get_file(url: &Url, local: &Path) -> io::Result<()> {
         block_on(async {
             let mut stream = c.get(&url.path()).await?.into_stream();
             while let Some(chunk) = stream.try_next().await? {
-                out.write_all(&chunk).map_err(|e| object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })?;
+                out.write_all(&chunk)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
             }
             Ok::<_, object_store::Error>(())
         })
@@ -462,7 +468,10 @@ mod tests {
             "[default]\nregion = eu-west-1\n\n# a comment\n[profile lab]\nRegion=us-east-2\nendpoint_url = http://h:9000\n",
         )
         .unwrap();
-        assert_eq!(ini_section(&p, "default"), [("region".to_string(), "eu-west-1".to_string())]);
+        assert_eq!(
+            ini_section(&p, "default"),
+            [("region".to_string(), "eu-west-1".to_string())]
+        );
         assert_eq!(
             ini_section(&p, "lab"),
             [

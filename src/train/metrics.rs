@@ -119,7 +119,8 @@ impl MetricsWriter {
 
 /// Reads every record of a metrics file.
 pub fn read(path: &Path) -> Result<Vec<Record>, String> {
-    let text = crate::storage::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        crate::storage::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -322,10 +322,13 @@ fn run(
     opts: &TrainOptions,
 ) -> Result<TrainSummary, TrainError> {
     let device = device_for(cfg.device)?;
-    let tok = Tokenizer::from_file(crate::storage::ensure_local(&paths.tokenizer)).map_err(|e| TrainError::Tokenizer {
-        path: paths.tokenizer.clone(),
-        message: e.to_string(),
-    })?;
+    let tok =
+        Tokenizer::from_file(crate::storage::ensure_local(&paths.tokenizer)).map_err(|e| {
+            TrainError::Tokenizer {
+                path: paths.tokenizer.clone(),
+                message: e.to_string(),
+            }
+        })?;
     let vocab = tok.get_vocab_size(true);
     let eos_id = find_eos(&paths.data, &tok);
     let model_cfg = GptConfig::new(&cfg.model, vocab).with_objective(cfg.objective);
@@ -698,7 +701,8 @@ fn init_checkpoint(
 ) -> Result<checkpoint::Loaded, TrainError> {
     let dir = checkpoint::find(path)?;
     let state_path = dir.join("state.json");
-    let text = crate::storage::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let text =
+        crate::storage::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| TrainError::Config(format!("init_from: {}: {e}", state_path.display())))?;
     let diff = state.model.shape_differences(model_cfg);

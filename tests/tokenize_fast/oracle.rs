@@ -351,8 +351,14 @@ pub fn patterns() -> Vec<(
     corpusforge::stages::tokenize::fast::pretokenize::Splitter,
 )> {
     use corpusforge::stages::tokenize::fast::pretokenize::*;
-    [GPT2_PATTERN, LLAMA3_PATTERN, CL100K_PATTERN, QWEN2_PATTERN, O200K_PATTERN]
-        .into_iter()
-        .map(|p| (p, Splitter::for_pattern(p).unwrap()))
-        .collect()
+    [
+        GPT2_PATTERN,
+        LLAMA3_PATTERN,
+        CL100K_PATTERN,
+        QWEN2_PATTERN,
+        O200K_PATTERN,
+    ]
+    .into_iter()
+    .map(|p| (p, Splitter::for_pattern(p).unwrap()))
+    .collect()
 }

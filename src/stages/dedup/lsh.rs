@@ -736,8 +736,9 @@ impl BandIndex {
             .par_iter_mut()
             .enumerate()
             .try_for_each(|(b, band)| {
-                let layout: SavedBand =
-                    serde_json::from_slice(&crate::storage::read(dir.join(format!("band-{b:03}.json")))?)?;
+                let layout: SavedBand = serde_json::from_slice(&crate::storage::read(
+                    dir.join(format!("band-{b:03}.json")),
+                )?)?;
                 let mut next = 0u32;
                 for (i, &(base, len, level)) in layout.runs.iter().enumerate() {
                     let fence: Vec<u32> =

@@ -70,7 +70,8 @@ where
 
 /// Loads a `tokenizer.json` with padding and truncation turned off.
 pub fn load(path: &std::path::Path) -> Result<Tokenizer, String> {
-    let mut tok = Tokenizer::from_file(crate::storage::ensure_local(path)).map_err(|e| e.to_string())?;
+    let mut tok =
+        Tokenizer::from_file(crate::storage::ensure_local(path)).map_err(|e| e.to_string())?;
     tok.with_padding(None);
     tok.with_truncation(None).map_err(|e| e.to_string())?;
     Ok(tok)
