@@ -205,32 +205,30 @@ pub fn resolve_inputs(spec: &InputSpec, base_dir: &Path) -> Result<Vec<InputFile
 /// with a known extension (hidden names skipped, as in a directory); a literal object or a
 /// pattern's matches need a format.
 fn object_inputs(entry: &str, spec: &InputSpec) -> Result<Vec<InputFile>, InputError> {
-    let listed = crate::storage::list_inputs(entry).map_err(|source| InputError::Io {
+    let io_error = |source| InputError::Io {
         path: entry.to_string(),
         source,
-    })?;
+    };
+    let url = crate::storage::Url::parse(entry)
+        .ok_or_else(|| io_error(io::Error::other("not an s3://bucket/key address")))?;
+    let listed = crate::storage::list_inputs(&url).map_err(io_error)?;
     let pattern = is_glob(entry);
-    let url = crate::storage::Url::parse(entry);
-    let literal = url
-        .as_ref()
-        .map(|u| format!("{}{}/{}", crate::storage::SCHEME, u.bucket, u.key));
     let mut out = Vec::new();
-    for (address, size) in listed {
-        let Some(key) = crate::storage::Url::parse(&address).map(|u| u.key) else {
-            continue;
-        };
-        let is_object = literal.as_deref() == Some(address.as_str());
-        let hidden = key.split('/').any(|c| c.starts_with('.'));
-        let format = spec.format.or_else(|| format_from_name(&key));
-        if !pattern && !is_object && (hidden || format_from_name(&key).is_none()) {
+    for (object, size) in listed {
+        let is_entry = object == url;
+        let hidden = object.key.split('/').any(|c| c.starts_with('.'));
+        let format = spec.format.or_else(|| format_from_name(&object.key));
+        if !pattern && !is_entry && (hidden || format_from_name(&object.key).is_none()) {
             continue;
         }
         let Some(format) = format else {
-            return Err(InputError::UnknownFormat { path: address });
+            return Err(InputError::UnknownFormat {
+                path: object.to_string(),
+            });
         };
         out.push(InputFile {
-            path: PathBuf::from(&address),
-            display: key.into(),
+            path: PathBuf::from(object.to_string()),
+            display: object.key.into(),
             format,
             size,
         });
@@ -423,13 +421,30 @@ pub fn open_pending(
         source,
     };
     let input = crate::storage::open_input(&file.path, file.size).map_err(open_err)?;
-    // Parquet reads at offsets; every other format front to back.
-    let (handle, input) = match file.format {
-        InputFormat::Parquet => (None, Some(input)),
-        _ => (Some(input.reader().map_err(open_err)?), None),
-    };
-    let handle = || handle.expect("a sequential reader for a sequential format");
     let source = file.display.clone();
+    // Parquet reads at offsets; every other format front to back.
+    if file.format == InputFormat::Parquet {
+        return Ok(
+            match ParquetRecords::open(
+                input,
+                source.clone(),
+                &spec.text_field,
+                spec.id_field.as_deref(),
+                &spec.metadata_fields,
+            ) {
+                Ok(records) => done(Box::new(records)),
+                // A file that cannot be read as parquet at all is one rejected record.
+                Err(e) => done(Box::new(std::iter::once(Err(crate::io::read::reject(
+                    &source,
+                    crate::document::Location::File,
+                    e.reason,
+                    e.detail,
+                    String::new(),
+                ))))),
+            },
+        );
+    }
+    let handle = input.reader().map_err(open_err)?;
     let max = spec.max_line_bytes;
     let fields = || Fields {
         text: spec.text_field.clone(),
@@ -439,14 +454,14 @@ pub fn open_pending(
     let buffered = |handle| BufReader::with_capacity(READ_BUFFER_BYTES, handle);
     Ok(match file.format {
         InputFormat::Jsonl => Box::new(JsonlRecords::new(
-            buffered(handle()),
+            buffered(handle),
             source,
             fields(),
             Stream::Plain,
             max,
         )),
         InputFormat::JsonlGz => {
-            let decoder = MultiGzDecoder::new(buffered(handle()));
+            let decoder = MultiGzDecoder::new(buffered(handle));
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
             Box::new(JsonlRecords::new(
                 reader,
@@ -457,7 +472,7 @@ pub fn open_pending(
             ))
         }
         InputFormat::JsonlZst => {
-            let decoder = zstd::Decoder::new(handle()).map_err(open_err)?;
+            let decoder = zstd::Decoder::new(handle).map_err(open_err)?;
             let reader = BufReader::with_capacity(READ_BUFFER_BYTES, decoder);
             Box::new(JsonlRecords::new(
                 reader,
@@ -467,37 +482,21 @@ pub fn open_pending(
                 max,
             ))
         }
-        InputFormat::Parquet => match ParquetRecords::open(
-            input.expect("a random-access source for parquet"),
-            source.clone(),
-            &spec.text_field,
-            spec.id_field.as_deref(),
-            &spec.metadata_fields,
-        ) {
-            Ok(records) => done(Box::new(records)),
-            // A file that cannot be read as parquet at all is one rejected record.
-            Err(e) => done(Box::new(std::iter::once(Err(crate::io::read::reject(
-                &source,
-                crate::document::Location::File,
-                e.reason,
-                e.detail,
-                String::new(),
-            ))))),
-        },
+        InputFormat::Parquet => unreachable!("parquet is read above"),
         InputFormat::Warc => Box::new(WarcRecords::new(
-            handle(),
+            handle,
             source,
             spec.max_record_bytes
                 .unwrap_or(crate::config::DEFAULT_MAX_RECORD_BYTES),
         )),
         InputFormat::Txt => match spec.txt_mode {
             TxtMode::File => {
-                let reader = buffered(handle());
+                let reader = buffered(handle);
                 done(Box::new(std::iter::once_with(move || {
                     whole_file(reader, source, max)
                 })))
             }
-            TxtMode::Paragraphs => done(Box::new(Paragraphs::new(buffered(handle()), source, max))),
+            TxtMode::Paragraphs => done(Box::new(Paragraphs::new(buffered(handle), source, max))),
         },
     })
 }

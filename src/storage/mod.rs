@@ -22,7 +22,8 @@ use std::sync::{OnceLock, RwLock};
 
 use bytes::Bytes;
 
-pub use object::{check_access, is_url, list, Url, RETRY_ENV, SCHEME};
+use object::{check_access, list};
+pub use object::{is_url, Url, RETRY_ENV, SCHEME};
 
 /// The environment variable naming the directory for mirrors (default: the temporary directory).
 pub const SCRATCH_ENV: &str = "CORPUSFORGE_SCRATCH";
@@ -37,6 +38,11 @@ struct Mirror {
 fn mirrors() -> &'static RwLock<Vec<Mirror>> {
     static M: OnceLock<RwLock<Vec<Mirror>>> = OnceLock::new();
     M.get_or_init(Default::default)
+}
+
+/// The mirrors made so far.
+fn mirror_list() -> std::sync::RwLockReadGuard<'static, Vec<Mirror>> {
+    mirrors().read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// This process's scratch directory for mirrors.
@@ -73,16 +79,20 @@ pub fn local_dir(location: &Path) -> io::Result<PathBuf> {
     let Some(url) = location.to_str().and_then(Url::parse) else {
         return Ok(location.to_path_buf());
     };
-    if let Some(m) = mirrors()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .find(|m| m.remote == url)
-    {
-        return Ok(m.local.clone());
+    let known = |all: &[Mirror]| {
+        all.iter()
+            .find(|m| m.remote == url)
+            .map(|m| m.local.clone())
+    };
+    if let Some(local) = known(&mirror_list()) {
+        return Ok(local);
     }
     check_access(&url)?;
     let mut all = mirrors().write().unwrap_or_else(|p| p.into_inner());
+    // Another thread may have made it meanwhile.
+    if let Some(local) = known(&all) {
+        return Ok(local);
+    }
     let local = scratch()?.join(format!("mirror-{}", all.len()));
     fs::create_dir_all(&local)?;
     all.push(Mirror {
@@ -105,8 +115,7 @@ pub fn local_file(location: &Path) -> io::Result<PathBuf> {
 
 /// The object `path` stands for, when it lies in a mirror.
 pub fn remote_of(path: &Path) -> Option<Url> {
-    let all = mirrors().read().unwrap_or_else(|p| p.into_inner());
-    all.iter().find_map(|m| {
+    mirror_list().iter().find_map(|m| {
         let rel = path.strip_prefix(&m.local).ok()?;
         let rel: Vec<String> = rel
             .components()
@@ -160,12 +169,7 @@ pub fn sync_up() -> io::Result<()> {
         }
         Ok(())
     }
-    let roots: Vec<PathBuf> = mirrors()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|m| m.local.clone())
-        .collect();
+    let roots: Vec<PathBuf> = mirror_list().iter().map(|m| m.local.clone()).collect();
     for root in roots {
         let mut files = Vec::new();
         walk(&root, &mut files)?;
@@ -190,8 +194,7 @@ pub fn sync_up() -> io::Result<()> {
 
 /// Removes this process's scratch directory (at exit).
 pub fn clean_up() {
-    let all = mirrors().read().unwrap_or_else(|p| p.into_inner());
-    if !all.is_empty() {
+    if !mirror_list().is_empty() {
         if let Ok(dir) = scratch() {
             let _ = fs::remove_dir_all(dir);
         }
@@ -225,32 +228,24 @@ pub fn publish(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file and [`commit`].
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = path.with_file_name(name);
-    fs::write(&tmp, bytes)?;
-    commit(&tmp, path)
-}
-
 /// Brings the object a mirrored `path` stands for into the mirror, if there is one; true when
 /// the file is there now.
 fn fetch(path: &Path) -> io::Result<bool> {
     let Some(url) = remote_of(path) else {
         return Ok(false);
     };
-    match object::get_file(&url, path) {
-        Ok(()) => {
-            mark_synced(path);
-            Ok(true)
-        }
+    match download(&url, path) {
+        Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Streams the object `url` to the local file `path` of a mirror and records it as in sync.
+fn download(url: &Url, path: &Path) -> io::Result<()> {
+    object::get_file(url, path)?;
+    mark_synced(path);
+    Ok(())
 }
 
 /// Opens `path` for reading, fetching it first from the store when it lies in a mirror.
@@ -366,14 +361,11 @@ pub fn fetch_dir(dir: &Path) -> io::Result<()> {
         };
         let local = rel.split('/').fold(dir.to_path_buf(), |p, c| p.join(c));
         if !local.exists() {
-            object::get_file(
-                &Url {
-                    bucket: url.bucket.clone(),
-                    key,
-                },
-                &local,
-            )?;
-            mark_synced(&local);
+            let object = Url {
+                bucket: url.bucket.clone(),
+                key,
+            };
+            download(&object, &local)?;
         }
     }
     Ok(())
@@ -456,31 +448,33 @@ impl parquet::file::reader::ChunkReader for InputSource {
     }
 }
 
-/// The objects an input entry names, as `(address, size)` sorted by address: the object itself,
+/// The objects an input entry names, as `(object, size)` sorted by key: the object itself,
 /// everything under it as a prefix, or, for a glob pattern (`*`, `?`, `[`; `**` crossing `/`),
-/// the keys under its literal head that match it.
-pub fn list_inputs(entry: &str) -> io::Result<Vec<(String, u64)>> {
-    let url = Url::parse(entry)
-        .ok_or_else(|| io::Error::other(format!("{entry}: not an s3:// address")))?;
-    let glob_at = url.key.find(['*', '?', '[']);
-    let Some(at) = glob_at else {
-        check_access(&url)?;
-        return Ok(list(&url)?
-            .into_iter()
-            .map(|(k, s)| (format!("{SCHEME}{}/{k}", url.bucket), s))
-            .collect());
+/// the keys under its literal head that match it. A listing that fails says why (no such
+/// bucket, refused credentials, no store).
+pub fn list_inputs(url: &Url) -> io::Result<Vec<(Url, u64)>> {
+    let (root, listed) = match url.key.find(['*', '?', '[']) {
+        None => (url.clone(), list(url)?),
+        Some(at) => {
+            let head = url.key[..at].rsplit_once('/').map_or("", |(h, _)| h);
+            let root = Url {
+                bucket: url.bucket.clone(),
+                key: head.to_string(),
+            };
+            let listed = matching(&url.key, list(&root)?)
+                .map_err(|e| io::Error::other(format!("{url}: bad pattern: {e}")))?;
+            (root, listed)
+        }
     };
-    let head = url.key[..at].rsplit_once('/').map_or("", |(h, _)| h);
-    let root = Url {
-        bucket: url.bucket.clone(),
-        key: head.to_string(),
-    };
-    check_access(&root)?;
-    let listed = list(&root)?;
-    Ok(matching(&url.key, listed)
-        .map_err(|e| io::Error::other(format!("{entry}: bad pattern: {e}")))?
+    Ok(listed
         .into_iter()
-        .map(|(k, s)| (format!("{SCHEME}{}/{k}", url.bucket), s))
+        .map(|(key, size)| {
+            let object = Url {
+                bucket: root.bucket.clone(),
+                key,
+            };
+            (object, size)
+        })
         .collect())
 }
 
@@ -559,7 +553,8 @@ mod tests {
         assert_eq!(local_dir(&dir).unwrap(), dir);
         assert!(remote_of(&dir.join("x")).is_none());
         let p = dir.join("a.json");
-        write_atomic(&p, b"{}").unwrap();
+        fs::write(dir.join("a.tmp"), b"{}").unwrap();
+        commit(&dir.join("a.tmp"), &p).unwrap();
         assert_eq!(read_to_string(&p).unwrap(), "{}");
         assert!(exists(&p));
         assert_eq!(read_dir(&dir).unwrap(), vec![("a.json".to_string(), false)]);

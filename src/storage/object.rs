@@ -204,27 +204,38 @@ fn client(bucket: &str) -> io::Result<Arc<dyn ObjectStore>> {
 
 /// Checks that the bucket of `url` exists and the credentials may list it, with one request.
 pub fn check_access(url: &Url) -> io::Result<()> {
-    let c = client(&url.bucket)?;
+    any_under(url).map(|_| ()).map_err(|e| access_err(url, e))
+}
+
+/// Whether something lies under the prefix `url` (one listing request for one name).
+fn any_under(url: &Url) -> Result<bool, object_store::Error> {
+    let c = client(&url.bucket).map_err(|e| object_store::Error::Generic {
+        store: "S3",
+        source: Box::new(e),
+    })?;
     let prefix = url.path();
     block_on(async {
         let mut s = c.list((!url.key.is_empty()).then_some(&prefix));
-        s.try_next().await.map(|_| ())
+        s.try_next().await.map(|m| m.is_some())
     })
-    .map_err(|e| {
-        let text = e.to_string();
-        let hint = if text.contains("NoSuchBucket") {
-            "the bucket does not exist"
-        } else if text.contains("InvalidAccessKeyId")
-            || text.contains("SignatureDoesNotMatch")
-            || text.contains("403")
-            || text.contains("AccessDenied")
-        {
-            "the credentials were refused (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE)"
-        } else {
-            "the store could not be reached (AWS_ENDPOINT_URL, network)"
-        };
-        io::Error::other(format!("{url}: {hint}: {text}"))
-    })
+}
+
+/// A failed listing of `url` as an error that says the likely cause: no such bucket, refused
+/// credentials, or no store at the endpoint.
+fn access_err(url: &Url, e: object_store::Error) -> io::Error {
+    let text = e.to_string();
+    let hint = if text.contains("NoSuchBucket") {
+        "the bucket does not exist"
+    } else if text.contains("InvalidAccessKeyId")
+        || text.contains("SignatureDoesNotMatch")
+        || text.contains("403")
+        || text.contains("AccessDenied")
+    {
+        "the credentials were refused (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE)"
+    } else {
+        "the store could not be reached (AWS_ENDPOINT_URL, network)"
+    };
+    io::Error::other(format!("{url}: {hint}: {text}"))
 }
 
 /// Size of the object.
@@ -252,7 +263,7 @@ pub fn list(url: &Url) -> io::Result<Vec<(String, u64)>> {
             .try_collect::<Vec<_>>()
             .await
     })
-    .map_err(|e| err(url, e))?;
+    .map_err(|e| access_err(url, e))?;
     if !url.key.is_empty() {
         if let Ok(size) = head(url) {
             out.push((url.key.clone(), size));
@@ -281,13 +292,7 @@ pub fn exists(url: &Url) -> io::Result<bool> {
     if head(url).is_ok() {
         return Ok(true);
     }
-    let c = client(&url.bucket)?;
-    let prefix = url.path();
-    block_on(async {
-        let mut s = c.list((!url.key.is_empty()).then_some(&prefix));
-        s.try_next().await.map(|m| m.is_some())
-    })
-    .map_err(|e| err(url, e))
+    any_under(url).map_err(|e| err(url, e))
 }
 
 /// Writes the object from the local file `local`: one request up to [`PART_BYTES`], a
