@@ -1,7 +1,8 @@
 //! Tokenizer figures on real text (`../shared/data`):
 //!
-//! 1. encoding with GPT-2's tokenizer, the `tokenizers` library against the fast byte-level BPE
-//!    encoder the tokenize stage uses, on the first 19 MB of `english/prose.jsonl` and on the
+//! 1. encoding with GPT-2's tokenizer, and with its vocabulary under the split patterns of
+//!    GPT-4's (cl100k) and Llama 3's tokenizer.json, the `tokenizers` library against the fast
+//!    byte-level BPE encoder the tokenize stage uses, on the first 19 MB of `english/prose.jsonl` and on the
 //!    multilingual files, at 1 and 2 threads: MB/s and tokens/s, wall and per CPU-second (the
 //!    machine may be shared; CPU time is the fairer per-core figure);
 //! 2. the tokenize stage end to end (read the kept documents' shards, encode, write token
@@ -29,7 +30,8 @@ use rayon::prelude::*;
 use corpusforge::config;
 use corpusforge::pipeline::{self, RunOptions};
 use corpusforge::stages::tokenize::encoder::Encoder;
-use corpusforge::stages::tokenize::tokenizer::{load, train_bpe};
+use corpusforge::stages::tokenize::fast::pretokenize::{CL100K_PATTERN, LLAMA3_PATTERN};
+use corpusforge::stages::tokenize::tokenizer::train_bpe;
 use corpusforge::stages::tokenize::TrainSpec;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -90,6 +92,24 @@ fn encode_all(enc: &Encoder<'_>, docs: &[String], threads: usize) -> (usize, f64
     (tokens, w.elapsed().as_secs_f64(), cpu_seconds() - c)
 }
 
+/// `json` with a `[Split(pattern), ByteLevel]` pre-tokenizer: the form of GPT-4's tokenizer.json
+/// (matches kept: `Removed` with `invert`) or of Llama 3's (`Isolated`, `ignore_merges`).
+fn with_split(json: &str, pattern: &str, llama3: bool) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("tokenizer.json parses");
+    let (behavior, invert) = if llama3 {
+        ("Isolated", false)
+    } else {
+        ("Removed", true)
+    };
+    v["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": pattern}, "behavior": behavior, "invert": invert},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+    if llama3 {
+        v["model"]["ignore_merges"] = serde_json::json!(true);
+    }
+    v.to_string()
+}
+
 fn main() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let gpt2 = data.join("tokenizers/gpt2/tokenizer.json");
@@ -97,11 +117,7 @@ fn main() {
         println!("skipping: {} is not present", gpt2.display());
         return;
     }
-    let tok = load(&gpt2).expect("GPT-2 loads");
     let json = std::fs::read_to_string(&gpt2).expect("GPT-2 reads");
-    let fast = Encoder::new(&tok, &json);
-    let library = Encoder::Library(&tok, "measured for comparison".into());
-    println!("encoder: {}", fast.describe());
     let prose = texts(&data.join("english/prose.jsonl"), 19_000_000);
     let mut multi = texts(&data.join("multilingual/fortunes.jsonl"), usize::MAX);
     multi.extend(texts(
@@ -109,20 +125,32 @@ fn main() {
         usize::MAX,
     ));
 
-    // 1. Encoders side by side.
-    for (name, docs) in [
-        ("prose (first 19 MB)", &prose),
-        ("multilingual (all)", &multi),
-    ] {
-        let mb = docs.iter().map(String::len).sum::<usize>() as f64 / 1e6;
-        println!("{name}: {} documents, {mb:.1} MB", docs.len());
-        let (n, w, c) = encode_all(&library, docs, 1);
-        line("tokenizers library", mb, n, w, c, 1);
-        for threads in [1, 2] {
-            let (n, w, c) = encode_all(&fast, docs, threads);
-            line("fast encoder, first pass", mb, n, w, c, threads);
-            let (n, w, c) = encode_all(&fast, docs, threads);
-            line("fast encoder, warm cache", mb, n, w, c, threads);
+    // 1. Encoders side by side: GPT-2's tokenizer, and its vocabulary under the split patterns of
+    //    GPT-4's tokenizer.json (cl100k, as converted from tiktoken) and Llama 3's.
+    let shapes = [
+        ("GPT-2", json.clone()),
+        ("cl100k shape", with_split(&json, CL100K_PATTERN, false)),
+        ("Llama-3 shape", with_split(&json, LLAMA3_PATTERN, true)),
+    ];
+    for (shape, json) in &shapes {
+        let tok = <tokenizers::Tokenizer as std::str::FromStr>::from_str(json).expect("tokenizer loads");
+        let fast = Encoder::new(&tok, json);
+        let library = Encoder::Library(&tok, "measured for comparison".into());
+        println!("{shape}: encoder: {}", fast.describe());
+        for (name, docs) in [
+            ("prose (first 19 MB)", &prose),
+            ("multilingual (all)", &multi),
+        ] {
+            let mb = docs.iter().map(String::len).sum::<usize>() as f64 / 1e6;
+            println!("{shape}, {name}: {} documents, {mb:.1} MB", docs.len());
+            let (n, w, c) = encode_all(&library, docs, 1);
+            line("tokenizers library", mb, n, w, c, 1);
+            for threads in [1, 2] {
+                let (n, w, c) = encode_all(&fast, docs, threads);
+                line("fast encoder, first pass", mb, n, w, c, threads);
+                let (n, w, c) = encode_all(&fast, docs, threads);
+                line("fast encoder, warm cache", mb, n, w, c, threads);
+            }
         }
     }
 

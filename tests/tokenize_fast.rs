@@ -241,6 +241,8 @@ fn tokenizers_under_test() -> Vec<(String, String)> {
                 v["model"]["ignore_merges"] = json!(true);
             }),
         ),
+        ("gpt2 cl100k split (tiktoken form)".into(), cl100k_shape(&gpt2)),
+        ("gpt2 llama3 split (Llama 3's form)".into(), llama3_shape(&gpt2)),
         (
             "gpt2 with added tokens".into(),
             edited(&gpt2, |v| {
@@ -304,6 +306,33 @@ fn tokenizers_under_test() -> Vec<(String, String)> {
     ]
 }
 
+/// `json`'s vocabulary and merges with the pre-tokenizer of GPT-4's `tokenizer.json` as
+/// converted from tiktoken: cl100k's possessive pattern, its matches kept (`Removed` with
+/// `invert`), then a ByteLevel without its own regex.
+fn cl100k_shape(json: &str) -> String {
+    edited(json, |v| {
+        v["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": CL100K_PATTERN},
+             "behavior": "Removed", "invert": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+             "use_regex": false}]});
+    })
+}
+
+/// `json`'s vocabulary and merges with the pre-tokenizer and model flags of Llama 3's
+/// `tokenizer.json`: its pattern `Isolated`, a ByteLevel without its own regex, and
+/// `ignore_merges` (a piece that is a whole token is that token).
+fn llama3_shape(json: &str) -> String {
+    edited(json, |v| {
+        v["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN},
+             "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+             "use_regex": false}]});
+        v["model"]["ignore_merges"] = json!(true);
+    })
+}
+
 /// Tokenizers trained with the split patterns (each takes a training run of its own).
 fn trained_split_tokenizers() -> Vec<(String, String)> {
     vec![
@@ -315,6 +344,10 @@ fn trained_split_tokenizers() -> Vec<(String, String)> {
         (
             "trained-o200k-4096".into(),
             trained_json(4096, Train::Split(O200K_PATTERN)),
+        ),
+        (
+            "trained-cl100k-4096".into(),
+            cl100k_shape(&trained_json(4096, Train::Split(CL100K_PATTERN))),
         ),
     ]
 }
@@ -439,7 +472,7 @@ fn refuses_what_it_cannot_encode_exactly() {
             }),
         ),
         (
-            "the Split pre-tokenizer is not Isolated and uninverted",
+            "the Split pre-tokenizer is neither Isolated nor Removed with invert",
             Box::new(|v| {
                 v["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
                     {"type": "Split", "pattern": {"Regex": corpusforge::stages::tokenize::fast::pretokenize::GPT2_PATTERN},
@@ -776,6 +809,27 @@ fn trained_llama3_split_ignore_merges_every_document() {
         check_all_files(
             "trained-llama3-4096",
             &trained_json(4096, Train::Split(LLAMA3_PATTERN)),
+        );
+    }
+}
+
+#[test]
+#[ignore = "slow: GPT-2's vocabulary under two more split patterns over the whole corpus"]
+fn cl100k_and_llama3_shapes_every_document() {
+    if have_data() {
+        let gpt2 = base_json();
+        check_all_files("gpt2 cl100k shape", &cl100k_shape(&gpt2));
+        check_all_files("gpt2 llama3 shape", &llama3_shape(&gpt2));
+    }
+}
+
+#[test]
+#[ignore = "slow: a split pattern the tokenize stage does not train"]
+fn trained_cl100k_split_every_document() {
+    if have_data() {
+        check_all_files(
+            "trained-cl100k-4096",
+            &cl100k_shape(&trained_json(4096, Train::Split(CL100K_PATTERN))),
         );
     }
 }

@@ -16,12 +16,13 @@ use parquet::file::properties::WriterProperties;
 
 use corpusforge::train::checkpoint;
 use corpusforge::train::loader::{Loader, Shards};
-use corpusforge::train::metrics::{self, Record};
+use corpusforge::train::metrics::{self, Record, SourceEval};
 use corpusforge::train::model::{Backend, Batch, Gpt, GptConfig, Mode};
 use corpusforge::train::optim::AdamW;
 use corpusforge::train::rng::Rng;
 use corpusforge::train::{
-    self, ModelConfig, OptimizerConfig, SampleOptions, TrainConfig, TrainOptions, TrainPaths,
+    self, MixSource, Mixture, ModelConfig, OptimizerConfig, SampleOptions, TrainConfig, TrainData,
+    TrainOptions, TrainPaths,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -511,12 +512,11 @@ fn run_config(data: &Path, out: &Path) -> (TrainConfig, TrainPaths) {
         seed: 5,
         ..Default::default()
     };
-    let paths = TrainPaths {
-        data: data.to_path_buf(),
-        out: out.to_path_buf(),
-        tokenizer: data.join("tokenizer.json"),
-        init_from: None,
-    };
+    let paths = TrainPaths::single(
+        data.to_path_buf(),
+        out.to_path_buf(),
+        data.join("tokenizer.json"),
+    );
     (cfg, paths)
 }
 
@@ -1242,4 +1242,150 @@ fn eval_scores_documents_in_bits_per_byte_at_any_thread_count() {
         short.loss,
         nats / 5.0
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mixtures
+
+fn mixture_config(a: &Path, b: &Path, wa: f64, wb: f64) -> TrainConfig {
+    let (mut cfg, _) = run_config(a, a);
+    cfg.model.dropout = 0.0;
+    cfg.max_steps = Some(25); // 25 steps x 4 sequences x 2 micro-batches = 200 windows
+    cfg.eval_interval = 5;
+    cfg.data = Some(TrainData::Mixture(Mixture {
+        sources: vec![
+            MixSource {
+                name: Some("web".into()),
+                path: Some(a.display().to_string()),
+                weight: Some(wa),
+                lang: None,
+                source: None,
+            },
+            MixSource {
+                name: Some("books".into()),
+                path: Some(b.display().to_string()),
+                weight: Some(wb),
+                lang: None,
+                source: None,
+            },
+        ],
+        temperature: None,
+    }));
+    cfg
+}
+
+fn mixture_paths(cfg: &TrainConfig, out: &Path) -> TrainPaths {
+    let mut p = TrainPaths::resolve(cfg, Path::new("/"), None).unwrap();
+    p.out = out.to_path_buf();
+    p
+}
+
+/// The last evaluation's sources.
+fn sources_of(metrics_path: &Path) -> Vec<SourceEval> {
+    metrics::read(metrics_path)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Eval { sources, .. } => Some(sources),
+            _ => None,
+        })
+        .last()
+        .unwrap()
+}
+
+#[test]
+fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = data_dir(tmp.path(), 40);
+    let b = other_data_dir(tmp.path(), 40);
+    let cfg = mixture_config(&a, &b, 0.8, 0.2);
+    assert_eq!(cfg.problems_text("train."), None);
+
+    let mut runs = Vec::new();
+    for threads in [1, 2] {
+        let c = TrainConfig {
+            threads,
+            ..cfg.clone()
+        };
+        let p = mixture_paths(&c, &tmp.path().join(format!("t{threads}")));
+        let s = train::train(&c, &p, &TrainOptions::default()).unwrap();
+        runs.push((s, p));
+    }
+    // Interrupted after 11 steps, then resumed.
+    let p = mixture_paths(&cfg, &tmp.path().join("resumed"));
+    let c1 = TrainConfig {
+        threads: 1,
+        ..cfg.clone()
+    };
+    train::train(
+        &c1,
+        &p,
+        &TrainOptions {
+            stop_after: Some(11),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let s = train::train(
+        &c1,
+        &p,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    runs.push((s, p));
+
+    for (s, p) in &runs {
+        // 200 windows: exactly 160 and 40, and the shares within 1% of the weights.
+        let m = &s.mixture;
+        assert_eq!(
+            m.iter().map(|x| (x.name.as_str(), x.windows)).collect::<Vec<_>>(),
+            vec![("web", 160), ("books", 40)]
+        );
+        assert!((m[0].share - 0.8).abs() < 0.01 && (m[1].share - 0.2).abs() < 0.01);
+        assert_eq!(m[0].weight, 0.8);
+        // Epochs per source: windows x seq_len over the source's training tokens.
+        let tokens_a: usize = pattern_docs(240, 40, 1).iter().map(Vec::len).sum();
+        let tokens_b: usize = pattern_docs(200, 40, 9)[..170].iter().map(Vec::len).sum();
+        assert_eq!(m[0].epochs, (160 * 16) as f64 / tokens_a as f64);
+        assert_eq!(m[1].epochs, (40 * 16) as f64 / tokens_b as f64);
+        // Each source has its own val loss; the run's val loss is their mean by weight.
+        let last = metrics::read(&p.out.join("metrics.jsonl"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Eval {
+                    val_loss, sources, ..
+                } => Some((val_loss, sources)),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        let (va, vb) = (last.1[0].val_loss.unwrap(), last.1[1].val_loss.unwrap());
+        assert!((last.0 - (0.8 * va + 0.2 * vb)).abs() < 1e-9, "{last:?}");
+        assert_eq!(sources_of(&p.out.join("metrics.jsonl")), last.1);
+    }
+    // The same windows in the same order: the loaders end in the same state, and the models
+    // and every evaluation are byte-identical.
+    let state = |p: &TrainPaths| {
+        let ck = checkpoint::latest(&p.out.join("checkpoints")).unwrap().unwrap();
+        let st: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap())
+                .unwrap();
+        let model = std::fs::read(ck.join("model.safetensors")).unwrap();
+        (st["mixture"].clone(), model)
+    };
+    let (mix0, model0) = state(&runs[0].1);
+    assert_eq!(mix0["drawn"], serde_json::json!([160, 40]));
+    for (_, p) in &runs[1..] {
+        let (mix, model) = state(p);
+        assert_eq!(mix, mix0);
+        assert!(model == model0, "{}: the model differs", p.out.display());
+        assert_eq!(
+            sources_of(&p.out.join("metrics.jsonl")),
+            sources_of(&runs[0].1.out.join("metrics.jsonl"))
+        );
+    }
 }

@@ -228,6 +228,10 @@ pub struct Arm {
     /// Parameters set on the stages of a type, e.g. `{gopher_quality: {min_stop_words: 3}}`.
     #[serde(default)]
     pub set: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// Weights of the sources of the experiment's `train.data` mixture, by name, for this arm
+    /// (the sources not named keep theirs), e.g. `{eng: 0.5, fra: 0.5}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
 }
 
 impl Arm {
@@ -524,6 +528,39 @@ fn experiment_problems(
             ));
         }
     }
+    let mixture = match e.train.as_ref().and_then(|t| t.data.as_ref()) {
+        Some(crate::train::TrainData::Mixture(m)) => Some(m),
+        _ => None,
+    };
+    for (name, arm) in &e.arms {
+        for (source, w) in &arm.weights {
+            let known = mixture.map(|m| {
+                m.sources
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| s.display_name(i))
+                    .collect::<Vec<_>>()
+            });
+            let message = match &known {
+                None => Some(
+                    "weights need a mixture in train.data (`sources:` with names) to weigh".into(),
+                ),
+                Some(names) if !names.contains(source) => Some(format!(
+                    "train.data has no source `{source}` (its sources: {})",
+                    names.join(", ")
+                )),
+                _ if !w.is_finite() || *w <= 0.0 => Some(format!("weight must be positive, got {w}")),
+                _ if mixture.is_some_and(|m| m.temperature.is_some()) => Some(
+                    "train.data samples by temperature; give its sources weights to vary them"
+                        .into(),
+                ),
+                _ => None,
+            };
+            if let Some(m) = message {
+                out.push(at(&["arms", name, "weights", source], m));
+            }
+        }
+    }
     for name in e.arms.iter().map(|(n, _)| n) {
         if !name
             .chars()
@@ -537,6 +574,14 @@ fn experiment_problems(
         }
     }
     if let Some(train) = &e.train {
+        if let Some(crate::train::TrainData::Dir(_)) = &train.data {
+            out.push(at(
+                &["train", "data"],
+                "leave out data (every arm trains on its own output), or give a mixture whose \
+                 sources select from it (`lang`, `source`) or add other runs (`path`)"
+                    .into(),
+            ));
+        }
         if train.max_steps.is_some() || train.max_tokens.is_some() {
             out.push(at(
                 &["train"],

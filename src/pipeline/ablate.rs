@@ -33,7 +33,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::{output_dir, run_data, RunError, RunOptions};
-use crate::config::experiment::{EvalSet, LoadedExperiment};
+use crate::config::experiment::{Arm, EvalSet, LoadedExperiment};
 use crate::config::{InputSpec, Pipeline, StageSpec};
 use crate::io::input;
 use crate::report::ablation::{
@@ -443,9 +443,20 @@ fn train_tokens(data: &Path) -> Result<u64, RunError> {
 
 /// A seed's training: the experiment's `train:` with the seed, the budget and checkpoints at
 /// the curve points.
-fn seed_config(lx: &LoadedExperiment, k: u32) -> train::TrainConfig {
+fn seed_config(lx: &LoadedExperiment, arm: &Arm, k: u32) -> train::TrainConfig {
     let e = &lx.experiment;
     let mut cfg = e.train.clone();
+    if let Some(train::TrainData::Dir(_)) = cfg.data {
+        cfg.data = None; // refused when the experiment loads: the arm's data is used
+    }
+    // The arm's weights on the experiment's mixture.
+    if let Some(train::TrainData::Mixture(m)) = &mut cfg.data {
+        for (i, s) in m.sources.iter_mut().enumerate() {
+            if let Some(w) = arm.weights.get(&s.display_name(i)) {
+                s.weight = Some(*w);
+            }
+        }
+    }
     cfg.seed = e.train.seed + k as u64;
     cfg.max_tokens = Some(e.budget.tokens);
     cfg.max_steps = None;
@@ -474,11 +485,25 @@ fn data_identity(data: &Path) -> Result<String, RunError> {
 /// (another config or other data: the seed's directory, evaluations included, is redone).
 fn train_seed(
     cfg: &train::TrainConfig,
+    base: &Path,
     data: &Path,
     tokenizer: &Path,
     out: &Path,
 ) -> Result<(), RunError> {
-    let identity = data_identity(data)?;
+    // A mixture's sources without a path are the arm's data; others are relative to the
+    // experiment file.
+    let mut paths = TrainPaths::resolve(cfg, base, Some(data)).map_err(RunError::TrainSetup)?;
+    paths.out = out.to_path_buf();
+    paths.tokenizer = tokenizer.to_path_buf();
+    paths.init_from = None;
+    let mut identity = data_identity(data)?;
+    let mut dirs: Vec<&Path> = paths.sources.iter().map(|s| s.dir.as_path()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs.into_iter().filter(|d| *d != data) {
+        identity.push(' ');
+        identity.push_str(&data_identity(d)?);
+    }
     let marker = out.join("data-identity.txt");
     if let Some(last) =
         checkpoint::latest(&out.join("checkpoints")).map_err(train::TrainError::from)?
@@ -499,12 +524,6 @@ fn train_seed(
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     std::fs::write(&marker, format!("{identity}\n")).map_err(io_err(&marker))?;
-    let paths = TrainPaths {
-        data: data.to_path_buf(),
-        out: out.to_path_buf(),
-        tokenizer: tokenizer.to_path_buf(),
-        init_from: None,
-    };
     let opts = TrainOptions {
         resume: true,
         progress: false,
@@ -696,10 +715,10 @@ pub fn ablate(
                 };
                 let (a, k) = jobs[i];
                 let arm = &arms[a];
-                let cfg = seed_config(lx, k);
+                let cfg = seed_config(lx, &e.arms.0[a].1, k);
                 let seed_dir = out.join("arms").join(&arm.name).join(format!("seed-{k}"));
                 tracing::info!("arm {}: training seed {k}", arm.name);
-                if let Err(err) = train_seed(&cfg, &arm.dir, &tokenizer, &seed_dir) {
+                if let Err(err) = train_seed(&cfg, &lx.dir, &arm.dir, &tokenizer, &seed_dir) {
                     if let Ok(mut f) = failure.lock() {
                         f.get_or_insert(err);
                     }

@@ -34,8 +34,11 @@ pub struct CheckpointState {
     pub tokens: u64,
     /// AdamW's update count.
     pub adam_t: u64,
-    /// Where the training loader stands.
+    /// Where the training loader stands (a mixture: its first source's loader).
     pub loader: LoaderState,
+    /// Where a mixture's loaders stand, and the windows drawn from each source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixture: Option<super::mixture::MixState>,
     /// Length of `metrics.jsonl` when this checkpoint was taken (a resumed run truncates the
     /// file here, so its records continue without duplicates).
     pub metrics_bytes: u64,

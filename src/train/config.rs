@@ -208,14 +208,154 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// What the model trains on: one token dataset (a pipeline output directory), or a weighted
+/// mixture of several.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TrainData {
+    /// A directory holding `tokens/{train,val}/` and `tokenizer.json`.
+    Dir(String),
+    /// Several token datasets drawn in proportion to their weights.
+    Mixture(Mixture),
+}
+
+impl<'de> Deserialize<'de> for TrainData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // By hand rather than `untagged`, so that a mistake inside a mixture is reported as
+        // itself (an unknown key, a bad weight) and not as "matches no variant".
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::String(s) => Ok(TrainData::Dir(s)),
+            serde_json::Value::Object(_) => serde_json::from_value(v)
+                .map(TrainData::Mixture)
+                .map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "data: expected a directory or a mixture {{sources: [...]}}, got {other}"
+            ))),
+        }
+    }
+}
+
+/// A mixture: windows are drawn from the sources in proportion to their weights, or with
+/// `temperature`, to `tokens^(1/temperature)` (1 = in proportion to size, larger = flatter).
+///
+/// ```yaml
+/// data:
+///   sources:
+///     - {name: web, path: ../out/web, weight: 0.8}
+///     - {name: books, path: ../out/books, weight: 0.2}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mixture {
+    /// The sources, at least one.
+    #[schemars(length(min = 1))]
+    pub sources: Vec<MixSource>,
+    /// Sample by size with this temperature instead of by weight (no source then sets a
+    /// weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+}
+
+/// One source of a mixture: a token dataset, or the part of one whose documents have a language
+/// or come from matching input files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MixSource {
+    /// The name in metrics and reports (default: the language, else the directory's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The pipeline output holding `tokens/` (default: the pipeline's own output, or in an
+    /// experiment the arm's). Every source's tokenizer must be the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Relative share of the training windows (normalised over the sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Only the documents of this language (the `lang` the `language` stage set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Only the documents read from input files matching this glob (the documents' `source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl MixSource {
+    /// The source's name: `name`, else its language, else its directory's last component.
+    pub fn display_name(&self, index: usize) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        if let Some(l) = &self.lang {
+            return l.clone();
+        }
+        self.path
+            .as_deref()
+            .and_then(|p| Path::new(p.trim_end_matches('/')).file_name())
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| format!("source-{index}"))
+    }
+}
+
+impl Mixture {
+    fn problems(&self, p: &mut Vec<Problem>) {
+        if self.sources.is_empty() {
+            p.push(at(&["data", "sources"], "a mixture needs at least one source"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let idx = i.to_string();
+            let name = s.display_name(i);
+            if !seen.insert(name.clone()) {
+                p.push(at(
+                    &["data", "sources", &idx, "name"],
+                    format!("two sources are named `{name}`; give each a distinct name"),
+                ));
+            }
+            match (s.weight, self.temperature) {
+                (Some(w), None) if !w.is_finite() || w <= 0.0 => p.push(at(
+                    &["data", "sources", &idx, "weight"],
+                    format!("weight must be positive, got {w}"),
+                )),
+                (None, None) => p.push(at(
+                    &["data", "sources", &idx, "weight"],
+                    "every source needs a weight (or set data.temperature to sample by size)",
+                )),
+                (Some(_), Some(_)) => p.push(at(
+                    &["data", "sources", &idx, "weight"],
+                    "weights and data.temperature exclude each other",
+                )),
+                _ => {}
+            }
+            if let Some(g) = &s.source {
+                if let Err(e) = glob::Pattern::new(g) {
+                    p.push(at(
+                        &["data", "sources", &idx, "source"],
+                        format!("not a glob: {e}"),
+                    ));
+                }
+            }
+        }
+        if let Some(t) = self.temperature {
+            if !t.is_finite() || t <= 0.0 {
+                p.push(at(
+                    &["data", "temperature"],
+                    format!("temperature must be positive, got {t}"),
+                ));
+            }
+        }
+    }
+}
+
 /// The `train:` section: train a GPT on the token shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Directory holding `tokens/train/`, `tokens/val/` and `tokenizer.json`. In a pipeline the
+    /// Directory holding `tokens/train/`, `tokens/val/` and `tokenizer.json`, or a mixture of
+    /// several (`{sources: [{path, weight, lang, source}], temperature}`). In a pipeline the
     /// default is the pipeline's output directory; in a standalone train file it is required.
     #[serde(default)]
-    pub data: Option<String>,
+    pub data: Option<TrainData>,
     /// Where checkpoints and metrics go (default: `DATA/train`).
     #[serde(default)]
     pub out: Option<String>,
@@ -414,6 +554,9 @@ impl Check for TrainConfig {
             (_, Some(0)) => p.push(at(&["max_tokens"], "max_tokens must be at least 1")),
             _ => {}
         }
+        if let Some(TrainData::Mixture(m)) = &self.data {
+            m.problems(&mut p);
+        }
         if self.init_optimizer && self.init_from.is_none() {
             p.push(at(
                 &["init_optimizer"],
@@ -468,6 +611,36 @@ pub struct TrainPaths {
     pub tokenizer: PathBuf,
     /// The checkpoint to start from (`init_from`), resolved.
     pub init_from: Option<PathBuf>,
+    /// The sources of a mixture, resolved (empty: `data` alone, all of it).
+    pub sources: Vec<SourcePaths>,
+}
+
+/// A mixture source with its directory resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcePaths {
+    /// Its name in metrics and reports.
+    pub name: String,
+    /// The pipeline output holding `tokens/`.
+    pub dir: PathBuf,
+    /// Its weight (absent: sampled by size with the mixture's temperature).
+    pub weight: Option<f64>,
+    /// Only documents of this language.
+    pub lang: Option<String>,
+    /// Only documents from input files matching this glob.
+    pub source: Option<String>,
+}
+
+impl TrainPaths {
+    /// Paths for one dataset directory (no mixture).
+    pub fn single(data: PathBuf, out: PathBuf, tokenizer: PathBuf) -> Self {
+        TrainPaths {
+            data,
+            out,
+            tokenizer,
+            init_from: None,
+            sources: Vec::new(),
+        }
+    }
 }
 
 impl TrainPaths {
@@ -496,14 +669,38 @@ impl TrainPaths {
             }
             join(p)
         };
+        let required =
+            || "data: is required (the directory holding tokens/ and tokenizer.json)".to_string();
+        let mut sources = Vec::new();
         let data = match (&cfg.data, default_data) {
-            (Some(d), _) => join(d)?,
-            (None, Some(d)) => d.to_path_buf(),
-            (None, None) => {
-                return Err(
-                    "data: is required (the directory holding tokens/ and tokenizer.json)".into(),
-                )
+            (Some(TrainData::Dir(d)), _) => join(d)?,
+            (Some(TrainData::Mixture(m)), _) => {
+                for (i, s) in m.sources.iter().enumerate() {
+                    let dir = match (&s.path, default_data) {
+                        (Some(p), _) => join(p)?,
+                        (None, Some(d)) => d.to_path_buf(),
+                        (None, None) => {
+                            return Err(format!(
+                                "data.sources.{i}.path: is required (a pipeline output holding \
+                                 tokens/)"
+                            ))
+                        }
+                    };
+                    sources.push(SourcePaths {
+                        name: s.display_name(i),
+                        dir,
+                        weight: s.weight,
+                        lang: s.lang.clone(),
+                        source: s.source.clone(),
+                    });
+                }
+                match default_data {
+                    Some(d) => d.to_path_buf(),
+                    None => sources.first().map(|s| s.dir.clone()).ok_or_else(required)?,
+                }
             }
+            (None, Some(d)) => d.to_path_buf(),
+            (None, None) => return Err(required()),
         };
         let out = match cfg.out.as_deref() {
             Some(o) => join(o)?,
@@ -519,6 +716,7 @@ impl TrainPaths {
             out,
             tokenizer,
             init_from,
+            sources,
         })
     }
 }
@@ -634,7 +832,7 @@ mod tests {
     #[test]
     fn resolves_paths() {
         let cfg = TrainConfig {
-            data: Some("d".into()),
+            data: Some(TrainData::Dir("d".into())),
             ..Default::default()
         };
         let p = TrainPaths::resolve(&cfg, Path::new("/base"), None).unwrap();

@@ -74,6 +74,8 @@ pub struct Unit {
     pub row_group: usize,
     /// Rows (documents) in it.
     pub rows: u64,
+    /// Which rows are read (a mixture source of some of the documents); all when absent.
+    pub keep: Option<Vec<bool>>,
 }
 
 /// The shards of one split and their row groups.
@@ -123,6 +125,7 @@ impl Shards {
                         file: i,
                         row_group: rg,
                         rows,
+                        keep: None,
                     });
                 }
             }
@@ -155,6 +158,7 @@ impl Shards {
             .with_batch_size(4096)
             .build()
             .map_err(|e| read_err(path, e))?;
+        let mut row = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| read_err(path, e))?;
             let Some(col) = batch.column_by_name("tokens") else {
@@ -187,10 +191,32 @@ impl Shards {
                     format!("`tokens` items are {}, expected uint32", values.data_type()),
                 ));
             };
-            // Null lists have empty offsets ranges, so slicing by offsets skips them.
-            out.extend_from_slice(&ids.values()[start..end]);
+            match &unit.keep {
+                // Null lists have empty offsets ranges, so slicing by offsets skips them.
+                None => out.extend_from_slice(&ids.values()[start..end]),
+                Some(keep) => {
+                    let off: Vec<usize> = offsets(col.as_ref());
+                    for (i, w) in off.windows(2).enumerate() {
+                        if keep.get(row + i).copied().unwrap_or(false) {
+                            out.extend_from_slice(&ids.values()[w[0]..w[1]]);
+                        }
+                    }
+                }
+            }
+            row += batch.num_rows();
         }
         Ok(())
+    }
+}
+
+/// The value offsets of a list column (checked to be a list by the caller).
+fn offsets(col: &dyn Array) -> Vec<usize> {
+    if let Some(list) = col.as_any().downcast_ref::<ListArray>() {
+        list.value_offsets().iter().map(|&o| o as usize).collect()
+    } else if let Some(list) = col.as_any().downcast_ref::<LargeListArray>() {
+        list.value_offsets().iter().map(|&o| o as usize).collect()
+    } else {
+        Vec::new()
     }
 }
 

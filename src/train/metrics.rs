@@ -64,7 +64,32 @@ pub enum Record {
         /// Share of masked tokens predicted exactly (mlm).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         accuracy: Option<f64>,
+        /// A mixture's sources: the realized mixture so far and each one's val loss (`val_loss`
+        /// above is their mean by weight).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sources: Vec<SourceEval>,
     },
+}
+
+/// One source of a mixture at an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceEval {
+    /// The source's name.
+    pub name: String,
+    /// Its weight (normalised).
+    pub weight: f64,
+    /// Its share of the training windows drawn so far.
+    pub share: f64,
+    /// Training windows drawn from it so far.
+    pub windows: u64,
+    /// Passes over its training tokens so far (windows × seq_len / its tokens).
+    pub epochs: f64,
+    /// Mean cross-entropy on its val windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Its val loss in bits per byte (clm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_byte: Option<f64>,
 }
 
 /// Appends records to `metrics.jsonl`.

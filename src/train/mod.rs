@@ -35,6 +35,7 @@ pub mod infer;
 pub mod kernels;
 pub mod loader;
 pub mod metrics;
+pub mod mixture;
 pub mod mlm;
 pub mod model;
 pub mod ops;
@@ -48,7 +49,8 @@ pub mod trainer;
 use std::path::PathBuf;
 
 pub use config::{
-    load_train_file, ModelConfig, Objective, OptimizerConfig, TrainConfig, TrainDevice, TrainPaths,
+    load_train_file, MixSource, Mixture, ModelConfig, Objective, OptimizerConfig, SourcePaths,
+    TrainConfig, TrainData, TrainDevice, TrainPaths,
 };
 pub use eval::{evaluate, EvalOptions, EvalReport};
 pub use mlm::{fill_mask, MaskFill};

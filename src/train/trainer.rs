@@ -12,7 +12,8 @@ use super::config::Objective;
 use super::config::{TrainConfig, TrainDevice, TrainPaths};
 use super::infer::Weights;
 use super::loader::{eval_windows, Loader, Shards};
-use super::metrics::{measure_peak_flops, MetricsWriter, Record};
+use super::metrics::{measure_peak_flops, MetricsWriter, Record, SourceEval};
+use super::mixture::{open_sources, MixLoader, Source};
 use super::mlm::{score_masked, Masker};
 use super::model::{Batch, Gpt, GptConfig, Mode};
 use super::optim::{grad_sum_squares, AdamW};
@@ -65,6 +66,8 @@ pub struct TrainSummary {
     pub out_dir: PathBuf,
     /// Nothing was left to do.
     pub already_complete: bool,
+    /// A mixture's sources at the end: realized shares, epochs, val losses.
+    pub mixture: Vec<SourceEval>,
 }
 
 /// The end-of-sequence id: from `DATA/manifest.json` (`eos: {id}` as the tokenize stage
@@ -145,14 +148,24 @@ pub fn train(
     }
 }
 
+/// The val windows of one source (or of the one dataset).
+struct ValSet {
+    windows: Vec<Vec<u32>>,
+    /// Predicted tokens per UTF-8 byte of the windows (clm), for bits per byte.
+    tokens_per_byte: Option<f64>,
+}
+
 struct Run<'a> {
     cfg: &'a TrainConfig,
     model: Gpt,
     opt: AdamW,
-    loader: Loader,
-    val: Vec<Vec<u32>>,
-    /// Predicted tokens per UTF-8 byte of the val windows (clm), for bits per byte.
-    val_tokens_per_byte: Option<f64>,
+    loader: MixLoader,
+    /// One set per source (one in all without a mixture).
+    val: Vec<ValSet>,
+    /// A mixture's sources (empty without one).
+    sources: Vec<Source>,
+    /// Each source's last evaluation.
+    last_each: Vec<Option<Evaluation>>,
     masker: Option<Masker>,
     metrics: MetricsWriter,
     step: u64,
@@ -163,9 +176,38 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// (val loss, bits per byte, accuracy) on the val windows, if there are any.
-    fn evaluate(&self) -> Result<Option<Evaluation>, TrainError> {
-        if self.val.is_empty() {
+    /// (val loss, bits per byte, accuracy) on the val windows of each set, and their mean by
+    /// the sources' weights; `None` when no set has windows.
+    fn evaluate(&self) -> Result<Option<(Evaluation, Vec<Option<Evaluation>>)>, TrainError> {
+        let each = self
+            .val
+            .iter()
+            .map(|v| self.evaluate_set(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        if each.len() == 1 {
+            return Ok(each[0].map(|e| (e, each)));
+        }
+        // The mean over the sources with val windows, by their weights renormalised.
+        let (mut wsum, mut loss, mut bpb, mut acc) = (0.0, 0.0, Some(0.0), Some(0.0));
+        for (e, src) in each.iter().zip(&self.sources) {
+            let Some((l, b, a)) = e else { continue };
+            wsum += src.weight;
+            loss += src.weight * l;
+            bpb = bpb.zip(*b).map(|(x, y)| x + src.weight * y);
+            acc = acc.zip(*a).map(|(x, y)| x + src.weight * y);
+        }
+        if wsum == 0.0 {
+            return Ok(None);
+        }
+        Ok(Some((
+            (loss / wsum, bpb.map(|b| b / wsum), acc.map(|a| a / wsum)),
+            each,
+        )))
+    }
+
+    /// (val loss, bits per byte, accuracy) on one set's windows, if it has any.
+    fn evaluate_set(&self, set: &ValSet) -> Result<Option<Evaluation>, TrainError> {
+        if set.windows.is_empty() {
             return Ok(None);
         }
         if let Some(masker) = &self.masker {
@@ -173,13 +215,13 @@ impl Run<'_> {
             let weights = Weights::from_tensors(&self.model.cfg, &self.model.tensors())
                 .map_err(|e| TrainError::candle("evaluating", e))?;
             let t = self.cfg.model.seq_len;
-            let batch = masker.batch(&self.val, t, hash2(self.cfg.seed, VAL_MASK_SEED));
+            let batch = masker.batch(&set.windows, t, hash2(self.cfg.seed, VAL_MASK_SEED));
             let (loss, n, correct) = score_masked(&weights, &batch)?;
             let n = n.max(1) as f64;
             return Ok(Some((loss / n, None, Some(correct as f64 / n))));
         }
         let mut total = 0.0;
-        for chunk in self.val.chunks(self.cfg.batch_size) {
+        for chunk in set.windows.chunks(self.cfg.batch_size) {
             let batch = Batch::from_windows(chunk);
             let loss = self
                 .model
@@ -188,17 +230,55 @@ impl Run<'_> {
             let l = loss.to_dtype(DType::F64).and_then(|l| l.to_scalar::<f64>());
             total += l.map_err(|e| TrainError::candle("evaluating", e))? * chunk.len() as f64;
         }
-        let loss = total / self.val.len() as f64;
-        let bpb = self
-            .val_tokens_per_byte
+        let loss = total / set.windows.len() as f64;
+        let bpb = set
+            .tokens_per_byte
             .map(|tpb| loss * tpb / std::f64::consts::LN_2);
         Ok(Some((loss, bpb, None)))
     }
 
+    /// The realized mixture so far, with each source's last evaluation (empty without a
+    /// mixture).
+    fn mixture(&self, each: &[Option<Evaluation>]) -> Vec<SourceEval> {
+        let drawn = self.loader.drawn();
+        let total = drawn.iter().sum::<u64>().max(1) as f64;
+        let t = self.cfg.model.seq_len as f64;
+        self.sources
+            .iter()
+            .zip(drawn)
+            .enumerate()
+            .map(|(i, (s, &n))| {
+                let e = each.get(i).copied().flatten();
+                SourceEval {
+                    name: s.name.clone(),
+                    weight: s.weight,
+                    share: n as f64 / total,
+                    windows: n,
+                    epochs: n as f64 * t / s.tokens.max(1) as f64,
+                    val_loss: e.map(|e| e.0),
+                    bits_per_byte: e.and_then(|e| e.1),
+                }
+            })
+            .collect()
+    }
+
     fn eval_record(&mut self) -> Result<Option<f64>, TrainError> {
-        let Some((val_loss, bits_per_byte, accuracy)) = self.evaluate()? else {
+        let Some(((val_loss, bits_per_byte, accuracy), each)) = self.evaluate()? else {
             return Ok(None);
         };
+        let sources = self.mixture(&each);
+        self.last_each = each;
+        for s in &sources {
+            tracing::debug!(
+                "step {}: source {}: {:.1}% of windows (weight {:.1}%), {:.2} epochs, val {}",
+                self.step,
+                s.name,
+                s.share * 100.0,
+                s.weight * 100.0,
+                s.epochs,
+                s.val_loss.map_or("n/a".into(), |v| format!("{v:.4}"))
+            );
+        }
         let rec = Record::Eval {
             step: self.step,
             tokens: self.tokens,
@@ -206,6 +286,7 @@ impl Run<'_> {
             perplexity: val_loss.exp(),
             bits_per_byte,
             accuracy,
+            sources,
         };
         self.metrics
             .write(&rec)
@@ -218,7 +299,12 @@ impl Run<'_> {
         state.step = self.step;
         state.tokens = self.tokens;
         state.adam_t = self.opt.t;
-        state.loader = self.loader.state().clone();
+        let mix = self.loader.state();
+        if self.sources.is_empty() {
+            state.loader = mix.loaders.into_iter().next().unwrap_or_default();
+        } else {
+            state.mixture = Some(mix);
+        }
         state.metrics_bytes = self.metrics.bytes();
         state.elapsed_s = self.elapsed;
         let model = self.model.tensors();
@@ -343,17 +429,74 @@ fn run(
         ),
         _ => None,
     };
-    let train_shards = Shards::open(&paths.data.join("tokens").join("train"))?;
-    let val_shards = match Shards::open(&paths.data.join("tokens").join("val")) {
-        Ok(s) => Some(s),
-        Err(super::loader::LoaderError::NoShards { dir }) => {
-            tracing::warn!(
-                "{}: no val shards; training without evaluation",
-                dir.display()
-            );
-            None
+    // A mixture's sources: every one encoded with this run's tokenizer.
+    let temperature = match &cfg.data {
+        Some(super::config::TrainData::Mixture(m)) => m.temperature,
+        _ => None,
+    };
+    let sources = open_sources(&paths.sources, temperature)?;
+    let ours = vocabulary_hash(&paths.tokenizer)?;
+    for s in &sources {
+        let theirs = s.dir.join("tokenizer.json");
+        if !crate::storage::exists(&theirs) {
+            return Err(TrainError::Config(format!(
+                "mixture source `{}`: {} is missing, so it cannot be checked to share this run's \
+                 tokenizer ({})",
+                s.name,
+                crate::storage::shown(&theirs),
+                crate::storage::shown(&paths.tokenizer)
+            )));
         }
-        Err(e) => return Err(e.into()),
+        let h = vocabulary_hash(&theirs)?;
+        if h != ours {
+            return Err(TrainError::Config(format!(
+                "mixture source `{}`: {} differs from this run's tokenizer {} (vocabulary and \
+                 merges hash {h:016x} vs {ours:016x}); token ids would mean different things",
+                s.name,
+                crate::storage::shown(&theirs),
+                crate::storage::shown(&paths.tokenizer)
+            )));
+        }
+    }
+    let (train_shards, val_shards) = if sources.is_empty() {
+        let train = Shards::open(&paths.data.join("tokens").join("train"))?;
+        let val = match Shards::open(&paths.data.join("tokens").join("val")) {
+            Ok(s) => Some(s),
+            Err(super::loader::LoaderError::NoShards { dir }) => {
+                tracing::warn!(
+                    "{}: no val shards; training without evaluation",
+                    dir.display()
+                );
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        (Some(train), vec![val])
+    } else {
+        for s in &sources {
+            if s.val.is_none() {
+                tracing::warn!("mixture source `{}`: no val documents", s.name);
+            }
+        }
+        (None, sources.iter().map(|s| s.val.clone()).collect())
+    };
+    let new_loader = |state: Option<super::mixture::MixState>, single: Option<super::loader::LoaderState>| {
+        match &train_shards {
+            Some(shards) => MixLoader::single(Loader::resume(
+                shards.clone(),
+                cfg.model.seq_len,
+                cfg.seed,
+                cfg.shuffle_buffer,
+                single.unwrap_or_default(),
+            )),
+            None => MixLoader::new(
+                &sources,
+                cfg.model.seq_len,
+                cfg.seed,
+                cfg.shuffle_buffer,
+                state,
+            ),
+        }
     };
     std::fs::create_dir_all(&paths.out).map_err(|e| TrainError::io(&paths.out, e))?;
     let ckpt_root = paths.out.join("checkpoints");
@@ -368,6 +511,7 @@ fn run(
         tokens: 0,
         adam_t: 0,
         loader: Default::default(),
+        mixture: None,
         metrics_bytes: 0,
         model: model_cfg.clone(),
         config: cfg.clone(),
@@ -397,13 +541,7 @@ fn run(
             let mut opt = AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
             opt.load_state(&ck.optimizer, ck.state.adam_t)
                 .map_err(ctx("loading the optimizer state"))?;
-            let loader = Loader::resume(
-                train_shards,
-                cfg.model.seq_len,
-                cfg.seed,
-                cfg.shuffle_buffer,
-                ck.state.loader.clone(),
-            );
+            let loader = new_loader(ck.state.mixture.clone(), Some(ck.state.loader.clone()));
             let metrics = MetricsWriter::open(&metrics_path, Some(ck.state.metrics_bytes))
                 .map_err(|e| TrainError::io(&metrics_path, e))?;
             tracing::info!(
@@ -442,6 +580,7 @@ fn run(
                     checkpoint: Some(dir.clone()),
                     out_dir: paths.out.clone(),
                     already_complete: true,
+                    mixture: Vec::new(),
                 }),
                 None => Err(TrainError::Exists(paths.out.clone())),
             };
@@ -477,12 +616,7 @@ fn run(
                     (model, opt)
                 }
             };
-            let loader = Loader::new(
-                train_shards,
-                cfg.model.seq_len,
-                cfg.seed,
-                cfg.shuffle_buffer,
-            );
+            let loader = new_loader(None, None);
             let metrics = MetricsWriter::open(&metrics_path, None)
                 .map_err(|e| TrainError::io(&metrics_path, e))?;
             (model, opt, loader, metrics, 0, 0, 0.0)
@@ -501,6 +635,7 @@ fn run(
             checkpoint: existing,
             out_dir: paths.out.clone(),
             already_complete: true,
+            mixture: Vec::new(),
         });
     }
 
@@ -520,6 +655,13 @@ fn run(
         "eos_id": eos_id,
         "tokenizer": crate::storage::shown(&state_base.tokenizer),
         "data": crate::storage::shown(&paths.data),
+        "mixture": sources.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "dir": crate::storage::shown(&s.dir),
+            "weight": s.weight,
+            "documents": s.documents,
+            "tokens": s.tokens,
+        })).collect::<Vec<_>>(),
         "config": cfg,
     });
     tracing::info!(
@@ -544,29 +686,45 @@ fn run(
     )
     .map_err(|e| TrainError::io(&run_path, e))?;
 
-    let val = match &val_shards {
-        Some(s) => {
-            let n = (cfg.eval_tokens as usize)
-                .div_ceil(cfg.model.seq_len)
-                .max(1);
-            eval_windows(s, cfg.model.seq_len, n)?
+    let mut val = Vec::new();
+    for (i, shards) in val_shards.iter().enumerate() {
+        let windows = match shards {
+            Some(s) => {
+                let n = (cfg.eval_tokens as usize)
+                    .div_ceil(cfg.model.seq_len)
+                    .max(1);
+                eval_windows(s, cfg.model.seq_len, n)?
+            }
+            None => Vec::new(),
+        };
+        if shards.is_some() && windows.is_empty() {
+            match sources.get(i) {
+                Some(s) => tracing::warn!(
+                    "mixture source `{}`: its val documents are shorter than one window",
+                    s.name
+                ),
+                None => tracing::warn!(
+                    "the val split is shorter than one window; training without evaluation"
+                ),
+            }
         }
-        None => Vec::new(),
-    };
-    if val_shards.is_some() && val.is_empty() {
-        tracing::warn!("the val split is shorter than one window; training without evaluation");
+        let tokens_per_byte = match (&masker, windows.is_empty()) {
+            (None, false) => tokens_per_byte(&tok, &windows, &paths.tokenizer)?,
+            _ => None,
+        };
+        val.push(ValSet {
+            windows,
+            tokens_per_byte,
+        });
     }
-    let val_tokens_per_byte = match (&masker, val.is_empty()) {
-        (None, false) => tokens_per_byte(&tok, &val, &paths.tokenizer)?,
-        _ => None,
-    };
     let mut r = Run {
         cfg,
         model,
         opt,
         loader,
         val,
-        val_tokens_per_byte,
+        sources,
+        last_each: Vec::new(),
         masker,
         metrics,
         step,
@@ -688,6 +846,7 @@ fn run(
         checkpoint: last_ckpt,
         out_dir: paths.out.clone(),
         already_complete: false,
+        mixture: r.mixture(&r.last_each),
     })
 }
 

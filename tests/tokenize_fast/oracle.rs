@@ -25,11 +25,12 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// Every data file the identity tests cover, relative to [`data_dir`].
-pub const DATA_FILES: [&str; 5] = [
+pub const DATA_FILES: [&str; 6] = [
     "english/prose.jsonl",
     "html/pages.jsonl",
     "multilingual/fortunes.jsonl",
     "multilingual/installation-guide.jsonl",
+    "multilingual/debian-handbook.jsonl",
     "html-extraction/trafilatura-eval.jsonl.gz",
 ];
 

@@ -127,10 +127,19 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<(Splitter, bool), String> {
                     else {
                         return Err("the Split pre-tokenizer's pattern is not a regex".into());
                     };
-                    if split.get("behavior").and_then(Value::as_str) != Some("Isolated")
-                        || split.get("invert").and_then(Value::as_bool) != Some(false)
-                    {
-                        return Err("the Split pre-tokenizer is not Isolated and uninverted".into());
+                    // Every known pattern matches at every character (see `pretokenize`), so
+                    // there are no gaps between matches: keeping the matches and removing the
+                    // gaps (`Removed` with `invert`, as tokenizer.json files converted from
+                    // tiktoken write it) cuts the same pieces as isolating both.
+                    let behavior = split.get("behavior").and_then(Value::as_str);
+                    let invert = split.get("invert").and_then(Value::as_bool);
+                    if !matches!(
+                        (behavior, invert),
+                        (Some("Isolated"), Some(false)) | (Some("Removed"), Some(true))
+                    ) {
+                        return Err("the Split pre-tokenizer is neither Isolated nor Removed \
+                                    with invert"
+                            .into());
                     }
                     let splitter = Splitter::for_pattern(pattern).ok_or_else(|| {
                         format!("the Split pattern {pattern:?} is not one of the known patterns")

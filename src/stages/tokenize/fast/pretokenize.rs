@@ -83,7 +83,7 @@ impl Splitter {
         match self {
             Splitter::Whole => "no split",
             Splitter::Gpt2 => "GPT-2 pattern",
-            Splitter::Llama3 { max_digits: 3 } => "Llama-3 pattern",
+            Splitter::Llama3 { max_digits: 3 } => "Llama-3/cl100k pattern",
             Splitter::Llama3 { .. } => "Qwen2 pattern",
             Splitter::O200k => "o200k pattern",
         }
