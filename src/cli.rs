@@ -1346,6 +1346,17 @@ fn print_training(s: &train::TrainSummary) {
         s.mfu * 100.0,
         corpusforge::storage::shown(s.checkpoint.as_deref().unwrap_or(&s.out_dir))
     );
+    for m in &s.mixture {
+        println!(
+            "  source {}: {:.2}% of windows (weight {:.2}%), {} windows, {:.2} epochs, val loss {}",
+            m.name,
+            m.share * 100.0,
+            m.weight * 100.0,
+            m.windows,
+            m.epochs,
+            val(m.val_loss)
+        );
+    }
 }
 
 fn report_run(s: &RunSummary) {

@@ -1389,3 +1389,201 @@ fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resum
         );
     }
 }
+
+/// Writes a documents shard (`id`, `source`, and `lang` unless it is None for every row).
+fn write_docs(path: &Path, ids: &[String], sources: &[&str], langs: Option<&[&str]>) {
+    let mut fields = vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+    ];
+    let mut cols: Vec<arrow::array::ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(ids)),
+        Arc::new(StringArray::from_iter_values(sources)),
+    ];
+    if let Some(l) = langs {
+        fields.push(Field::new("lang", DataType::Utf8, true));
+        cols.push(Arc::new(StringArray::from_iter_values(l)));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Writes a token shard whose rows have the given ids.
+fn write_shard_with_ids(path: &Path, ids: &[String], docs: &[Vec<u32>], rows_per_group: usize) {
+    write_shard(path, docs, rows_per_group);
+    // Rewrite with the ids: read back, replace the doc_id column.
+    let file = File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .build();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema.clone(), Some(props)).unwrap();
+    let mut at = 0;
+    for b in batches {
+        let n = b.num_rows();
+        let mut cols = b.columns().to_vec();
+        cols[0] = Arc::new(StringArray::from_iter_values(&ids[at..at + n]));
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap()).unwrap();
+        at += n;
+    }
+    w.close().unwrap();
+}
+
+/// One run's output with documents in two languages from two input files: even documents
+/// `eng` from `a.jsonl`, odd ones `fra` from `b.jsonl`; the documents dataset partitioned by
+/// language (the language in the directory name, as `output.partition_by: lang` writes it).
+fn two_language_run(root: &Path, vocab: u32) -> (PathBuf, usize, usize) {
+    let data = root.join("multi");
+    let docs = pattern_docs(300, vocab, 11);
+    let ids: Vec<String> = (0..300).map(|i| format!("d{i}")).collect();
+    let (train, val) = (260, 40);
+    for (k, range) in [(0usize, 0..130), (1, 130..260)] {
+        write_shard_with_ids(
+            &data.join(format!("tokens/train/part-{k:05}.parquet")),
+            &ids[range.clone()],
+            &docs[range],
+            9,
+        );
+    }
+    write_shard_with_ids(
+        &data.join("tokens/val/part-00000.parquet"),
+        &ids[train..train + val],
+        &docs[train..],
+        9,
+    );
+    for lang in ["eng", "fra"] {
+        let pick: Vec<usize> = (0..300).filter(|i| (i % 2 == 0) == (lang == "eng")).collect();
+        let sel_ids: Vec<String> = pick.iter().map(|&i| ids[i].clone()).collect();
+        let sources: Vec<&str> = pick
+            .iter()
+            .map(|&i| if i % 2 == 0 { "in/a.jsonl" } else { "in/b.jsonl" })
+            .collect();
+        write_docs(
+            &data.join(format!("documents/lang={lang}/part-00000.parquet")),
+            &sel_ids,
+            &sources,
+            None,
+        );
+    }
+    write_tokenizer(&data.join("tokenizer.json"), vocab as usize);
+    let tokens = |even: bool| -> usize {
+        (0..train)
+            .filter(|i| (i % 2 == 0) == even)
+            .map(|i| docs[i].len())
+            .sum()
+    };
+    (data, tokens(true), tokens(false))
+}
+
+#[test]
+fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, eng_tokens, fra_tokens) = two_language_run(tmp.path(), 40);
+    let yaml = format!(
+        "data:\n  sources:\n    - {{lang: eng, weight: 1}}\n    - {{name: french, lang: fra, weight: 3}}\n\
+         model: {{n_layer: 1, n_head: 2, n_embd: 16, seq_len: 16}}\nbatch_size: 4\nmax_steps: 10\n\
+         eval_interval: 5\neval_tokens: 64\nout: {}\n",
+        tmp.path().join("by-lang").display()
+    );
+    let file = tmp.path().join("train.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    // Sources without a path read `data` of the file... which a train file must name: refused.
+    let err = train::load_train_file(&file).unwrap_err();
+    assert!(err.contains("data.sources.0.path: is required"), "{err}");
+    let yaml = yaml.replace(
+        "- {lang: eng,",
+        &format!("- {{path: {}, lang: eng,", data.display()),
+    );
+    let yaml = yaml.replace(
+        "- {name: french,",
+        &format!("- {{path: {}, name: french,", data.display()),
+    );
+    std::fs::write(&file, &yaml).unwrap();
+    let (cfg, paths) = train::load_train_file(&file).unwrap();
+    let s = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    // 40 windows: 10 English, 30 French.
+    let got: Vec<(&str, u64)> = s.mixture.iter().map(|m| (m.name.as_str(), m.windows)).collect();
+    assert_eq!(got, vec![("eng", 10), ("french", 30)]);
+    assert_eq!(s.mixture[0].epochs, (10 * 16) as f64 / eng_tokens as f64);
+    assert_eq!(s.mixture[1].epochs, (30 * 16) as f64 / fra_tokens as f64);
+    assert!(s.mixture.iter().all(|m| m.val_loss.is_some()));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(paths.out.join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["mixture"][0]["documents"], 130);
+    assert_eq!(run["mixture"][1]["tokens"], fra_tokens);
+
+    // By input file, and by size with a temperature: weights tokens^(1/T), normalised.
+    let by_input = yaml
+        .replace("lang: eng, weight: 1", "source: \"*a.jsonl\"")
+        .replace("lang: fra, weight: 3", "source: \"in/b.*\"")
+        .replace("\nmodel:", "\n  temperature: 2.0\nmodel:")
+        .replace("by-lang", "by-input");
+    std::fs::write(&file, &by_input).unwrap();
+    let (cfg, paths) = train::load_train_file(&file).unwrap();
+    let s = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    let (wa, wb) = ((eng_tokens as f64).sqrt(), (fra_tokens as f64).sqrt());
+    assert!((s.mixture[0].weight - wa / (wa + wb)).abs() < 1e-12);
+    assert_eq!(
+        s.mixture.iter().map(|m| m.windows).sum::<u64>(),
+        40,
+        "{:?}",
+        s.mixture
+    );
+
+    // A source of no documents, and one with another tokenizer, are refused before training.
+    let none = yaml.replace("lang: fra", "lang: deu").replace("by-lang", "none");
+    std::fs::write(&file, &none).unwrap();
+    let (cfg, paths) = train::load_train_file(&file).unwrap();
+    let err = train::train(&cfg, &paths, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mixture source `french` has no training documents of language `deu`"),
+        "{err}"
+    );
+    let other = other_data_dir(tmp.path(), 41);
+    let mixed = yaml
+        .replace(
+            &format!("{{path: {}, name: french, lang: fra,", data.display()),
+            &format!("{{path: {}, name: french,", other.display()),
+        )
+        .replace("by-lang", "retok");
+    std::fs::write(&file, &mixed).unwrap();
+    let (cfg, paths) = train::load_train_file(&file).unwrap();
+    let err = train::train(&cfg, &paths, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mixture source `french`") && err.contains("differs from this run's tokenizer"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("retok").join("checkpoints").exists());
+
+    // Mistakes in a mixture are named as themselves, every one at once.
+    let err = train::config::parse_train_yaml(
+        "data: {sources: [{path: a, weigth: 1}]}\nmax_steps: 1\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("weigth"), "{err}");
+    let cfg = train::config::parse_train_yaml(
+        "data: {sources: [{path: a, weight: 1}, {path: b}, {path: c/a, weight: -1}]}\nmax_steps: 1\n",
+    )
+    .unwrap();
+    let text = cfg.problems_text("train.").unwrap();
+    for want in [
+        "train.data.sources.1.weight: every source needs a weight",
+        "train.data.sources.2.name: two sources are named `a`",
+        "train.data.sources.2.weight: weight must be positive, got -1",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+}

@@ -52,29 +52,7 @@ fn perr(what: &Path) -> impl Fn(PolarsError) -> ReportError + '_ {
     }
 }
 
-/// The parquet files under `dir` (recursively, skipping hidden and temporary files), sorted.
-pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(names) = crate::storage::read_dir(dir) else {
-            return;
-        };
-        for (name, is_dir) in names {
-            let p = dir.join(&name);
-            if name.starts_with('.') {
-                continue;
-            }
-            if is_dir {
-                walk(&p, out);
-            } else if name.ends_with(".parquet") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out.sort();
-    out
-}
+pub use crate::storage::parquet_files;
 
 fn scan(files: &[PathBuf]) -> PolarsResult<LazyFrame> {
     let paths: Vec<PlRefPath> = files
@@ -913,6 +891,7 @@ pub fn training(path: &Path, out: &Path) -> Option<TrainingReport> {
     let (mut loss, mut val, mut ppl, mut tps, mut mfu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut steps, mut tokens) = (0u64, 0u64);
+    let mut mixture: Vec<MixtureSource> = Vec::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -927,6 +906,31 @@ pub fn training(path: &Path, out: &Path) -> Option<TrainingReport> {
         }
         let x = step as f64;
         if let Some(l) = num("val_loss") {
+            if let Some(sources) = v.get("sources").and_then(Value::as_array) {
+                let curves: Vec<Vec<CurvePoint>> =
+                    mixture.drain(..).map(|m| m.val_curve).collect();
+                mixture = sources
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let f = |k: &str| s.get(k).and_then(Value::as_f64);
+                        let mut val_curve = curves.get(i).cloned().unwrap_or_default();
+                        if let Some(y) = f("val_loss") {
+                            val_curve.push(CurvePoint { x, y });
+                        }
+                        MixtureSource {
+                            name: s.get("name").and_then(Value::as_str).unwrap_or("").into(),
+                            weight: f("weight").unwrap_or(f64::NAN),
+                            share: f("share").unwrap_or(f64::NAN),
+                            windows: s.get("windows").and_then(Value::as_u64).unwrap_or(0),
+                            epochs: f("epochs").unwrap_or(f64::NAN),
+                            val_loss: f("val_loss"),
+                            bits_per_byte: f("bits_per_byte"),
+                            val_curve,
+                        }
+                    })
+                    .collect();
+            }
             val.push(CurvePoint { x, y: l });
             ppl.push(CurvePoint {
                 x,
@@ -961,6 +965,7 @@ pub fn training(path: &Path, out: &Path) -> Option<TrainingReport> {
         val_loss: val,
         perplexity: ppl,
         tokens_per_s: downsample(tps, CURVE_POINTS),
+        mixture,
     })
 }
 

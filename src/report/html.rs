@@ -1343,7 +1343,7 @@ fn training_section(p: &mut Page, r: &Report) {
         ("MFU (median)", t.mfu_median.map_or("–".into(), fmt_pct)),
     ]));
     p.grid();
-    let lines = vec![
+    let mut lines = vec![
         Line {
             name: "train loss",
             color: PALETTE[0],
@@ -1357,6 +1357,45 @@ fn training_section(p: &mut Page, r: &Report) {
             dashed: false,
         },
     ];
+    let names: Vec<String> = t
+        .mixture
+        .iter()
+        .map(|m| format!("val loss: {}", m.name))
+        .collect();
+    for (i, (m, name)) in t.mixture.iter().zip(&names).enumerate() {
+        lines.push(Line {
+            name,
+            color: PALETTE[(2 + i) % PALETTE.len()],
+            points: m.val_curve.iter().map(|p| (p.x, p.y)).collect(),
+            dashed: true,
+        });
+    }
+    if !t.mixture.is_empty() {
+        let rows: Vec<Vec<String>> = t
+            .mixture
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    fmt_pct(m.weight),
+                    fmt_pct(m.share),
+                    fmt_int(m.windows),
+                    format!("{:.2}", m.epochs),
+                    fmt_f(m.val_loss),
+                    fmt_f(m.bits_per_byte),
+                ]
+            })
+            .collect();
+        p.p(
+            "note",
+            "The data mixture: each source's weight, its realized share of the training windows, \
+             the passes over its tokens, and its val loss at the last evaluation.",
+        );
+        p.table(
+            &["source", "#weight", "#realized", "#windows", "#epochs", "#val loss", "#bits/byte"],
+            &rows,
+        );
+    }
     p.chart(
         "chart-loss",
         "Loss",

@@ -615,4 +615,28 @@ pub struct TrainingReport {
     pub perplexity: Vec<CurvePoint>,
     /// Tokens per second by step (averaged into at most 500 points).
     pub tokens_per_s: Vec<CurvePoint>,
+    /// A mixture's sources at the last evaluation (empty without a mixture).
+    #[serde(default)]
+    pub mixture: Vec<MixtureSource>,
+}
+
+/// One source of a training mixture, at the last evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MixtureSource {
+    /// Its name.
+    pub name: String,
+    /// Its weight (normalised).
+    pub weight: f64,
+    /// Its realized share of the training windows.
+    pub share: f64,
+    /// Training windows drawn from it.
+    pub windows: u64,
+    /// Passes over its training tokens.
+    pub epochs: f64,
+    /// Its val loss.
+    pub val_loss: Option<f64>,
+    /// Its val loss in bits per byte.
+    pub bits_per_byte: Option<f64>,
+    /// Its val loss by step.
+    pub val_curve: Vec<CurvePoint>,
 }

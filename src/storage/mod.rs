@@ -496,6 +496,30 @@ fn matching(
         .collect())
 }
 
+/// The parquet files under `dir` (recursively, skipping hidden and temporary files), sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(names) = read_dir(dir) else {
+            return;
+        };
+        for (name, is_dir) in names {
+            let p = dir.join(&name);
+            if name.starts_with('.') {
+                continue;
+            }
+            if is_dir {
+                walk(&p, out);
+            } else if name.ends_with(".parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

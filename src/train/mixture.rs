@@ -64,7 +64,7 @@ fn selected_ids(
     source: Option<&glob::Pattern>,
 ) -> Result<FxHashSet<u64>, LoaderError> {
     let docs = dir.join("documents");
-    let files = crate::report::collect::parquet_files(&docs);
+    let files = crate::storage::parquet_files(&docs);
     if files.is_empty() {
         return Err(read_err(
             &docs,
