@@ -133,7 +133,8 @@ fn main() {
         ("Llama-3 shape", with_split(&json, LLAMA3_PATTERN, true)),
     ];
     for (shape, json) in &shapes {
-        let tok = <tokenizers::Tokenizer as std::str::FromStr>::from_str(json).expect("tokenizer loads");
+        let tok =
+            <tokenizers::Tokenizer as std::str::FromStr>::from_str(json).expect("tokenizer loads");
         let fast = Encoder::new(&tok, json);
         let library = Encoder::Library(&tok, "measured for comparison".into());
         println!("{shape}: encoder: {}", fast.describe());

@@ -241,8 +241,14 @@ fn tokenizers_under_test() -> Vec<(String, String)> {
                 v["model"]["ignore_merges"] = json!(true);
             }),
         ),
-        ("gpt2 cl100k split (tiktoken form)".into(), cl100k_shape(&gpt2)),
-        ("gpt2 llama3 split (Llama 3's form)".into(), llama3_shape(&gpt2)),
+        (
+            "gpt2 cl100k split (tiktoken form)".into(),
+            cl100k_shape(&gpt2),
+        ),
+        (
+            "gpt2 llama3 split (Llama 3's form)".into(),
+            llama3_shape(&gpt2),
+        ),
         (
             "gpt2 with added tokens".into(),
             edited(&gpt2, |v| {

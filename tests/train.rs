@@ -1289,7 +1289,7 @@ fn sources_of(metrics_path: &Path) -> Vec<SourceEval> {
             Record::Eval { sources, .. } => Some(sources),
             _ => None,
         })
-        .last()
+        .next_back()
         .unwrap()
 }
 
@@ -1341,7 +1341,9 @@ fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resum
         // 200 windows: exactly 160 and 40, and the shares within 1% of the weights.
         let m = &s.mixture;
         assert_eq!(
-            m.iter().map(|x| (x.name.as_str(), x.windows)).collect::<Vec<_>>(),
+            m.iter()
+                .map(|x| (x.name.as_str(), x.windows))
+                .collect::<Vec<_>>(),
             vec![("web", 160), ("books", 40)]
         );
         assert!((m[0].share - 0.8).abs() < 0.01 && (m[1].share - 0.2).abs() < 0.01);
@@ -1361,7 +1363,7 @@ fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resum
                 } => Some((val_loss, sources)),
                 _ => None,
             })
-            .last()
+            .next_back()
             .unwrap();
         let (va, vb) = (last.1[0].val_loss.unwrap(), last.1[1].val_loss.unwrap());
         assert!((last.0 - (0.8 * va + 0.2 * vb)).abs() < 1e-9, "{last:?}");
@@ -1370,10 +1372,11 @@ fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resum
     // The same windows in the same order: the loaders end in the same state, and the models
     // and every evaluation are byte-identical.
     let state = |p: &TrainPaths| {
-        let ck = checkpoint::latest(&p.out.join("checkpoints")).unwrap().unwrap();
+        let ck = checkpoint::latest(&p.out.join("checkpoints"))
+            .unwrap()
+            .unwrap();
         let st: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap()).unwrap();
         let model = std::fs::read(ck.join("model.safetensors")).unwrap();
         (st["mixture"].clone(), model)
     };
@@ -1425,13 +1428,15 @@ fn write_shard_with_ids(path: &Path, ids: &[String], docs: &[Vec<u32>], rows_per
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(rows_per_group))
         .build();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema.clone(), Some(props)).unwrap();
+    let mut w =
+        ArrowWriter::try_new(File::create(path).unwrap(), schema.clone(), Some(props)).unwrap();
     let mut at = 0;
     for b in batches {
         let n = b.num_rows();
         let mut cols = b.columns().to_vec();
         cols[0] = Arc::new(StringArray::from_iter_values(&ids[at..at + n]));
-        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap()).unwrap();
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
         at += n;
     }
     w.close().unwrap();
@@ -1460,11 +1465,19 @@ fn two_language_run(root: &Path, vocab: u32) -> (PathBuf, usize, usize) {
         9,
     );
     for lang in ["eng", "fra"] {
-        let pick: Vec<usize> = (0..300).filter(|i| (i % 2 == 0) == (lang == "eng")).collect();
+        let pick: Vec<usize> = (0..300)
+            .filter(|i| (i % 2 == 0) == (lang == "eng"))
+            .collect();
         let sel_ids: Vec<String> = pick.iter().map(|&i| ids[i].clone()).collect();
         let sources: Vec<&str> = pick
             .iter()
-            .map(|&i| if i % 2 == 0 { "in/a.jsonl" } else { "in/b.jsonl" })
+            .map(|&i| {
+                if i % 2 == 0 {
+                    "in/a.jsonl"
+                } else {
+                    "in/b.jsonl"
+                }
+            })
             .collect();
         write_docs(
             &data.join(format!("documents/lang={lang}/part-00000.parquet")),
@@ -1510,7 +1523,11 @@ fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
     let (cfg, paths) = train::load_train_file(&file).unwrap();
     let s = train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
     // 40 windows: 10 English, 30 French.
-    let got: Vec<(&str, u64)> = s.mixture.iter().map(|m| (m.name.as_str(), m.windows)).collect();
+    let got: Vec<(&str, u64)> = s
+        .mixture
+        .iter()
+        .map(|m| (m.name.as_str(), m.windows))
+        .collect();
     assert_eq!(got, vec![("eng", 10), ("french", 30)]);
     assert_eq!(s.mixture[0].epochs, (10 * 16) as f64 / eng_tokens as f64);
     assert_eq!(s.mixture[1].epochs, (30 * 16) as f64 / fra_tokens as f64);
@@ -1540,7 +1557,9 @@ fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
     );
 
     // A source of no documents, and one with another tokenizer, are refused before training.
-    let none = yaml.replace("lang: fra", "lang: deu").replace("by-lang", "none");
+    let none = yaml
+        .replace("lang: fra", "lang: deu")
+        .replace("by-lang", "none");
     std::fs::write(&file, &none).unwrap();
     let (cfg, paths) = train::load_train_file(&file).unwrap();
     let err = train::train(&cfg, &paths, &TrainOptions::default())
@@ -1563,16 +1582,16 @@ fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("mixture source `french`") && err.contains("differs from this run's tokenizer"),
+        err.contains("mixture source `french`")
+            && err.contains("differs from this run's tokenizer"),
         "{err}"
     );
     assert!(!tmp.path().join("retok").join("checkpoints").exists());
 
     // Mistakes in a mixture are named as themselves, every one at once.
-    let err = train::config::parse_train_yaml(
-        "data: {sources: [{path: a, weigth: 1}]}\nmax_steps: 1\n",
-    )
-    .unwrap_err();
+    let err =
+        train::config::parse_train_yaml("data: {sources: [{path: a, weigth: 1}]}\nmax_steps: 1\n")
+            .unwrap_err();
     assert!(err.contains("weigth"), "{err}");
     let cfg = train::config::parse_train_yaml(
         "data: {sources: [{path: a, weight: 1}, {path: b}, {path: c/a, weight: -1}]}\nmax_steps: 1\n",

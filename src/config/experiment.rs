@@ -549,7 +549,9 @@ fn experiment_problems(
                     "train.data has no source `{source}` (its sources: {})",
                     names.join(", ")
                 )),
-                _ if !w.is_finite() || *w <= 0.0 => Some(format!("weight must be positive, got {w}")),
+                _ if !w.is_finite() || *w <= 0.0 => {
+                    Some(format!("weight must be positive, got {w}"))
+                }
                 _ if mixture.is_some_and(|m| m.temperature.is_some()) => Some(
                     "train.data samples by temperature; give its sources weights to vary them"
                         .into(),

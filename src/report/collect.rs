@@ -907,10 +907,9 @@ pub fn training(path: &Path, out: &Path) -> Option<TrainingReport> {
         let x = step as f64;
         if let Some(l) = num("val_loss") {
             if let Some(sources) = v.get("sources").and_then(Value::as_array) {
-                let curves: Vec<Vec<CurvePoint>> =
-                    mixture.drain(..).map(|m| m.val_curve).collect();
+                let curves: Vec<Vec<CurvePoint>> = mixture.drain(..).map(|m| m.val_curve).collect();
                 mixture = sources
-                    .into_iter()
+                    .iter()
                     .enumerate()
                     .map(|(i, s)| {
                         let f = |k: &str| s.get(k).and_then(Value::as_f64);

@@ -1392,7 +1392,15 @@ fn training_section(p: &mut Page, r: &Report) {
              the passes over its tokens, and its val loss at the last evaluation.",
         );
         p.table(
-            &["source", "#weight", "#realized", "#windows", "#epochs", "#val loss", "#bits/byte"],
+            &[
+                "source",
+                "#weight",
+                "#realized",
+                "#windows",
+                "#epochs",
+                "#val loss",
+                "#bits/byte",
+            ],
             &rows,
         );
     }

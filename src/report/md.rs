@@ -650,7 +650,15 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(o, "Data mixture (at the last evaluation):\n");
                 table(
                     &mut o,
-                    &["source", "#weight", "#realized", "#windows", "#epochs", "#val loss", "#bits/byte"],
+                    &[
+                        "source",
+                        "#weight",
+                        "#realized",
+                        "#windows",
+                        "#epochs",
+                        "#val loss",
+                        "#bits/byte",
+                    ],
                     &rows,
                 );
             }

@@ -300,7 +300,10 @@ impl MixSource {
 impl Mixture {
     fn problems(&self, p: &mut Vec<Problem>) {
         if self.sources.is_empty() {
-            p.push(at(&["data", "sources"], "a mixture needs at least one source"));
+            p.push(at(
+                &["data", "sources"],
+                "a mixture needs at least one source",
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in self.sources.iter().enumerate() {
@@ -696,7 +699,10 @@ impl TrainPaths {
                 }
                 match default_data {
                     Some(d) => d.to_path_buf(),
-                    None => sources.first().map(|s| s.dir.clone()).ok_or_else(required)?,
+                    None => sources
+                        .first()
+                        .map(|s| s.dir.clone())
+                        .ok_or_else(required)?,
                 }
             }
             (None, Some(d)) => d.to_path_buf(),

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::checkpoint;
-use super::infer::{argmax, nll, Weights};
+use super::infer::{nll_and_top, Weights};
 use super::mlm::{score_masked, Masker};
 use super::model::{GptConfig, Objective};
 use super::rng::hash2;
@@ -136,11 +136,17 @@ pub fn score_tokens(weights: &Weights, eos: u32, ids: &[u32]) -> Result<DocScore
             rows.extend_from_slice(&hidden[(w * t + k0 - 1 - s) * c..(w * t + k1 - 1 - s) * c]);
             targets.extend_from_slice(&seq[k0..k1]);
         }
-        let logits = weights.logits(&rows);
-        for (row, &target) in logits.chunks_exact(v).zip(&targets) {
-            out.0 += nll(row, target);
-            out.1 += 1;
-            out.2 += u64::from(argmax(row) == target);
+        // The logits a few rows at a time, scored while they are still in cache (a whole
+        // group's would be megabytes, written once and read back twice).
+        const ROWS: usize = 512;
+        for (hidden_rows, row_targets) in rows.chunks(ROWS * c).zip(targets.chunks(ROWS)) {
+            let logits = weights.logits(hidden_rows);
+            for (row, &target) in logits.chunks_exact(v).zip(row_targets) {
+                let (loss, top) = nll_and_top(row, target);
+                out.0 += loss;
+                out.1 += 1;
+                out.2 += u64::from(top);
+            }
         }
     }
     Ok(out)

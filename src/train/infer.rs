@@ -414,6 +414,12 @@ impl Weights {
 /// exponentials runs in f32 lanes (vectorized, the vocabulary is most of a token's scoring
 /// cost), added up in f64.
 pub fn nll(logits: &[f32], target: u32) -> f64 {
+    nll_and_top(logits, target).0
+}
+
+/// [`nll`], and whether `target` is the [`argmax`] (the first largest logit), from the same
+/// pass over the logits (the maximum the softmax needs anyway).
+pub fn nll_and_top(logits: &[f32], target: u32) -> (f64, bool) {
     const LANES: usize = 16;
     let total = super::kernels::simd(
         #[inline(always)]
@@ -433,7 +439,11 @@ pub fn nll(logits: &[f32], target: u32) -> f64 {
             (total, mx)
         },
     );
-    total.0.ln() - (logits[target as usize] - total.1) as f64
+    let (sum, mx) = total;
+    let t = logits[target as usize];
+    // The first largest: the target reaches the maximum and nothing before it does.
+    let top = t >= mx && logits[..target as usize].iter().all(|&x| x < mx);
+    (sum.ln() - (t - mx) as f64, top)
 }
 
 /// The index of the largest logit (the first on ties).
@@ -583,6 +593,23 @@ mod tests {
             (-1.0, -0.842_700_792_949_714_9),
         ] {
             assert!((erf(x) - want).abs() < 1e-13, "erf({x}) = {}", erf(x));
+        }
+    }
+
+    #[test]
+    fn top_is_the_first_largest_logit() {
+        let rows: [&[f32]; 4] = [
+            &[0.5, 2.0, 1.0, 2.0],
+            &[3.0, 2.0, 1.0],
+            &[-1.0, -1.0, -1.0],
+            &[0.0; 37],
+        ];
+        for row in rows {
+            for t in 0..row.len() as u32 {
+                let (loss, top) = nll_and_top(row, t);
+                assert_eq!(top, argmax(row) == t, "{row:?} target {t}");
+                assert_eq!(loss, nll(row, t));
+            }
         }
     }
 

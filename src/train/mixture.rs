@@ -75,13 +75,14 @@ fn selected_ids(
     let mut ids = FxHashSet::default();
     for f in &files {
         // A `lang=xx` directory (output.partition_by: lang) sets the language of its files.
-        let dir_lang = f
-            .strip_prefix(&docs)
-            .ok()
-            .and_then(|rel| {
-                rel.components()
-                    .find_map(|c| c.as_os_str().to_str()?.strip_prefix("lang=").map(String::from))
-            });
+        let dir_lang = f.strip_prefix(&docs).ok().and_then(|rel| {
+            rel.components().find_map(|c| {
+                c.as_os_str()
+                    .to_str()?
+                    .strip_prefix("lang=")
+                    .map(String::from)
+            })
+        });
         if let (Some(want), Some(have)) = (lang, &dir_lang) {
             if want != have {
                 continue;
@@ -162,8 +163,9 @@ fn restrict(shards: &mut Shards, ids: &FxHashSet<u64>) -> Result<(), LoaderError
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| read_err(path, "no utf8 `doc_id` column"))?;
             keep.extend(
-                (0..ids_col.len())
-                    .map(|i| ids.contains(&xxhash_rust::xxh3::xxh3_64(ids_col.value(i).as_bytes()))),
+                (0..ids_col.len()).map(|i| {
+                    ids.contains(&xxhash_rust::xxh3::xxh3_64(ids_col.value(i).as_bytes()))
+                }),
             );
         }
         unit.keep = Some(keep);
@@ -403,7 +405,11 @@ mod tests {
             m.drawn[d] += 1;
             picks.push(d);
             // Within one window of the share at every count.
-            assert!((m.drawn[0] as f64 - 0.8 * n as f64).abs() <= 1.0, "{n}: {:?}", m.drawn);
+            assert!(
+                (m.drawn[0] as f64 - 0.8 * n as f64).abs() <= 1.0,
+                "{n}: {:?}",
+                m.drawn
+            );
         }
         assert_eq!(m.drawn, vec![800, 200]);
         assert_eq!(&picks[..10], &[0, 0, 1, 0, 0, 0, 0, 1, 0, 0]);

@@ -24,6 +24,9 @@ use super::TrainError;
 /// An evaluation: (val loss, bits per byte, accuracy).
 type Evaluation = (f64, Option<f64>, Option<f64>);
 
+/// The evaluation of a run (the sources' mean by weight) and of each source.
+type Evaluations = (Evaluation, Vec<Option<Evaluation>>);
+
 /// Salt of the masks of the training batches (mlm).
 const TRAIN_MASK_SEED: u64 = 0x6d61_736b;
 /// Salt of the masks of the val windows (mlm), the same at every evaluation.
@@ -178,7 +181,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// (val loss, bits per byte, accuracy) on the val windows of each set, and their mean by
     /// the sources' weights; `None` when no set has windows.
-    fn evaluate(&self) -> Result<Option<(Evaluation, Vec<Option<Evaluation>>)>, TrainError> {
+    fn evaluate(&self) -> Result<Option<Evaluations>, TrainError> {
         let each = self
             .val
             .iter()
@@ -480,7 +483,8 @@ fn run(
         }
         (None, sources.iter().map(|s| s.val.clone()).collect())
     };
-    let new_loader = |state: Option<super::mixture::MixState>, single: Option<super::loader::LoaderState>| {
+    let new_loader = |state: Option<super::mixture::MixState>,
+                      single: Option<super::loader::LoaderState>| {
         match &train_shards {
             Some(shards) => MixLoader::single(Loader::resume(
                 shards.clone(),
