@@ -271,3 +271,93 @@ fn a_bad_experiment_lists_every_problem_with_line_and_column() {
     // A valid arm `set` on an existing stage is no problem.
     assert!(!err.contains("arms.c"), "{err}");
 }
+
+/// Arms that vary only the weights of a mixture over the parts of their own output (prose
+/// against the rest, by input file): each trains on the realized mixture its weights ask for.
+/// An arm weighing a source the mixture does not have is a problem of the file.
+#[test]
+fn arms_vary_the_weights_of_a_mixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment_in(dir.path());
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(
+            "arms:\n  raw:\n    stages:\n      - type: normalize\n  filtered: {}\n",
+            "arms:\n  prose-heavy:\n    weights: {prose: 0.9}\n  balanced:\n    weights: {prose: 0.5, books: 0.5}\n",
+        )
+        .replace(
+            "train:\n",
+            "train:\n  data:\n    sources:\n      - {name: prose, source: \"*prose*\", weight: 0.1}\n      - {name: books, source: \"*.txt\", weight: 0.1}\n",
+        )
+        .replace("seeds: 2", "seeds: 1");
+    assert!(
+        text.contains("prose-heavy") && text.contains("name: books"),
+        "{text}"
+    );
+    std::fs::write(&file, &text).unwrap();
+    let lx = load_experiment(&file).unwrap();
+    let done = ablate(
+        &lx,
+        &file,
+        &AblateOptions {
+            threads: Some(2),
+            progress: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(done.report.arms.len(), 2);
+    // 128 steps of 4 windows: within one window of the weights (prose-heavy: 0.9 against 0.1).
+    for (arm, want) in [("prose-heavy", 0.9), ("balanced", 0.5)] {
+        let metrics = dir
+            .path()
+            .join(format!("out/arms/{arm}/seed-0/metrics.jsonl"));
+        let last = std::fs::read_to_string(&metrics)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "eval")
+            .last();
+        let shares: Vec<u64> = match last {
+            Some(v) => v["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["windows"].as_u64().unwrap())
+                .collect(),
+            None => {
+                // No val split: the checkpoint's loader state has the counts.
+                let ck = corpusforge::train::checkpoint::latest(
+                    &dir.path()
+                        .join(format!("out/arms/{arm}/seed-0/checkpoints")),
+                )
+                .unwrap()
+                .unwrap();
+                let st: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap())
+                        .unwrap();
+                st["mixture"]["drawn"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect()
+            }
+        };
+        let total: u64 = shares.iter().sum();
+        assert_eq!(total, 512, "{arm}: {shares:?}");
+        assert!(
+            (shares[0] as f64 - want * 512.0).abs() <= 1.0,
+            "{arm}: {shares:?}"
+        );
+    }
+
+    // Weights for a source the mixture does not have, or without a mixture at all.
+    let bad = text.replace("weights: {prose: 0.9}", "weights: {poetry: 0.9}");
+    let err = load_experiment_str(&bad, "exp.yaml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("arms.prose-heavy.weights.poetry: train.data has no source `poetry` (its sources: prose, books)"),
+        "{err}"
+    );
+}

@@ -974,3 +974,78 @@ fn megatron_datatrove_and_npy_exports_lay_out_every_document() {
         .to_string();
     assert!(msg.contains("no token shards"), "{msg}");
 }
+
+/// A tokenizer.json in the shapes of GPT-4's (cl100k's possessive pattern, matches kept with
+/// `Removed` + `invert`, as converted from tiktoken) and Llama 3's (its pattern `Isolated`,
+/// `ignore_merges`), built from a tokenizer trained here: the stage encodes both with the fast
+/// encoder, the manifest says so, and the ids are the `tokenizers` library's.
+#[test]
+fn cl100k_and_llama3_shaped_tokenizers_run_on_the_fast_encoder() {
+    use corpusforge::stages::tokenize::fast::pretokenize::{CL100K_PATTERN, LLAMA3_PATTERN};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = corpus(tmp.path(), "in.jsonl", 0..60);
+    run_ok(
+        &load(&pipeline_yaml(&input, &tmp.path().join("trained"), TRAIN)),
+        1,
+    );
+    let trained: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(tmp.path().join("trained/tokenizer.json")).unwrap(),
+    )
+    .unwrap();
+    let texts: std::collections::HashMap<String, String> = fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().into(),
+                v["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for (name, pattern, behavior, invert, ignore_merges) in [
+        ("cl100k", CL100K_PATTERN, "Removed", true, false),
+        ("llama3", LLAMA3_PATTERN, "Isolated", false, true),
+    ] {
+        let mut v = trained.clone();
+        v["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": behavior, "invert": invert},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+        v["model"]["ignore_merges"] = serde_json::json!(ignore_merges);
+        let path = tmp.path().join(format!("{name}.json"));
+        fs::write(&path, v.to_string()).unwrap();
+        let out = tmp.path().join(name);
+        let stage = format!(
+            "  - type: tokenize\n    tokenizer: {{path: \"{}\"}}\n    eos: \"<|endoftext|>\"\n",
+            path.display()
+        );
+        run_ok(&load(&pipeline_yaml(&input, &out, &stage)), 2);
+        let m = manifest::read(&out.join("manifest.json"))
+            .unwrap()
+            .tokens
+            .unwrap();
+        assert_eq!(
+            m.encode.encoder, "fast",
+            "{name}: {}",
+            m.encode.encoder_detail
+        );
+        assert!(
+            m.encode.encoder_detail.contains("Llama-3/cl100k pattern"),
+            "{name}: {}",
+            m.encode.encoder_detail
+        );
+        let lib = tokenizers::Tokenizer::from_file(&path).unwrap();
+        let mut rows = split_rows(&out, "train");
+        rows.extend(split_rows(&out, "val"));
+        assert_eq!(rows.len(), 60);
+        for r in rows {
+            let want = lib.encode_fast(texts[&r.doc_id].as_str(), false).unwrap();
+            assert_eq!(
+                &r.tokens[..r.tokens.len() - 1],
+                want.get_ids(),
+                "{name} {}",
+                r.doc_id
+            );
+        }
+    }
+}
