@@ -1606,3 +1606,40 @@ fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
         assert!(text.contains(want), "{want}\n{text}");
     }
 }
+
+/// A finished run counts as done, and a run resumes, only on the token data it trained on.
+#[test]
+fn a_run_on_other_token_data_is_not_taken_as_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), 40);
+    let (mut cfg, paths) = run_config(&data, &tmp.path().join("out"));
+    cfg.max_steps = Some(2);
+    train::train(&cfg, &paths, &TrainOptions::default()).unwrap();
+    assert!(
+        train::train(&cfg, &paths, &TrainOptions::default())
+            .unwrap()
+            .already_complete
+    );
+    // The same names, other documents.
+    write_shard(
+        &data.join("tokens/train/part-00000.parquet"),
+        &pattern_docs(90, 40, 77),
+        7,
+    );
+    for resume in [false, true] {
+        let err = train::train(
+            &cfg,
+            &paths,
+            &TrainOptions {
+                resume,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, train::TrainError::OtherData(_))
+                && err.to_string().contains("other token data"),
+            "{err}"
+        );
+    }
+}

@@ -230,7 +230,29 @@ pub fn train_and_report(
         };
         let paths = train::TrainPaths::resolve(cfg, base_dir, Some(&data.out_dir))
             .map_err(RunError::TrainSetup)?;
-        let s = train::train(cfg, &paths, &opts)?;
+        let s = match train::train(cfg, &paths, &opts) {
+            // Checkpoints inside this output from a run on its earlier data: that training
+            // belongs to data that is gone, so it starts again on the new shards.
+            Err(TrainError::OtherData(dir)) if dir.starts_with(&data.out_dir) => {
+                tracing::info!(
+                    "{}: trained on earlier data of this output; training again",
+                    crate::storage::shown(&dir)
+                );
+                crate::storage::remove_dir_all(&dir).map_err(|e| RunError::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?;
+                train::train(
+                    cfg,
+                    &paths,
+                    &TrainOptions {
+                        resume: false,
+                        ..opts
+                    },
+                )?
+            }
+            r => r?,
+        };
         on(Event::Trained(&s));
         train_dir = Some(paths.out);
     }

@@ -48,6 +48,10 @@ pub struct CheckpointState {
     pub config: TrainConfig,
     /// The tokenizer file the run used (absolute); a copy sits beside this file.
     pub tokenizer: PathBuf,
+    /// What identifies the token data trained on (shard names and sizes, and the data runs'
+    /// output hashes): a finished run counts as done, and a run resumes, only on the same data.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data: String,
     /// The end-of-sequence token id, if known.
     pub eos_id: Option<u32>,
     /// Seconds of training before this checkpoint.

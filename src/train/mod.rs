@@ -103,6 +103,12 @@ pub enum TrainError {
          continue it, or remove the directory"
     )]
     Exists(PathBuf),
+    /// The output directory holds a run on other token data.
+    #[error(
+        "{0}: holds checkpoints of a run on other token data (the shards changed since); remove the \
+         directory to train on the new data"
+    )]
+    OtherData(PathBuf),
 }
 
 impl TrainError {

@@ -519,6 +519,7 @@ fn run(
         metrics_bytes: 0,
         model: model_cfg.clone(),
         config: cfg.clone(),
+        data: data_identity(&paths.data, &sources),
         tokenizer: tokenizer_abs,
         eos_id,
         elapsed_s: 0.0,
@@ -532,6 +533,9 @@ fn run(
     let (model, opt, loader, metrics, step, tokens, elapsed) = match (&existing, opts.resume) {
         (Some(dir), true) => {
             let ck = checkpoint::load(dir, &device, true)?;
+            if !ck.state.data.is_empty() && ck.state.data != state_base.data {
+                return Err(TrainError::OtherData(paths.out.clone()));
+            }
             if ck.state.model != model_cfg {
                 return Err(TrainError::Config(format!(
                     "{}: the checkpoint's model {:?} differs from the config's {:?}",
@@ -571,6 +575,12 @@ fn run(
                 .ok()
                 .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
                 .filter(|st| st.config == *cfg && st.model == model_cfg && st.step >= total_steps);
+            if done
+                .as_ref()
+                .is_some_and(|st| !st.data.is_empty() && st.data != state_base.data)
+            {
+                return Err(TrainError::OtherData(paths.out.clone()));
+            }
             return match done {
                 Some(st) => Ok(TrainSummary {
                     steps: st.step,
@@ -888,6 +898,40 @@ fn init_checkpoint(
         )));
     }
     Ok(checkpoint::load(&dir, &Device::Cpu, with_optimizer)?)
+}
+
+/// What identifies the token data of a run: for each dataset read (the sources of a mixture, or
+/// `data`), its data run's output hashes from `manifest.json` when there is one, and the names
+/// and sizes of its token shards.
+fn data_identity(data: &Path, sources: &[Source]) -> String {
+    let mut dirs: Vec<&Path> = sources.iter().map(|s| s.dir.as_path()).collect();
+    if dirs.is_empty() {
+        dirs.push(data);
+    }
+    dirs.sort();
+    dirs.dedup();
+    let mut key = String::new();
+    for d in dirs {
+        if let Some(outputs) = crate::storage::read_to_string(d.join("manifest.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|m| m.get("outputs").cloned())
+        {
+            key.push_str(&outputs.to_string());
+        }
+        for split in ["train", "val"] {
+            let dir = d.join("tokens").join(split);
+            let mut names = crate::storage::read_dir(&dir).unwrap_or_default();
+            names.sort();
+            for (name, _) in names {
+                let size = std::fs::metadata(crate::storage::ensure_local(&dir.join(&name)))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                key.push_str(&format!("{split}/{name}:{size};"));
+            }
+        }
+    }
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
 }
 
 /// A hash of what the token ids mean: the tokenizer model (vocabulary, merges) and the added
