@@ -315,8 +315,7 @@ fn arms_vary_the_weights_of_a_mixture() {
             .unwrap()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["kind"] == "eval")
-            .next_back();
+            .rfind(|v| v["kind"] == "eval");
         let shares: Vec<u64> = match last {
             Some(v) => v["sources"]
                 .as_array()
