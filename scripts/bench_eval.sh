@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Evaluation speed at the model size of pipelines/ablation.yaml (2 layers, 4 heads, 128 wide,
 # context 128, a 4096-token BPE): tokens/s and tokens/s per core of `corpusforge eval` on a
-# 2.2 MB set of English prose, at 1 thread and at every core, and what one more such set costs
-# an experiment with 3 arms x 3 seeds x 5 curve points (45 evaluations).
+# 2.2 MB set of English prose, at 1 thread and at every core (wall, and per CPU-second: the
+# machine may be shared), and what one more such set costs pipelines/ablation.yaml
+# (3 arms x 3 seeds x 4 curve points = 36 evaluations).
 #
 #   bash scripts/bench_eval.sh
 #
@@ -48,17 +49,21 @@ train:
   eval_interval: 0
 EOF
 "$BIN" run "$W/p.yaml" > "$W/run.log" 2>&1 || { tail -20 "$W/run.log"; exit 1; }
-cores=$(nproc)
-for threads in 1 "$cores"; do
-  start=$(date +%s.%N)
-  "$BIN" eval --checkpoint "$W/out/train" --data "$W/eval.jsonl" --threads "$threads" --json > "$W/r.json" 2>/dev/null
-  end=$(date +%s.%N)
-  python3 - "$W/r.json" "$threads" "$start" "$end" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1])); th = int(sys.argv[2]); wall = float(sys.argv[4]) - float(sys.argv[3])
-tps = r["tokens"] / r["seconds"]
-print(f"{th} thread{'s' if th > 1 else ''}: {r['documents']} documents, {r['tokens']} tokens in "
-      f"{r['seconds']:.2f} s scoring ({wall:.2f} s whole process): {tps:,.0f} tokens/s, "
-      f"{tps/th:,.0f} tokens/s per core; 45 evaluations: {45*wall/60:.1f} min")
-EOF
-done
+python3 - "$BIN" "$W" "$(nproc)" <<'PYEOF'
+import json, resource, subprocess, sys, time
+bin_, w, cores = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for th in [1, cores]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    out = subprocess.run([bin_, "eval", "--checkpoint", f"{w}/out/train", "--data",
+                          f"{w}/eval.jsonl", "--threads", str(th), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    wall = time.time() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    r = json.loads(out)
+    print(f"{th} thread{'s' if th > 1 else ''}: {r['documents']} documents, {r['tokens']} tokens in "
+          f"{wall:.2f} s wall, {cpu:.2f} s CPU: {r['tokens']/wall:,.0f} tokens/s, "
+          f"{r['tokens']/cpu:,.0f} tokens per CPU-second; 36 evaluations "
+          f"(pipelines/ablation.yaml: 3 arms x 3 seeds x 4 curve points): {36*wall/60:.1f} min")
+PYEOF
