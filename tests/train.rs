@@ -1537,6 +1537,25 @@ fn a_mixture_selects_languages_and_inputs_of_one_run_and_checks_its_sources() {
             .unwrap();
     assert_eq!(run["mixture"][0]["documents"], 130);
     assert_eq!(run["mixture"][1]["tokens"], fra_tokens);
+    // The report's training section: the mixture at the last evaluation, with val curves.
+    let t = corpusforge::report::collect::training(&paths.out.join("metrics.jsonl"), &paths.out)
+        .unwrap();
+    let names: Vec<(&str, u64, usize)> = t
+        .mixture
+        .iter()
+        .map(|m| (m.name.as_str(), m.windows, m.val_curve.len()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("eng", 10), ("french", 30)]
+            .into_iter()
+            .map(|(n, w)| (n, w, 3))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        corpusforge::report::html::mixture_rows(&t.mixture)[1][..4],
+        ["french", "75.0%", "75.0%", "30"]
+    );
 
     // By input file, and by size with a temperature: weights tokens^(1/T), normalised.
     let by_input = yaml

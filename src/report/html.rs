@@ -1316,6 +1316,35 @@ fn tokenizer_section(p: &mut Page, r: &Report) {
     p.end();
 }
 
+/// The columns of the data mixture table.
+pub const MIXTURE_HEAD: [&str; 7] = [
+    "source",
+    "#weight",
+    "#realized",
+    "#windows",
+    "#epochs",
+    "#val loss",
+    "#bits/byte",
+];
+
+/// The rows of the data mixture table: one per source.
+pub fn mixture_rows(mixture: &[MixtureSource]) -> Vec<Vec<String>> {
+    mixture
+        .iter()
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                fmt_pct(m.weight),
+                fmt_pct(m.share),
+                fmt_int(m.windows),
+                format!("{:.2}", m.epochs),
+                fmt_f(m.val_loss),
+                fmt_f(m.bits_per_byte),
+            ]
+        })
+        .collect()
+}
+
 fn training_section(p: &mut Page, r: &Report) {
     p.section("training", "Training");
     let Some(t) = &r.training else {
@@ -1371,38 +1400,12 @@ fn training_section(p: &mut Page, r: &Report) {
         });
     }
     if !t.mixture.is_empty() {
-        let rows: Vec<Vec<String>> = t
-            .mixture
-            .iter()
-            .map(|m| {
-                vec![
-                    m.name.clone(),
-                    fmt_pct(m.weight),
-                    fmt_pct(m.share),
-                    fmt_int(m.windows),
-                    format!("{:.2}", m.epochs),
-                    fmt_f(m.val_loss),
-                    fmt_f(m.bits_per_byte),
-                ]
-            })
-            .collect();
         p.p(
             "note",
             "The data mixture: each source's weight, its realized share of the training windows, \
              the passes over its tokens, and its val loss at the last evaluation.",
         );
-        p.table(
-            &[
-                "source",
-                "#weight",
-                "#realized",
-                "#windows",
-                "#epochs",
-                "#val loss",
-                "#bits/byte",
-            ],
-            &rows,
-        );
+        p.table(&MIXTURE_HEAD, &mixture_rows(&t.mixture));
     }
     p.chart(
         "chart-loss",

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::figures::{self, Fmt};
-use super::html::{fmt_bytes, fmt_f, fmt_fig, fmt_int, visible};
+use super::html::{fmt_bytes, fmt_f, fmt_fig, fmt_int, mixture_rows, visible, MIXTURE_HEAD};
 use super::model::*;
 use super::svg::{fmt_num, fmt_pct};
 
@@ -632,35 +632,8 @@ pub fn render(r: &Report) -> String {
             ];
             table(&mut o, &["figure", "#value"], &rows);
             if !t.mixture.is_empty() {
-                let rows: Vec<Vec<String>> = t
-                    .mixture
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.name.clone(),
-                            fmt_pct(m.weight),
-                            fmt_pct(m.share),
-                            fmt_int(m.windows),
-                            format!("{:.2}", m.epochs),
-                            fmt_f(m.val_loss),
-                            fmt_f(m.bits_per_byte),
-                        ]
-                    })
-                    .collect();
                 let _ = writeln!(o, "Data mixture (at the last evaluation):\n");
-                table(
-                    &mut o,
-                    &[
-                        "source",
-                        "#weight",
-                        "#realized",
-                        "#windows",
-                        "#epochs",
-                        "#val loss",
-                        "#bits/byte",
-                    ],
-                    &rows,
-                );
+                table(&mut o, &MIXTURE_HEAD, &mixture_rows(&t.mixture));
             }
             let rows: Vec<Vec<String>> = t
                 .val_loss

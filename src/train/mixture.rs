@@ -24,7 +24,7 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::config::SourcePaths;
-use super::loader::{Loader, LoaderError, LoaderState, Shards};
+use super::loader::{Loader, LoaderError, LoaderState, Shards, Unit};
 use super::rng::hash2;
 
 /// Salt of the per-source loader seeds (a mixture of one source still differs from `data:`).
@@ -142,32 +142,50 @@ fn selected_ids(
     Ok(ids)
 }
 
+/// The batches of one column of one row group of `shards`.
+fn unit_column(
+    shards: &Shards,
+    unit: &Unit,
+    column: &str,
+) -> Result<Vec<arrow::array::ArrayRef>, LoaderError> {
+    let path = &shards.files[unit.file];
+    let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+    let reader = builder
+        .with_projection(mask)
+        .with_row_groups(vec![unit.row_group])
+        .build()
+        .map_err(|e| read_err(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| read_err(path, e))?;
+        let col = batch
+            .column_by_name(column)
+            .ok_or_else(|| read_err(path, format!("no `{column}` column")))?;
+        out.push(col.clone());
+    }
+    Ok(out)
+}
+
 /// Keeps in `shards` only the rows whose `doc_id` is in `ids`.
 fn restrict(shards: &mut Shards, ids: &FxHashSet<u64>) -> Result<(), LoaderError> {
-    for unit in &mut shards.units {
-        let path = &shards.files[unit.file];
-        let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["doc_id"]);
-        let reader = builder
-            .with_projection(mask)
-            .with_row_groups(vec![unit.row_group])
-            .build()
-            .map_err(|e| read_err(path, e))?;
+    let mut masks = Vec::with_capacity(shards.units.len());
+    for unit in &shards.units {
         let mut keep = Vec::with_capacity(unit.rows as usize);
-        for batch in reader {
-            let batch = batch.map_err(|e| read_err(path, e))?;
-            let ids_col = batch
-                .column_by_name("doc_id")
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| read_err(path, "no utf8 `doc_id` column"))?;
+        for col in unit_column(shards, unit, "doc_id")? {
+            let col = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| read_err(&shards.files[unit.file], "`doc_id` is not utf8"))?;
             keep.extend(
-                (0..ids_col.len()).map(|i| {
-                    ids.contains(&xxhash_rust::xxh3::xxh3_64(ids_col.value(i).as_bytes()))
-                }),
+                (0..col.len())
+                    .map(|i| ids.contains(&xxhash_rust::xxh3::xxh3_64(col.value(i).as_bytes()))),
             );
         }
+        masks.push(keep);
+    }
+    for (unit, keep) in shards.units.iter_mut().zip(masks) {
         unit.keep = Some(keep);
     }
     shards
@@ -180,23 +198,12 @@ fn restrict(shards: &mut Shards, ids: &FxHashSet<u64>) -> Result<(), LoaderError
 fn size(shards: &Shards) -> Result<(u64, u64), LoaderError> {
     let (mut docs, mut tokens) = (0u64, 0u64);
     for unit in &shards.units {
-        let path = &shards.files[unit.file];
-        let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["n_tokens"]);
-        let reader = builder
-            .with_projection(mask)
-            .with_row_groups(vec![unit.row_group])
-            .build()
-            .map_err(|e| read_err(path, e))?;
         let mut row = 0usize;
-        for batch in reader {
-            let batch = batch.map_err(|e| read_err(path, e))?;
-            let n = batch
-                .column_by_name("n_tokens")
-                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-                .ok_or_else(|| read_err(path, "no uint32 `n_tokens` column"))?;
+        for col in unit_column(shards, unit, "n_tokens")? {
+            let n = col
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .ok_or_else(|| read_err(&shards.files[unit.file], "`n_tokens` is not uint32"))?;
             for i in 0..n.len() {
                 if unit.keep.as_ref().is_none_or(|k| k[row]) {
                     docs += 1;
