@@ -1369,6 +1369,34 @@ fn a_mixture_realizes_its_weights_the_same_at_any_thread_count_and_after_a_resum
         assert!((last.0 - (0.8 * va + 0.2 * vb)).abs() < 1e-9, "{last:?}");
         assert_eq!(sources_of(&p.out.join("metrics.jsonl")), last.1);
     }
+    // --resume over other sources is refused, naming both counts.
+    let mut three = cfg.clone();
+    if let Some(TrainData::Mixture(m)) = &mut three.data {
+        let mut extra = m.sources[1].clone();
+        extra.name = Some("more".into());
+        m.sources.push(extra);
+    }
+    let p3 = TrainPaths {
+        out: runs[2].1.out.clone(),
+        ..mixture_paths(&three, &runs[2].1.out)
+    };
+    let err = train::train(
+        &TrainConfig {
+            max_steps: Some(30),
+            ..three
+        },
+        &p3,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("taken with 2 mixture sources, this config has 3"),
+        "{err}"
+    );
     // The same windows in the same order: the loaders end in the same state, and the models
     // and every evaluation are byte-identical.
     let state = |p: &TrainPaths| {

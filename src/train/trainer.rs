@@ -549,6 +549,23 @@ fn run(
             let mut opt = AdamW::new(&model.params, &cfg.optimizer).map_err(ctx("optimizer"))?;
             opt.load_state(&ck.optimizer, ck.state.adam_t)
                 .map_err(ctx("loading the optimizer state"))?;
+            // The loaders continue only over the same sources.
+            let ck_sources = ck.state.mixture.as_ref().map_or(0, |m| m.loaders.len());
+            let consistent = ck
+                .state
+                .mixture
+                .as_ref()
+                .is_none_or(|m| m.loaders.len() == m.drawn.len());
+            if ck_sources != sources.len() || !consistent {
+                return Err(TrainError::Config(format!(
+                    "{}: the checkpoint was taken with {} mixture source{}, this config has {}; \
+                     --resume continues a run over the same sources",
+                    dir.display(),
+                    ck_sources,
+                    if ck_sources == 1 { "" } else { "s" },
+                    sources.len()
+                )));
+            }
             let loader = new_loader(ck.state.mixture.clone(), Some(ck.state.loader.clone()));
             let metrics = MetricsWriter::open(&metrics_path, Some(ck.state.metrics_bytes))
                 .map_err(|e| TrainError::io(&metrics_path, e))?;
