@@ -437,9 +437,9 @@ fn run(
         Some(super::config::TrainData::Mixture(m)) => m.temperature,
         _ => None,
     };
-    let sources = open_sources(&paths.sources, temperature)?;
+    // Checked before any shard is read.
     let ours = vocabulary_hash(&paths.tokenizer)?;
-    for s in &sources {
+    for s in &paths.sources {
         let theirs = s.dir.join("tokenizer.json");
         if !crate::storage::exists(&theirs) {
             return Err(TrainError::Config(format!(
@@ -461,6 +461,7 @@ fn run(
             )));
         }
     }
+    let sources = open_sources(&paths.sources, temperature)?;
     let (train_shards, val_shards) = if sources.is_empty() {
         let train = Shards::open(&paths.data.join("tokens").join("train"))?;
         let val = match Shards::open(&paths.data.join("tokens").join("val")) {
