@@ -72,49 +72,81 @@ pub struct ExportedFile {
     pub tokens: u64,
 }
 
-/// An llm.c file being written: header placeholder first, the token count filled in at the end.
-struct LlmcFile {
+/// A file being written under a temporary name beside its path (`.NAME.tmp`), moved into place
+/// when finished, so that a reader never sees a partial file.
+struct Out {
     tmp: PathBuf,
     path: PathBuf,
-    out: BufWriter<File>,
+    w: BufWriter<File>,
+}
+
+impl Out {
+    fn create(path: PathBuf) -> Result<Self, ExportError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let f = File::create(&tmp).map_err(io_err(&tmp))?;
+        Ok(Out {
+            tmp,
+            path,
+            w: BufWriter::with_capacity(1 << 20, f),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        self.w.write_all(bytes).map_err(io_err(&self.tmp))
+    }
+
+    /// Back to the start, to write a header whose figures are known only at the end.
+    fn rewind(&mut self) -> Result<(), ExportError> {
+        self.w.seek(SeekFrom::Start(0)).map_err(io_err(&self.tmp))?;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<PathBuf, ExportError> {
+        let f = self.w.into_inner().map_err(|e| ExportError::Io {
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        f.sync_all().map_err(io_err(&self.tmp))?;
+        drop(f);
+        crate::storage::commit(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        Ok(self.path)
+    }
+
+    fn abandon(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// An llm.c file being written: header placeholder first, the token count filled in at the end.
+struct LlmcFile {
+    file: Out,
     tokens: u64,
 }
 
 impl LlmcFile {
     fn create(path: PathBuf) -> Result<Self, ExportError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let f = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 20, f);
-        out.write_all(&[0u8; LLMC_HEADER_BYTES])
-            .map_err(io_err(&tmp))?;
-        Ok(LlmcFile {
-            tmp,
-            path,
-            out,
-            tokens: 0,
-        })
+        let mut file = Out::create(path)?;
+        file.write(&[0u8; LLMC_HEADER_BYTES])?;
+        Ok(LlmcFile { file, tokens: 0 })
     }
 
     fn finish(mut self) -> Result<u64, ExportError> {
-        let tmp = self.tmp.clone();
         let mut header = [0i32; 256];
         header[0] = LLMC_MAGIC;
         header[1] = LLMC_VERSION;
         header[2] = self.tokens as i32;
         let bytes: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.out.seek(SeekFrom::Start(0)).map_err(io_err(&tmp))?;
-        self.out.write_all(&bytes).map_err(io_err(&tmp))?;
-        let f = self.out.into_inner().map_err(|e| ExportError::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        drop(f);
-        crate::storage::commit(&tmp, &self.path).map_err(io_err(&self.path))?;
+        self.file.rewind()?;
+        self.file.write(&bytes)?;
+        self.file.finish()?;
         Ok(self.tokens)
     }
 }
@@ -208,7 +240,7 @@ fn export_split(
     let mut file = LlmcFile::create(name(0))?;
     let mut buf: Vec<u8> = Vec::new();
     let fail = |file: LlmcFile, e: ExportError| {
-        let _ = fs::remove_file(&file.tmp);
+        file.file.abandon();
         Err(e)
     };
     for shard in shards {
@@ -225,7 +257,7 @@ fn export_split(
                 let mut rest: &[u32] = &row.tokens;
                 while !rest.is_empty() {
                     if file.tokens == shard_tokens {
-                        let path = file.path.clone();
+                        let path = file.file.path.clone();
                         let n = file.finish()?;
                         written.push(ExportedFile {
                             split: split.to_string(),
@@ -253,15 +285,8 @@ fn export_split(
                         };
                         buf.extend_from_slice(&t.to_le_bytes());
                     }
-                    if let Err(e) = file.out.write_all(&buf) {
-                        let tmp = file.tmp.clone();
-                        return fail(
-                            file,
-                            ExportError::Io {
-                                path: tmp,
-                                source: e,
-                            },
-                        );
+                    if let Err(e) = file.file.write(&buf) {
+                        return fail(file, e);
                     }
                     file.tokens += now.len() as u64;
                     rest = later;
@@ -269,7 +294,7 @@ fn export_split(
             }
         }
     }
-    let path = file.path.clone();
+    let path = file.file.path.clone();
     let n = file.finish()?;
     written.push(ExportedFile {
         split: split.to_string(),

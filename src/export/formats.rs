@@ -16,11 +16,9 @@
 //!
 //! Every file is written under a temporary name and committed when complete.
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{io_err, ExportError, ExportedFile};
+use super::{ExportError, ExportedFile, Out};
 use crate::stages::tokenize::shards::read_token_shard;
 
 /// The token file formats besides llm.c's.
@@ -32,52 +30,6 @@ pub enum Format {
     Datatrove,
     /// numpy `.npy` arrays.
     Npy,
-}
-
-/// A file being written under a temporary name.
-struct Out {
-    tmp: PathBuf,
-    path: PathBuf,
-    w: BufWriter<File>,
-}
-
-impl Out {
-    fn create(path: PathBuf) -> Result<Self, ExportError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let f = File::create(&tmp).map_err(io_err(&tmp))?;
-        Ok(Out {
-            tmp,
-            path,
-            w: BufWriter::with_capacity(1 << 20, f),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
-        self.w.write_all(bytes).map_err(io_err(&self.tmp))
-    }
-
-    fn finish(self) -> Result<PathBuf, ExportError> {
-        let f = self.w.into_inner().map_err(|e| ExportError::Io {
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        f.sync_all().map_err(io_err(&self.tmp))?;
-        drop(f);
-        crate::storage::commit(&self.tmp, &self.path).map_err(io_err(&self.path))?;
-        Ok(self.path)
-    }
-
-    fn abandon(self) {
-        let _ = std::fs::remove_file(&self.tmp);
-    }
 }
 
 /// Bytes per token: 2 when every id of the run fits (`< limit`), else 4.
@@ -99,9 +51,12 @@ fn push_tokens(buf: &mut Vec<u8>, tokens: &[u32], width: usize) {
     }
 }
 
-/// The largest token id of the run in `out`: from its manifest, else read from the shards.
-fn max_token_id(out: &Path, splits: &[(&str, Vec<PathBuf>)]) -> Result<u32, ExportError> {
-    if let Some(t) = crate::manifest::read(&out.join("manifest.json")).and_then(|m| m.tokens) {
+/// The largest token id of the run: from its manifest's token summary, else read from the shards.
+fn max_token_id(
+    summary: Option<&crate::stages::tokenize::TokenSummary>,
+    splits: &[(&str, Vec<PathBuf>)],
+) -> Result<u32, ExportError> {
+    if let Some(t) = summary {
         return Ok(t
             .max_token_id
             .max(t.vocab_size.saturating_sub(1).min(u32::MAX as u64) as u32));
@@ -137,10 +92,9 @@ fn npy_header(descr: &str, len: u64) -> Vec<u8> {
 /// Writes the token shards of the run in `out` as `format` files in `dir`, train first.
 pub fn export(out: &Path, dir: &Path, format: Format) -> Result<Vec<ExportedFile>, ExportError> {
     let splits = super::token_splits(out)?;
-    let max_id = max_token_id(out, &splits)?;
-    let tokenizer = crate::manifest::read(&out.join("manifest.json"))
-        .and_then(|m| m.tokens)
-        .map_or_else(|| "corpusforge".to_string(), |t| t.tokenizer);
+    let summary = crate::manifest::read(&out.join("manifest.json")).and_then(|m| m.tokens);
+    let max_id = max_token_id(summary.as_ref(), &splits)?;
+    let tokenizer = summary.map_or_else(|| "corpusforge".to_string(), |t| t.tokenizer);
     let mut written = Vec::new();
     for (split, shards) in &splits {
         written.extend(export_split(
@@ -191,7 +145,7 @@ fn export_split(
             }
         }
         if format == Format::Npy {
-            data.w.seek(SeekFrom::Start(0)).map_err(io_err(&data.tmp))?;
+            data.rewind()?;
             data.write(&npy_header(npy_descr, total))?;
         }
         Ok(())
