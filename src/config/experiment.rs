@@ -532,15 +532,15 @@ fn experiment_problems(
         Some(crate::train::TrainData::Mixture(m)) => Some(m),
         _ => None,
     };
+    let known = mixture.map(|m| {
+        m.sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.display_name(i))
+            .collect::<Vec<_>>()
+    });
     for (name, arm) in &e.arms {
         for (source, w) in &arm.weights {
-            let known = mixture.map(|m| {
-                m.sources
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| s.display_name(i))
-                    .collect::<Vec<_>>()
-            });
             let message = match &known {
                 None => Some(
                     "weights need a mixture in train.data (`sources:` with names) to weigh".into(),

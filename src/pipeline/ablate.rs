@@ -468,19 +468,6 @@ fn seed_config(lx: &LoadedExperiment, arm: &Arm, k: u32) -> train::TrainConfig {
     cfg
 }
 
-/// What identifies an arm's training data: xxh3 of its data run's output list (every shard with
-/// its hash, from the manifest).
-fn data_identity(data: &Path) -> Result<String, RunError> {
-    let outputs = data_manifest(data)?
-        .get("outputs")
-        .map(Value::to_string)
-        .unwrap_or_default();
-    Ok(format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(outputs.as_bytes())
-    ))
-}
-
 /// Trains one seed, reusing a finished or interrupted run of the same config on the same data
 /// (another config or other data: the seed's directory, evaluations included, is redone).
 fn train_seed(
@@ -496,23 +483,14 @@ fn train_seed(
     paths.out = out.to_path_buf();
     paths.tokenizer = tokenizer.to_path_buf();
     paths.init_from = None;
-    let mut identity = data_identity(data)?;
-    let mut dirs: Vec<&Path> = paths.sources.iter().map(|s| s.dir.as_path()).collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in dirs.into_iter().filter(|d| *d != data) {
-        identity.push(' ');
-        identity.push_str(&data_identity(d)?);
-    }
-    let marker = out.join("data-identity.txt");
     if let Some(last) =
         checkpoint::latest(&out.join("checkpoints")).map_err(train::TrainError::from)?
     {
-        let same = std::fs::read_to_string(last.join("state.json"))
+        let state = std::fs::read_to_string(last.join("state.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok())
-            .is_some_and(|st| st.config == *cfg);
-        let same_data = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == identity);
+            .and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok());
+        let same = state.as_ref().is_some_and(|st| st.config == *cfg);
+        let same_data = state.is_some_and(|st| st.data == train::data_identity(&paths));
         if !same || !same_data {
             tracing::info!(
                 "{}: {}; training again",
@@ -523,7 +501,6 @@ fn train_seed(
         }
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    std::fs::write(&marker, format!("{identity}\n")).map_err(io_err(&marker))?;
     let opts = TrainOptions {
         resume: true,
         progress: false,

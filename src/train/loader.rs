@@ -58,7 +58,7 @@ pub enum LoaderError {
     },
 }
 
-fn read_err(path: &Path, e: impl std::fmt::Display) -> LoaderError {
+pub(super) fn read_err(path: &Path, e: impl std::fmt::Display) -> LoaderError {
     LoaderError::Read {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -164,27 +164,20 @@ impl Shards {
             let Some(col) = batch.column_by_name("tokens") else {
                 return Err(read_err(path, "no `tokens` column"));
             };
-            let (values, start, end) = if let Some(list) = col.as_any().downcast_ref::<ListArray>()
-            {
-                let off = list.value_offsets();
-                (
-                    list.values().clone(),
-                    off[0] as usize,
-                    off[off.len() - 1] as usize,
-                )
-            } else if let Some(list) = col.as_any().downcast_ref::<LargeListArray>() {
-                let off = list.value_offsets();
-                (
-                    list.values().clone(),
-                    off[0] as usize,
-                    off[off.len() - 1] as usize,
-                )
-            } else {
-                return Err(read_err(
-                    path,
-                    format!("`tokens` is {}, expected list<uint32>", col.data_type()),
-                ));
-            };
+            // The values and the row offsets into them.
+            let (values, off): (_, Vec<usize>) =
+                if let Some(list) = col.as_any().downcast_ref::<ListArray>() {
+                    let off = list.value_offsets().iter().map(|&o| o as usize);
+                    (list.values().clone(), off.collect())
+                } else if let Some(list) = col.as_any().downcast_ref::<LargeListArray>() {
+                    let off = list.value_offsets().iter().map(|&o| o as usize);
+                    (list.values().clone(), off.collect())
+                } else {
+                    return Err(read_err(
+                        path,
+                        format!("`tokens` is {}, expected list<uint32>", col.data_type()),
+                    ));
+                };
             let Some(ids) = values.as_any().downcast_ref::<UInt32Array>() else {
                 return Err(read_err(
                     path,
@@ -193,9 +186,8 @@ impl Shards {
             };
             match &unit.keep {
                 // Null lists have empty offsets ranges, so slicing by offsets skips them.
-                None => out.extend_from_slice(&ids.values()[start..end]),
+                None => out.extend_from_slice(&ids.values()[off[0]..off[off.len() - 1]]),
                 Some(keep) => {
-                    let off: Vec<usize> = offsets(col.as_ref());
                     for (i, w) in off.windows(2).enumerate() {
                         if keep.get(row + i).copied().unwrap_or(false) {
                             out.extend_from_slice(&ids.values()[w[0]..w[1]]);
@@ -206,17 +198,6 @@ impl Shards {
             row += batch.num_rows();
         }
         Ok(())
-    }
-}
-
-/// The value offsets of a list column (checked to be a list by the caller).
-fn offsets(col: &dyn Array) -> Vec<usize> {
-    if let Some(list) = col.as_any().downcast_ref::<ListArray>() {
-        list.value_offsets().iter().map(|&o| o as usize).collect()
-    } else if let Some(list) = col.as_any().downcast_ref::<LargeListArray>() {
-        list.value_offsets().iter().map(|&o| o as usize).collect()
-    } else {
-        Vec::new()
     }
 }
 

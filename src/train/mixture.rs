@@ -24,18 +24,11 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::config::SourcePaths;
-use super::loader::{Loader, LoaderError, LoaderState, Shards, Unit};
+use super::loader::{read_err, Loader, LoaderError, LoaderState, Shards};
 use super::rng::hash2;
 
 /// Salt of the per-source loader seeds (a mixture of one source still differs from `data:`).
 const SOURCE_SEED: u64 = 0x6d69_7874_7572_6500;
-
-fn read_err(path: &Path, e: impl std::fmt::Display) -> LoaderError {
-    LoaderError::Read {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
 
 /// A source opened: its shards (restricted to its documents), size and weight.
 #[derive(Debug, Clone)]
@@ -142,77 +135,64 @@ fn selected_ids(
     Ok(ids)
 }
 
-/// The batches of one column of one row group of `shards`.
-fn unit_column(
-    shards: &Shards,
-    unit: &Unit,
-    column: &str,
-) -> Result<Vec<arrow::array::ArrayRef>, LoaderError> {
-    let path = &shards.files[unit.file];
-    let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
-    let reader = builder
-        .with_projection(mask)
-        .with_row_groups(vec![unit.row_group])
-        .build()
-        .map_err(|e| read_err(path, e))?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| read_err(path, e))?;
-        let col = batch
-            .column_by_name(column)
-            .ok_or_else(|| read_err(path, format!("no `{column}` column")))?;
-        out.push(col.clone());
-    }
-    Ok(out)
-}
-
-/// Keeps in `shards` only the rows whose `doc_id` is in `ids`.
-fn restrict(shards: &mut Shards, ids: &FxHashSet<u64>) -> Result<(), LoaderError> {
-    let mut masks = Vec::with_capacity(shards.units.len());
-    for unit in &shards.units {
+/// Keeps in `shards` only the rows whose `doc_id` is in `ids` (all rows when `ids` is `None`),
+/// and returns (documents, tokens) of the rows kept, from `n_tokens`: one read of each row
+/// group.
+fn select(shards: &mut Shards, ids: Option<&FxHashSet<u64>>) -> Result<(u64, u64), LoaderError> {
+    let (mut docs, mut tokens) = (0u64, 0u64);
+    let columns: &[&str] = if ids.is_some() {
+        &["doc_id", "n_tokens"]
+    } else {
+        &["n_tokens"]
+    };
+    for unit in &mut shards.units {
+        let path = &shards.files[unit.file];
+        let file = crate::storage::open(path).map_err(|e| read_err(path, e))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let reader = builder
+            .with_projection(mask)
+            .with_row_groups(vec![unit.row_group])
+            .build()
+            .map_err(|e| read_err(path, e))?;
         let mut keep = Vec::with_capacity(unit.rows as usize);
-        for col in unit_column(shards, unit, "doc_id")? {
-            let col = col
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| read_err(&shards.files[unit.file], "`doc_id` is not utf8"))?;
-            keep.extend(
-                (0..col.len())
-                    .map(|i| ids.contains(&xxhash_rust::xxh3::xxh3_64(col.value(i).as_bytes()))),
-            );
+        for batch in reader {
+            let batch = batch.map_err(|e| read_err(path, e))?;
+            let n = batch
+                .column_by_name("n_tokens")
+                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+                .ok_or_else(|| read_err(path, "no uint32 `n_tokens` column"))?;
+            let doc_ids = match ids {
+                Some(_) => Some(
+                    batch
+                        .column_by_name("doc_id")
+                        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                        .ok_or_else(|| read_err(path, "no utf8 `doc_id` column"))?,
+                ),
+                None => None,
+            };
+            for i in 0..n.len() {
+                let kept = match (ids, doc_ids) {
+                    (Some(set), Some(d)) => {
+                        set.contains(&xxhash_rust::xxh3::xxh3_64(d.value(i).as_bytes()))
+                    }
+                    _ => true,
+                };
+                if kept {
+                    docs += 1;
+                    tokens += n.value(i) as u64;
+                }
+                keep.push(kept);
+            }
         }
-        masks.push(keep);
-    }
-    for (unit, keep) in shards.units.iter_mut().zip(masks) {
-        unit.keep = Some(keep);
+        if ids.is_some() {
+            unit.keep = Some(keep);
+        }
     }
     shards
         .units
         .retain(|u| u.keep.as_ref().is_none_or(|k| k.iter().any(|&x| x)));
-    Ok(())
-}
-
-/// (documents, tokens) of the rows `shards` reads, from the `n_tokens` column.
-fn size(shards: &Shards) -> Result<(u64, u64), LoaderError> {
-    let (mut docs, mut tokens) = (0u64, 0u64);
-    for unit in &shards.units {
-        let mut row = 0usize;
-        for col in unit_column(shards, unit, "n_tokens")? {
-            let n = col
-                .as_any()
-                .downcast_ref::<UInt32Array>()
-                .ok_or_else(|| read_err(&shards.files[unit.file], "`n_tokens` is not uint32"))?;
-            for i in 0..n.len() {
-                if unit.keep.as_ref().is_none_or(|k| k[row]) {
-                    docs += 1;
-                    tokens += n.value(i) as u64;
-                }
-                row += 1;
-            }
-        }
-    }
     Ok((docs, tokens))
 }
 
@@ -231,23 +211,24 @@ pub fn open_sources(
             Err(LoaderError::NoShards { .. }) => None,
             Err(e) => return Err(e),
         };
-        if s.lang.is_some() || s.source.is_some() {
+        let ids = if s.lang.is_some() || s.source.is_some() {
             let pattern = s
                 .source
                 .as_deref()
                 .map(glob::Pattern::new)
                 .transpose()
                 .map_err(|e| read_err(&s.dir, format!("source glob: {e}")))?;
-            let ids = selected_ids(&s.dir, s.lang.as_deref(), pattern.as_ref())?;
-            restrict(&mut train, &ids)?;
-            if let Some(v) = &mut val {
-                restrict(v, &ids)?;
-            }
-            if val.as_ref().is_some_and(|v| v.units.is_empty()) {
+            Some(selected_ids(&s.dir, s.lang.as_deref(), pattern.as_ref())?)
+        } else {
+            None
+        };
+        let (documents, tokens) = select(&mut train, ids.as_ref())?;
+        if let (Some(v), Some(ids)) = (&mut val, &ids) {
+            select(v, Some(ids))?;
+            if v.units.is_empty() {
                 val = None;
             }
         }
-        let (documents, tokens) = size(&train)?;
         if documents == 0 {
             let what = match (&s.lang, &s.source) {
                 (Some(l), Some(g)) => format!("of language `{l}` from inputs matching `{g}`"),

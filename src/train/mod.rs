@@ -55,7 +55,7 @@ pub use config::{
 pub use eval::{evaluate, EvalOptions, EvalReport};
 pub use mlm::{fill_mask, MaskFill};
 pub use sample::{checkpoint_logits, generate, Sample, SampleOptions};
-pub use trainer::{optimizer_step, train, StepStats, TrainOptions, TrainSummary};
+pub use trainer::{data_identity, optimizer_step, train, StepStats, TrainOptions, TrainSummary};
 
 /// A training failure, naming the file or the step.
 #[derive(Debug, thiserror::Error)]

@@ -520,7 +520,7 @@ fn run(
         metrics_bytes: 0,
         model: model_cfg.clone(),
         config: cfg.clone(),
-        data: data_identity(&paths.data, &sources),
+        data: data_identity(paths),
         tokenizer: tokenizer_abs,
         eos_id,
         elapsed_s: 0.0,
@@ -920,11 +920,11 @@ fn init_checkpoint(
 
 /// What identifies the token data of a run: for each dataset read (the sources of a mixture, or
 /// `data`), its data run's output hashes from `manifest.json` when there is one, and the names
-/// and sizes of its token shards.
-fn data_identity(data: &Path, sources: &[Source]) -> String {
-    let mut dirs: Vec<&Path> = sources.iter().map(|s| s.dir.as_path()).collect();
+/// and sizes of its token shards. Checkpoints record it (`CheckpointState::data`).
+pub fn data_identity(paths: &TrainPaths) -> String {
+    let mut dirs: Vec<&Path> = paths.sources.iter().map(|s| s.dir.as_path()).collect();
     if dirs.is_empty() {
-        dirs.push(data);
+        dirs.push(&paths.data);
     }
     dirs.sort();
     dirs.dedup();
